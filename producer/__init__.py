@@ -1,0 +1,1 @@
+"""cio-pipeline producer (placeholder; the public API is filled in below)."""

@@ -1,0 +1,83 @@
+"""Every queue name and Redis key the project uses, in one place.
+
+RQ stores a queue named ``Q`` under ``rq:queue:Q`` and a job under ``rq:job:<id>``; the names
+below are the *queue names* (what rq-dashboard shows) and our own keys. The prefix
+(``CIO_QUEUE_PREFIX``, default ``cio``) may carry a Redis Cluster hash tag such as ``{cio}``.
+Lua scripts never build key names: callers pass every key from here in KEYS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+__all__ = ["Keys", "Surface"]
+
+#: The API surfaces that have their own rate limiter and pause key.
+Surface = str  # "track" | "transactional" | "app"
+SURFACES: tuple[Surface, ...] = ("track", "transactional", "app")
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Names derived from one prefix and partition count."""
+
+    prefix: str = "cio"
+    partitions: int = 8
+
+    # ---- queue names (RQ) -------------------------------------------------------------
+    def track_queue(self, partition: int) -> str:
+        """Queue name of Track partition ``partition`` (``cio-track-3``)."""
+        if not 0 <= partition < self.partitions:
+            raise ValueError(f"partition {partition} out of range 0..{self.partitions - 1}")
+        return f"{self.prefix}-track-{partition}"
+
+    @cached_property
+    def track_queues(self) -> tuple[str, ...]:
+        """All Track partition queue names, in partition order."""
+        return tuple(f"{self.prefix}-track-{p}" for p in range(self.partitions))
+
+    @property
+    def transactional_queue(self) -> str:
+        """Queue name of transactional sends."""
+        return f"{self.prefix}-transactional"
+
+    @property
+    def webhooks_queue(self) -> str:
+        """Queue name of verified reporting-webhook events."""
+        return f"{self.prefix}-webhooks"
+
+    @cached_property
+    def all_queues(self) -> tuple[str, ...]:
+        """Every queue a worker may drain."""
+        return (*self.track_queues, self.transactional_queue, self.webhooks_queue)
+
+    # ---- our own keys -----------------------------------------------------------------
+    def rate_limit(self, surface: Surface) -> str:
+        """GCRA state (theoretical arrival time) of an API surface."""
+        return f"{self.prefix}:ratelimit:{surface}"
+
+    def pause(self, surface: Surface) -> str:
+        """"Blocked until" key set after a 429, shared by every worker."""
+        return f"{self.prefix}:pause:{surface}"
+
+    def delivery_record(self, idempotency_key: str) -> str:
+        """Record of a transactional send, holding its ``delivery_id``."""
+        return f"{self.prefix}:delivery:{idempotency_key}"
+
+    def lease(self, partition: int) -> str:
+        """Lease on a Track partition (value: the holder's worker name)."""
+        return f"{self.prefix}:lease:{partition}"
+
+    def claimed(self, partition: int) -> str:
+        """Job ids of a Track partition's batch in flight (a list, in order)."""
+        return f"{self.prefix}:claimed:{partition}"
+
+    def partition_pause(self, partition: int) -> str:
+        """"Paused until" key of one Track partition (its own backoff)."""
+        return f"{self.prefix}:partition-pause:{partition}"
+
+    @property
+    def counters(self) -> str:
+        """Hash of delivered/retried/dead counters, for ``cio-pipeline stats``."""
+        return f"{self.prefix}:counters"

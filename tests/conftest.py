@@ -1,0 +1,65 @@
+"""Shared fixtures: a real Redis database reserved for this test session.
+
+Integration tests need the Redis server on 127.0.0.1:6379 (``TEST_REDIS_URL`` to point
+elsewhere). Several test sessions may share that server (CI, developers, helpers), so each
+session reserves one of the numbered databases 1..15 with a lock key in db 0 and flushes only
+that database. Without a server, integration tests fail under CI (``CI=true``) and are skipped
+with a visible reason elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+_LOCK_TTL_S = 3 * 3600
+
+
+def _reserve_db(client: redis.Redis, token: str) -> int:
+    for db in range(1, 16):
+        if client.set(f"cio-test:db-lock:{db}", token, nx=True, ex=_LOCK_TTL_S):
+            return db
+    raise RuntimeError("all Redis test databases 1..15 are reserved by other test sessions")
+
+
+@pytest.fixture(scope="session")
+def redis_db_url() -> Iterator[str]:
+    """URL of a Redis database that belongs to this test session alone."""
+    admin = redis.Redis.from_url(f"{BASE_URL}/0", socket_timeout=2, socket_connect_timeout=2)
+    try:
+        admin.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Redis at {BASE_URL} does not answer ({exc}); CI needs it")
+        pytest.skip(f"Redis at {BASE_URL} does not answer ({exc}); start redis-server")
+    token = uuid.uuid4().hex
+    db = _reserve_db(admin, token)
+    try:
+        yield f"{BASE_URL}/{db}"
+    finally:
+        redis.Redis.from_url(f"{BASE_URL}/{db}").flushdb()
+        if admin.get(f"cio-test:db-lock:{db}") == token.encode():
+            admin.delete(f"cio-test:db-lock:{db}")
+        admin.close()
+
+
+@pytest.fixture
+def redis_url(redis_db_url: str) -> Iterator[str]:
+    """The session's Redis database, flushed before each test."""
+    client = redis.Redis.from_url(redis_db_url)
+    client.flushdb()
+    client.close()
+    yield redis_db_url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client on the session's (freshly flushed) Redis database."""
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()

@@ -1,0 +1,1 @@
+"""cio-pipeline worker: everything that talks to Customer.io."""

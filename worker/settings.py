@@ -1,0 +1,135 @@
+"""Worker settings: credentials, hosts, timeouts, rate limits, retry and batching knobs.
+
+A frozen dataclass built from the environment like :class:`producer.settings.Settings` (which it
+embeds as ``queue``): every bad value raises :class:`SettingsError` naming the variable. The
+credentials live only here, in the worker's process, never in Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from producer.errors import SettingsError
+from producer.settings import EnvReader, Settings
+
+__all__ = ["REGION_HOSTS", "WorkerSettings"]
+
+#: Customer.io's hosts per region: (Track API base URL, App API base URL).
+REGION_HOSTS: dict[str, tuple[str, str]] = {
+    "us": ("https://track.customer.io", "https://api.customer.io"),
+    "eu": ("https://track-eu.customer.io", "https://api-eu.customer.io"),
+}
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Everything a worker process (and ``cio-pipeline check``) needs."""
+
+    queue: Settings = field(default_factory=Settings)
+    # credentials (never logged, never stored in Redis)
+    site_id: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    app_api_key: str | None = field(default=None, repr=False)
+    region: str = "us"
+    track_url: str | None = None  # overrides the region's Track host (emulator, proxy)
+    app_url: str | None = None  # overrides the region's App host
+    # HTTP
+    http_connect_timeout_s: float = 5.0
+    http_read_timeout_s: float = 10.0
+    # rate limits, requests per second, shared by every worker on every host
+    track_rate: float = 100.0
+    transactional_rate: float = 100.0
+    app_rate: float = 10.0
+    rate_burst: int = 0
+    # retries
+    max_attempts: int = 10
+    backoff_base_s: float = 1.0
+    backoff_cap_s: float = 300.0
+    max_age_s: float = 86_400.0
+    send_at_least_once: bool = False
+    delivery_record_ttl_s: int = 7 * 86_400
+    dead_letter_ttl_days: int = 30
+    # Track batching
+    lease_ttl_s: float = 10.0
+    batch_max_ops: int = 1000
+    batch_max_bytes: int = 475_000
+    batch_linger_ms: int = 50
+    # logging
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "info"
+    webhook_signing_key: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.region not in REGION_HOSTS:
+            raise SettingsError(f"CUSTOMERIO_REGION must be us or eu, got {self.region!r}")
+        for name, url in (("CUSTOMERIO_TRACK_URL", self.track_url), ("CUSTOMERIO_APP_URL", self.app_url)):
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise SettingsError(f"{name} must start with http:// or https://, got {url!r}")
+        for name, rate in (
+            ("CIO_TRACK_RATE", self.track_rate),
+            ("CIO_TRANSACTIONAL_RATE", self.transactional_rate),
+            ("CIO_APP_RATE", self.app_rate),
+        ):
+            if rate <= 0:
+                raise SettingsError(f"{name} must be > 0 requests per second, got {rate}")
+        if self.max_attempts < 1:
+            raise SettingsError(f"CIO_MAX_ATTEMPTS must be >= 1, got {self.max_attempts}")
+        if self.backoff_cap_s < self.backoff_base_s:
+            raise SettingsError("CIO_BACKOFF_CAP_S must be >= CIO_BACKOFF_BASE_S")
+        if not 1 <= self.batch_max_ops <= 10_000:
+            raise SettingsError(f"CIO_BATCH_MAX_OPS must be 1..10000, got {self.batch_max_ops}")
+        if not 33_000 <= self.batch_max_bytes <= 500_000:
+            # one operation may be up to 32 KB, and the whole request must stay under 500 KB
+            raise SettingsError(
+                f"CIO_BATCH_MAX_BYTES must be 33000..500000, got {self.batch_max_bytes}"
+            )
+        if self.http_connect_timeout_s <= 0 or self.http_read_timeout_s <= 0:
+            raise SettingsError("CIO_HTTP_CONNECT_TIMEOUT_S and CIO_HTTP_READ_TIMEOUT_S must be > 0")
+        if self.lease_ttl_s < 1:
+            raise SettingsError(f"CIO_LEASE_TTL_S must be >= 1, got {self.lease_ttl_s}")
+
+    @property
+    def track_base_url(self) -> str:
+        """Track API base URL: ``CUSTOMERIO_TRACK_URL`` or the region's host."""
+        return (self.track_url or REGION_HOSTS[self.region][0]).rstrip("/")
+
+    @property
+    def app_base_url(self) -> str:
+        """App API base URL: ``CUSTOMERIO_APP_URL`` or the region's host."""
+        return (self.app_url or REGION_HOSTS[self.region][1]).rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
+        """Build from ``environ`` (default ``os.environ``); raises :class:`SettingsError`."""
+        env = EnvReader(environ)
+        d = cls()
+        return cls(
+            queue=Settings.from_env(environ),
+            site_id=env.optional_str("CUSTOMERIO_SITE_ID"),
+            api_key=env.optional_str("CUSTOMERIO_API_KEY"),
+            app_api_key=env.optional_str("CUSTOMERIO_APP_API_KEY"),
+            region=env.choice("CUSTOMERIO_REGION", d.region, tuple(REGION_HOSTS)),
+            track_url=env.optional_str("CUSTOMERIO_TRACK_URL"),
+            app_url=env.optional_str("CUSTOMERIO_APP_URL"),
+            http_connect_timeout_s=env.float("CIO_HTTP_CONNECT_TIMEOUT_S", d.http_connect_timeout_s),
+            http_read_timeout_s=env.float("CIO_HTTP_READ_TIMEOUT_S", d.http_read_timeout_s),
+            track_rate=env.float("CIO_TRACK_RATE", d.track_rate),
+            transactional_rate=env.float("CIO_TRANSACTIONAL_RATE", d.transactional_rate),
+            app_rate=env.float("CIO_APP_RATE", d.app_rate),
+            rate_burst=env.int("CIO_RATE_BURST", d.rate_burst),
+            max_attempts=env.int("CIO_MAX_ATTEMPTS", d.max_attempts, minimum=1),
+            backoff_base_s=env.float("CIO_BACKOFF_BASE_S", d.backoff_base_s),
+            backoff_cap_s=env.float("CIO_BACKOFF_CAP_S", d.backoff_cap_s),
+            max_age_s=env.float("CIO_MAX_AGE_S", d.max_age_s),
+            send_at_least_once=env.bool("CIO_SEND_AT_LEAST_ONCE", d.send_at_least_once),
+            delivery_record_ttl_s=env.int("CIO_DELIVERY_RECORD_TTL_S", d.delivery_record_ttl_s, minimum=60),
+            dead_letter_ttl_days=env.int("CIO_DEAD_LETTER_TTL_DAYS", d.dead_letter_ttl_days, minimum=1),
+            lease_ttl_s=env.float("CIO_LEASE_TTL_S", d.lease_ttl_s),
+            batch_max_ops=env.int("CIO_BATCH_MAX_OPS", d.batch_max_ops, minimum=1),
+            batch_max_bytes=env.int("CIO_BATCH_MAX_BYTES", d.batch_max_bytes, minimum=1),
+            batch_linger_ms=env.int("CIO_BATCH_LINGER_MS", d.batch_linger_ms),
+            log_format=env.choice("LOG_FORMAT", d.log_format, ("auto", "json", "console")),
+            log_level=env.choice("LOG_LEVEL", d.log_level, ("debug", "info", "warning", "error")),
+            webhook_signing_key=env.optional_str("CUSTOMERIO_WEBHOOK_SIGNING_KEY"),
+        )
