@@ -1,1 +1,44 @@
-"""cio-pipeline producer (placeholder; the public API is filled in below)."""
+"""cio-pipeline producer: the official ``customerio`` SDK's API, enqueueing RQ jobs.
+
+Switch by changing one import::
+
+    from producer import CustomerIO, APIClient, SendEmailRequest
+
+Every method validates and normalises its input, enqueues one RQ job and returns its id.
+"""
+
+from producer.client import APIClient, CustomerIO
+from producer.errors import (
+    CustomerIOException,
+    ProducerUnavailable,
+    SettingsError,
+    ValidationError,
+)
+from producer.regions import Region, Regions
+from producer.requests import (
+    SendEmailRequest,
+    SendInAppRequest,
+    SendInboxMessageRequest,
+    SendPushRequest,
+    SendSMSRequest,
+    SendWhatsAppRequest,
+)
+from producer.settings import Settings
+
+__all__ = [
+    "APIClient",
+    "CustomerIO",
+    "CustomerIOException",
+    "ProducerUnavailable",
+    "Region",
+    "Regions",
+    "SendEmailRequest",
+    "SendInAppRequest",
+    "SendInboxMessageRequest",
+    "SendPushRequest",
+    "SendSMSRequest",
+    "SendWhatsAppRequest",
+    "Settings",
+    "SettingsError",
+    "ValidationError",
+]

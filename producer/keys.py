@@ -58,7 +58,7 @@ class Keys:
         return f"{self.prefix}:ratelimit:{surface}"
 
     def pause(self, surface: Surface) -> str:
-        """"Blocked until" key set after a 429, shared by every worker."""
+        """ "Blocked until" key set after a 429, shared by every worker."""
         return f"{self.prefix}:pause:{surface}"
 
     def delivery_record(self, idempotency_key: str) -> str:
@@ -74,7 +74,7 @@ class Keys:
         return f"{self.prefix}:claimed:{partition}"
 
     def partition_pause(self, partition: int) -> str:
-        """"Paused until" key of one Track partition (its own backoff)."""
+        """ "Paused until" key of one Track partition (its own backoff)."""
         return f"{self.prefix}:partition-pause:{partition}"
 
     @property

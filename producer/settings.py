@@ -87,14 +87,14 @@ class EnvReader:
             return None
         return value.strip()
 
-    def str(self, name: str, default: str) -> str:
+    def text(self, name: str, default: str) -> str:
         value = self.raw(name)
         return default if value is None else value
 
-    def optional_str(self, name: str) -> str | None:
+    def optional_text(self, name: str) -> str | None:
         return self.raw(name)
 
-    def int(self, name: str, default: int, *, minimum: int = 0) -> int:
+    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
         value = self.raw(name)
         if value is None:
             return default
@@ -106,7 +106,7 @@ class EnvReader:
             raise SettingsError(f"{name} must be >= {minimum}, got {number}")
         return number
 
-    def float(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
         value = self.raw(name)
         if value is None:
             return default
@@ -118,7 +118,7 @@ class EnvReader:
             raise SettingsError(f"{name} must be a finite number >= {minimum}, got {value!r}")
         return number
 
-    def bool(self, name: str, default: bool) -> bool:
+    def flag(self, name: str, default: bool) -> bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -130,7 +130,7 @@ class EnvReader:
         raise SettingsError(f"{name} must be 1/0 (or true/false), got {value!r}")
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.str(name, default).lower()
+        value = self.text(name, default).lower()
         if value not in choices:
             raise SettingsError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
         return value
@@ -169,10 +169,10 @@ class Settings:
         env = EnvReader(environ)
         env.check_unknown()
         return cls(
-            redis_url=env.str("REDIS_URL", cls.redis_url),
-            queue_prefix=env.str("CIO_QUEUE_PREFIX", cls.queue_prefix),
-            partitions=env.int("CIO_PARTITIONS", cls.partitions, minimum=1),
-            redis_timeout_s=env.float("CIO_REDIS_TIMEOUT_S", cls.redis_timeout_s),
+            redis_url=env.text("REDIS_URL", cls.redis_url),
+            queue_prefix=env.text("CIO_QUEUE_PREFIX", cls.queue_prefix),
+            partitions=env.integer("CIO_PARTITIONS", cls.partitions, minimum=1),
+            redis_timeout_s=env.number("CIO_REDIS_TIMEOUT_S", cls.redis_timeout_s),
         )
 
 

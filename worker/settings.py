@@ -63,7 +63,10 @@ class WorkerSettings:
     def __post_init__(self) -> None:
         if self.region not in REGION_HOSTS:
             raise SettingsError(f"CUSTOMERIO_REGION must be us or eu, got {self.region!r}")
-        for name, url in (("CUSTOMERIO_TRACK_URL", self.track_url), ("CUSTOMERIO_APP_URL", self.app_url)):
+        for name, url in (
+            ("CUSTOMERIO_TRACK_URL", self.track_url),
+            ("CUSTOMERIO_APP_URL", self.app_url),
+        ):
             if url is not None and not url.startswith(("http://", "https://")):
                 raise SettingsError(f"{name} must start with http:// or https://, got {url!r}")
         for name, rate in (
@@ -85,7 +88,9 @@ class WorkerSettings:
                 f"CIO_BATCH_MAX_BYTES must be 33000..500000, got {self.batch_max_bytes}"
             )
         if self.http_connect_timeout_s <= 0 or self.http_read_timeout_s <= 0:
-            raise SettingsError("CIO_HTTP_CONNECT_TIMEOUT_S and CIO_HTTP_READ_TIMEOUT_S must be > 0")
+            raise SettingsError(
+                "CIO_HTTP_CONNECT_TIMEOUT_S and CIO_HTTP_READ_TIMEOUT_S must be > 0"
+            )
         if self.lease_ttl_s < 1:
             raise SettingsError(f"CIO_LEASE_TTL_S must be >= 1, got {self.lease_ttl_s}")
 
@@ -106,30 +111,36 @@ class WorkerSettings:
         d = cls()
         return cls(
             queue=Settings.from_env(environ),
-            site_id=env.optional_str("CUSTOMERIO_SITE_ID"),
-            api_key=env.optional_str("CUSTOMERIO_API_KEY"),
-            app_api_key=env.optional_str("CUSTOMERIO_APP_API_KEY"),
+            site_id=env.optional_text("CUSTOMERIO_SITE_ID"),
+            api_key=env.optional_text("CUSTOMERIO_API_KEY"),
+            app_api_key=env.optional_text("CUSTOMERIO_APP_API_KEY"),
             region=env.choice("CUSTOMERIO_REGION", d.region, tuple(REGION_HOSTS)),
-            track_url=env.optional_str("CUSTOMERIO_TRACK_URL"),
-            app_url=env.optional_str("CUSTOMERIO_APP_URL"),
-            http_connect_timeout_s=env.float("CIO_HTTP_CONNECT_TIMEOUT_S", d.http_connect_timeout_s),
-            http_read_timeout_s=env.float("CIO_HTTP_READ_TIMEOUT_S", d.http_read_timeout_s),
-            track_rate=env.float("CIO_TRACK_RATE", d.track_rate),
-            transactional_rate=env.float("CIO_TRANSACTIONAL_RATE", d.transactional_rate),
-            app_rate=env.float("CIO_APP_RATE", d.app_rate),
-            rate_burst=env.int("CIO_RATE_BURST", d.rate_burst),
-            max_attempts=env.int("CIO_MAX_ATTEMPTS", d.max_attempts, minimum=1),
-            backoff_base_s=env.float("CIO_BACKOFF_BASE_S", d.backoff_base_s),
-            backoff_cap_s=env.float("CIO_BACKOFF_CAP_S", d.backoff_cap_s),
-            max_age_s=env.float("CIO_MAX_AGE_S", d.max_age_s),
-            send_at_least_once=env.bool("CIO_SEND_AT_LEAST_ONCE", d.send_at_least_once),
-            delivery_record_ttl_s=env.int("CIO_DELIVERY_RECORD_TTL_S", d.delivery_record_ttl_s, minimum=60),
-            dead_letter_ttl_days=env.int("CIO_DEAD_LETTER_TTL_DAYS", d.dead_letter_ttl_days, minimum=1),
-            lease_ttl_s=env.float("CIO_LEASE_TTL_S", d.lease_ttl_s),
-            batch_max_ops=env.int("CIO_BATCH_MAX_OPS", d.batch_max_ops, minimum=1),
-            batch_max_bytes=env.int("CIO_BATCH_MAX_BYTES", d.batch_max_bytes, minimum=1),
-            batch_linger_ms=env.int("CIO_BATCH_LINGER_MS", d.batch_linger_ms),
+            track_url=env.optional_text("CUSTOMERIO_TRACK_URL"),
+            app_url=env.optional_text("CUSTOMERIO_APP_URL"),
+            http_connect_timeout_s=env.number(
+                "CIO_HTTP_CONNECT_TIMEOUT_S", d.http_connect_timeout_s
+            ),
+            http_read_timeout_s=env.number("CIO_HTTP_READ_TIMEOUT_S", d.http_read_timeout_s),
+            track_rate=env.number("CIO_TRACK_RATE", d.track_rate),
+            transactional_rate=env.number("CIO_TRANSACTIONAL_RATE", d.transactional_rate),
+            app_rate=env.number("CIO_APP_RATE", d.app_rate),
+            rate_burst=env.integer("CIO_RATE_BURST", d.rate_burst),
+            max_attempts=env.integer("CIO_MAX_ATTEMPTS", d.max_attempts, minimum=1),
+            backoff_base_s=env.number("CIO_BACKOFF_BASE_S", d.backoff_base_s),
+            backoff_cap_s=env.number("CIO_BACKOFF_CAP_S", d.backoff_cap_s),
+            max_age_s=env.number("CIO_MAX_AGE_S", d.max_age_s),
+            send_at_least_once=env.flag("CIO_SEND_AT_LEAST_ONCE", d.send_at_least_once),
+            delivery_record_ttl_s=env.integer(
+                "CIO_DELIVERY_RECORD_TTL_S", d.delivery_record_ttl_s, minimum=60
+            ),
+            dead_letter_ttl_days=env.integer(
+                "CIO_DEAD_LETTER_TTL_DAYS", d.dead_letter_ttl_days, minimum=1
+            ),
+            lease_ttl_s=env.number("CIO_LEASE_TTL_S", d.lease_ttl_s),
+            batch_max_ops=env.integer("CIO_BATCH_MAX_OPS", d.batch_max_ops, minimum=1),
+            batch_max_bytes=env.integer("CIO_BATCH_MAX_BYTES", d.batch_max_bytes, minimum=1),
+            batch_linger_ms=env.integer("CIO_BATCH_LINGER_MS", d.batch_linger_ms),
             log_format=env.choice("LOG_FORMAT", d.log_format, ("auto", "json", "console")),
             log_level=env.choice("LOG_LEVEL", d.log_level, ("debug", "info", "warning", "error")),
-            webhook_signing_key=env.optional_str("CUSTOMERIO_WEBHOOK_SIGNING_KEY"),
+            webhook_signing_key=env.optional_text("CUSTOMERIO_WEBHOOK_SIGNING_KEY"),
         )

@@ -1,0 +1,277 @@
+"""``CustomerIO`` and ``APIClient``: the official SDK's API, enqueueing instead of sending.
+
+Each method validates and normalises its input (raising :class:`ValidationError` before any
+write), enqueues one RQ job and returns the job's id. ``pipeline()`` returns an object with the
+same methods that collects jobs and writes them all in one transaction when the ``with`` block
+ends (and writes nothing if the block raises).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import redis as redis_lib
+
+from producer.connection import connect
+from producer.errors import CustomerIOException, ValidationError
+from producer.ids import new_idempotency_key
+from producer.jobs import Enqueuer, JobSpec, PreparedJob, send_job, track_job
+from producer.keys import Keys
+from producer.operations import (
+    TrackOp,
+    anonymous_event,
+    merge_op,
+    person_op,
+    validate_v2_operation,
+)
+from producer.regions import Region, Regions
+from producer.requests import (
+    SendEmailRequest,
+    SendInAppRequest,
+    SendInboxMessageRequest,
+    SendPushRequest,
+    SendRequest,
+    SendSMSRequest,
+    SendWhatsAppRequest,
+)
+from producer.sends import send_payload
+from producer.settings import Settings
+
+__all__ = ["APIClient", "CustomerIO"]
+
+
+class _Producer:
+    """What both clients share: settings, key names, the Redis client and the job writer."""
+
+    def __init__(self, redis: redis_lib.Redis | None, settings: Settings | None) -> None:
+        self.settings = settings if settings is not None else Settings.from_env()
+        self.keys = Keys(self.settings.queue_prefix, self.settings.partitions)
+        self.redis = redis if redis is not None else connect(self.settings)
+        self._enqueuer = Enqueuer(self.redis, self.settings.redis_timeout_s)
+        self._buffer: list[PreparedJob] | None = None
+
+    def _submit(self, spec: JobSpec) -> str:
+        job = self._enqueuer.prepare(spec)
+        if self._buffer is not None:
+            self._buffer.append(job)
+        else:
+            self._enqueuer.write([job])
+        return job.id
+
+    def _track(self, op: TrackOp) -> str:
+        return self._submit(track_job(op, self.keys))
+
+    @contextmanager
+    def _pipelined(self) -> Iterator[list[PreparedJob]]:
+        buffer: list[PreparedJob] = []
+        self._buffer = buffer
+        try:
+            yield buffer
+        finally:
+            self._buffer = None
+
+    def close(self) -> None:
+        """Release the Redis connection pool (the SDK's ``close``)."""
+        self.redis.close()
+
+    def __enter__(self) -> _Producer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _check_region(region: Any) -> None:
+    if not isinstance(region, Region):
+        raise CustomerIOException("invalid region provided")
+
+
+class CustomerIO(_Producer):
+    """Track API producer: the ``customerio.CustomerIO`` interface, enqueueing jobs.
+
+    The SDK's connection arguments (``site_id``, ``api_key``, ``host``, ``retries``, ...) are
+    accepted so that switching is a one-line import change; they are not used and never stored
+    in Redis: the worker has its own credentials. ``redis=`` and ``settings=`` choose where jobs
+    go (default: ``Settings.from_env()``).
+    """
+
+    def __init__(
+        self,
+        site_id: Any = None,
+        api_key: Any = None,
+        host: Any = None,
+        region: Region = Regions.US,
+        port: Any = None,
+        url_prefix: Any = None,
+        json_encoder: Any = None,
+        retries: int = 3,
+        timeout: float = 10,
+        backoff_factor: float = 0.02,
+        use_connection_pooling: bool = True,
+        *,
+        redis: redis_lib.Redis | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        _check_region(region)
+        super().__init__(redis, settings)
+        self.region = region
+
+    @classmethod
+    def from_env(cls, *, redis: redis_lib.Redis | None = None) -> CustomerIO:
+        """A producer configured from the environment (``REDIS_URL``, ``CIO_*``)."""
+        return cls(redis=redis, settings=Settings.from_env())
+
+    @contextmanager
+    def pipeline(self) -> Iterator[CustomerIO]:
+        """Collect calls and write them in one round trip when the block ends."""
+        with self._pipelined() as buffer:
+            yield self
+            self._enqueuer.write(buffer)
+
+    def identify(self, id: Any, **kwargs: Any) -> str:
+        """Create or update a person with attributes."""
+        return self._track(person_op("identify", id, attributes=kwargs))
+
+    def track(
+        self, customer_id: Any, name: Any, data: Any = None, id: Any = None, timestamp: Any = None
+    ) -> str:
+        """Record an event for a person (``id``: a ULID; one is generated if not given)."""
+        return self._track(
+            person_op("event", customer_id, name=name, attributes=data, id=id, timestamp=timestamp)
+        )
+
+    def track_anonymous(
+        self, anonymous_id: Any, name: Any, data: Any = None, id: Any = None, timestamp: Any = None
+    ) -> str:
+        """Record an event for an anonymous visitor (delivered through v1 /api/v1/events)."""
+        return self._track(anonymous_event(anonymous_id, name, data, id, timestamp))
+
+    def pageview(self, customer_id: Any, page: Any, **data: Any) -> str:
+        """Record a page view for a person."""
+        return self._track(person_op("page", customer_id, name=page, attributes=data))
+
+    def backfill(self, customer_id: Any, name: Any, timestamp: Any, **data: Any) -> str:
+        """Record a past event for a person (``timestamp`` required)."""
+        if timestamp is None:
+            raise ValidationError("timestamp", "is required for backfill")
+        return self._track(
+            person_op("event", customer_id, name=name, attributes=data, timestamp=timestamp)
+        )
+
+    def delete(self, customer_id: Any) -> str:
+        """Delete a person."""
+        return self._track(person_op("delete", customer_id))
+
+    def add_device(self, customer_id: Any, device_id: Any, platform: Any, **data: Any) -> str:
+        """Add a device; ``last_used`` and ``attributes`` in ``data`` go to the device."""
+        device: dict[str, Any] = {"token": device_id, "platform": platform}
+        if "last_used" in data:
+            device["last_used"] = data.pop("last_used")
+        attributes = dict(data.pop("attributes", None) or {})
+        attributes.update(data)
+        if attributes:
+            device["attributes"] = attributes
+        return self._track(person_op("add_device", customer_id, device=device))
+
+    def delete_device(self, customer_id: Any, device_id: Any) -> str:
+        """Remove a device from a person."""
+        return self._track(person_op("delete_device", customer_id, device={"token": device_id}))
+
+    def suppress(self, customer_id: Any) -> str:
+        """Suppress a person (delete and never re-add)."""
+        return self._track(person_op("suppress", customer_id))
+
+    def unsuppress(self, customer_id: Any) -> str:
+        """Lift a person's suppression."""
+        return self._track(person_op("unsuppress", customer_id))
+
+    def merge_customers(
+        self, primary_id_type: Any, primary_id: Any, secondary_id_type: Any, secondary_id: Any
+    ) -> str:
+        """Merge the secondary person into the primary one."""
+        return self._track(merge_op(primary_id_type, primary_id, secondary_id_type, secondary_id))
+
+    def batch(self, operations: Any) -> list[str]:
+        """Validate every v2 operation, then enqueue each as its own job (all or none)."""
+        if not isinstance(operations, list | tuple) or not operations:
+            raise ValidationError("operations", "must be a non-empty list of v2 operations")
+        ops = [validate_v2_operation(op, i) for i, op in enumerate(operations)]
+        jobs = [self._enqueuer.prepare(track_job(op, self.keys)) for op in ops]
+        if self._buffer is not None:
+            self._buffer.extend(jobs)
+        else:
+            self._enqueuer.write(jobs)
+        return [job.id for job in jobs]
+
+
+class APIClient(_Producer):
+    """Transactional producer: the ``customerio.APIClient`` interface, enqueueing sends.
+
+    Every send gets an idempotency key (``idempotency_key=``, or a generated one) that the
+    worker uses so that a message is never sent twice because of retries or replays.
+    """
+
+    def __init__(
+        self,
+        key: Any = None,
+        url: Any = None,
+        region: Region = Regions.US,
+        retries: int = 3,
+        timeout: float = 10,
+        backoff_factor: float = 0.02,
+        use_connection_pooling: bool = True,
+        *,
+        redis: redis_lib.Redis | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        _check_region(region)
+        super().__init__(redis, settings)
+        self.region = region
+
+    @classmethod
+    def from_env(cls, *, redis: redis_lib.Redis | None = None) -> APIClient:
+        """A producer configured from the environment (``REDIS_URL``, ``CIO_*``)."""
+        return cls(redis=redis, settings=Settings.from_env())
+
+    @contextmanager
+    def pipeline(self) -> Iterator[APIClient]:
+        """Collect sends and write them in one round trip when the block ends."""
+        with self._pipelined() as buffer:
+            yield self
+            self._enqueuer.write(buffer)
+
+    def _send(
+        self, kind: str, request: Any, cls: type[SendRequest], idempotency_key: str | None
+    ) -> str:
+        op = send_payload(kind, request, cls)
+        if idempotency_key is None:
+            idempotency_key = new_idempotency_key()
+        elif not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
+            raise ValidationError("idempotency_key", "must be a string of 1 to 200 characters")
+        return self._submit(send_job(op, idempotency_key, self.keys))
+
+    def send_email(self, request: Any, *, idempotency_key: str | None = None) -> str:
+        """Enqueue a transactional e-mail."""
+        return self._send("email", request, SendEmailRequest, idempotency_key)
+
+    def send_push(self, request: Any, *, idempotency_key: str | None = None) -> str:
+        """Enqueue a transactional push."""
+        return self._send("push", request, SendPushRequest, idempotency_key)
+
+    def send_sms(self, request: Any, *, idempotency_key: str | None = None) -> str:
+        """Enqueue a transactional SMS."""
+        return self._send("sms", request, SendSMSRequest, idempotency_key)
+
+    def send_whatsapp(self, request: Any, *, idempotency_key: str | None = None) -> str:
+        """Enqueue a transactional WhatsApp message."""
+        return self._send("whatsapp", request, SendWhatsAppRequest, idempotency_key)
+
+    def send_inbox_message(self, request: Any, *, idempotency_key: str | None = None) -> str:
+        """Enqueue a transactional inbox message."""
+        return self._send("inbox_message", request, SendInboxMessageRequest, idempotency_key)
+
+    def send_in_app(self, request: Any, *, idempotency_key: str | None = None) -> str:
+        """Enqueue a transactional in-app message."""
+        return self._send("in_app", request, SendInAppRequest, idempotency_key)

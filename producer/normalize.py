@@ -1,0 +1,162 @@
+"""Value normalisation and Customer.io's limits, applied before anything touches Redis.
+
+- ``datetime`` (anywhere) and ``date`` become integer unix seconds (aware datetimes converted,
+  naive ones taken as UTC); so do ISO-8601 strings under the keys ``timestamp``,
+  ``created_at``, ``_timestamp``, ``last_used`` and any key ending in ``_at``.
+- NaN becomes ``None`` (as the official SDK does); infinities are refused.
+- Tuples become lists; anything that JSON cannot carry (sets, bytes, objects, non-string keys)
+  raises :class:`ValidationError` naming the field, never echoing the value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime
+from typing import Any, Final
+
+from producer.errors import ValidationError
+
+__all__ = [
+    "LIMITS",
+    "check_attributes",
+    "check_bytes",
+    "check_identifier",
+    "encoded_size",
+    "normalize_mapping",
+    "to_unix",
+]
+
+
+class _Limits:
+    identifier_bytes: Final = 150
+    attribute_name_bytes: Final = 150
+    attribute_value_bytes: Final = 1000
+    attributes_per_call: Final = 300
+    event_name_bytes: Final = 100
+    event_data_bytes: Final = 100_000
+    operation_bytes: Final = 32_000
+    recipients: Final = 15
+
+
+#: Customer.io's documented limits (CUSTOMERIO_API.md).
+LIMITS: Final = _Limits()
+
+_DATE_KEYS: Final = frozenset({"timestamp", "created_at", "_timestamp", "last_used", "send_at"})
+
+
+def is_date_key(key: str) -> bool:
+    """Keys whose values Customer.io treats as unix timestamps."""
+    return key in _DATE_KEYS or key.endswith("_at")
+
+
+def to_unix(value: Any, field: str) -> int:
+    """A date-like value as integer unix seconds; raises ValidationError if it is not one."""
+    if isinstance(value, bool):
+        raise ValidationError(field, "must be a unix timestamp or a date, not a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValidationError(field, "must be a finite unix timestamp")
+        return int(value)
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return math.floor(aware.timestamp())
+    if isinstance(value, date):
+        return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp())
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ValidationError(
+                field, "must be a unix timestamp, a datetime or an ISO-8601 string"
+            ) from None
+        return to_unix(parsed, field)
+    raise ValidationError(field, f"must be a unix timestamp or a date, not {type(value).__name__}")
+
+
+def _normalize(value: Any, field: str) -> Any:
+    # Exact-type checks first: this runs for every value of every call.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            raise ValidationError(field, "infinity cannot be sent as JSON")
+        return value
+    if isinstance(value, dict):
+        return normalize_mapping(value, field)
+    if isinstance(value, list | tuple):
+        return [_normalize(item, f"{field}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, datetime | date):
+        return to_unix(value, field)
+    # Subclasses (IntEnum, StrEnum, numpy-free float subclasses) become the plain type.
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, float):
+        return _normalize(float(value), field)
+    raise ValidationError(field, f"a {type(value).__name__} cannot be sent as JSON")
+
+
+def normalize_mapping(mapping: Any, field: str) -> dict[str, Any]:
+    """Normalise a JSON object: string keys, dates converted, NaN to None, no foreign types."""
+    if not isinstance(mapping, dict):
+        raise ValidationError(field, f"must be a dict, not {type(mapping).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if not isinstance(key, str):
+            raise ValidationError(field, f"keys must be strings, found a {type(key).__name__}")
+        path = f"{field}.{key}" if field else key
+        if value is not None and is_date_key(key) and not isinstance(value, dict | list):
+            out[key] = to_unix(value, path)
+        else:
+            out[key] = _normalize(value, path)
+    return out
+
+
+def check_identifier(value: Any, field: str) -> str:
+    """A person identifier: a non-blank string or an int (sent as a string), <= 150 bytes."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValidationError(field, f"must be a string or an integer, not {type(value).__name__}")
+    text = str(value)
+    if not text.strip():
+        raise ValidationError(field, "cannot be blank")
+    check_bytes(text, LIMITS.identifier_bytes, field)
+    return text
+
+
+def check_bytes(text: str, limit: int, field: str) -> None:
+    """Refuse a string longer than ``limit`` bytes of UTF-8."""
+    # len() bounds the byte length from below: skip encoding for short strings.
+    if len(text) * 4 > limit and len(text.encode()) > limit:
+        raise ValidationError(field, f"is longer than Customer.io's limit of {limit} bytes")
+
+
+def encoded_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON (how the worker will send it)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def check_attributes(attributes: dict[str, Any], field: str) -> None:
+    """Customer.io's per-call attribute limits: count, name length, value length."""
+    if len(attributes) > LIMITS.attributes_per_call:
+        raise ValidationError(
+            field, f"has {len(attributes)} attributes; the limit is {LIMITS.attributes_per_call}"
+        )
+    for name, value in attributes.items():
+        path = f"{field}.{name}"
+        check_bytes(name, LIMITS.attribute_name_bytes, f"{path} (name)")
+        if isinstance(value, str):
+            check_bytes(value, LIMITS.attribute_value_bytes, path)
+        elif isinstance(value, dict | list) and encoded_size(value) > LIMITS.attribute_value_bytes:
+            raise ValidationError(
+                path, f"is longer than Customer.io's limit of {LIMITS.attribute_value_bytes} bytes"
+            )
