@@ -1,0 +1,20 @@
+"""Rate limiting shared by every worker on every host: one GCRA limiter per API surface.
+
+``gcra.lua`` takes tokens and honours the surface's pause; ``pause.lua`` extends (or reads) the
+pause set after a 429. Both use Redis ``TIME`` as their only clock. See :mod:`.limiter` for the
+exact boundary guarantee.
+"""
+
+from __future__ import annotations
+
+from worker.ratelimit.limiter import Attempt, RateLimiter, RateLimitTimeout, emission_interval_us
+from worker.ratelimit.surfaces import SurfaceLimiters, build_limiters
+
+__all__ = [
+    "Attempt",
+    "RateLimitTimeout",
+    "RateLimiter",
+    "SurfaceLimiters",
+    "build_limiters",
+    "emission_interval_us",
+]

@@ -1,0 +1,58 @@
+"""The three surface limiters (Track, transactional sends, other App calls) built from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from producer.keys import Keys, Surface
+from worker.ratelimit.limiter import RateLimiter
+from worker.settings import WorkerSettings
+
+__all__ = ["SurfaceLimiters", "build_limiters"]
+
+
+@dataclass(frozen=True)
+class SurfaceLimiters:
+    """One shared limiter per Customer.io API surface."""
+
+    track: RateLimiter
+    transactional: RateLimiter
+    app: RateLimiter
+
+    def for_surface(self, surface: Surface) -> RateLimiter:
+        """The limiter of ``surface`` (``"track"``, ``"transactional"`` or ``"app"``)."""
+        if surface == "track":
+            return self.track
+        if surface == "transactional":
+            return self.transactional
+        if surface == "app":
+            return self.app
+        raise ValueError(f"unknown API surface {surface!r}: track, transactional or app")
+
+
+def build_limiters(
+    client: redis.Redis, settings: WorkerSettings, keys: Keys | None = None
+) -> SurfaceLimiters:
+    """Limiters at ``settings``' rates and burst, on the key names of ``keys``.
+
+    ``keys`` defaults to the prefix and partition count of ``settings.queue``.
+    """
+    if keys is None:
+        keys = Keys(prefix=settings.queue.queue_prefix, partitions=settings.queue.partitions)
+
+    def limiter(surface: Surface, rate: float) -> RateLimiter:
+        return RateLimiter(
+            client,
+            state_key=keys.rate_limit(surface),
+            pause_key=keys.pause(surface),
+            rate=rate,
+            burst=settings.rate_burst,
+        )
+
+    return SurfaceLimiters(
+        track=limiter("track", settings.track_rate),
+        transactional=limiter("transactional", settings.transactional_rate),
+        app=limiter("app", settings.app_rate),
+    )

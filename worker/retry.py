@@ -1,0 +1,176 @@
+"""Retry policy: what to do with an outcome, how long to back off, when to give up.
+
+Pure functions of their arguments (the random source and the clock's readings included), so they
+are tested with tables; :class:`RetryPolicy` bundles them with the settings and a random source.
+
+Classification (:func:`classify`), for an outcome of :mod:`worker.clients.outcomes`::
+
+    Success                    DELIVERED
+    Partial (207)              PARTIAL     settle item by item: listed indexes dead, rest delivered
+    RateLimited (429)          RETRY       Customer.io refused the request, it did not act on it
+    Permanent (4xx)            DEAD        400/401/403/404/413/422 and every other 4xx
+    Transient, Ambiguous       RETRY       idempotent work (Track: identify, ULID-deduped events)
+    ... not idempotent (transactional sends, invariant I: never e-mail twice because of us):
+    Transient(sent=False)      RETRY       the request never left this process
+    Transient 503              RETRY       unavailable: the request was refused, not processed
+    Transient 408              RETRY       the server had not received the whole request (RFC 9110
+                                           15.5.9), so it cannot have acted on it
+    Transient 500/502/504,     AMBIGUOUS   the send may have been acted on: dead-lettered as
+      other 5xx, Ambiguous                 ambiguous; RETRY instead when at_least_once is set
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from worker.clients.outcomes import (
+    Ambiguous,
+    Outcome,
+    Partial,
+    Permanent,
+    RateLimited,
+    Success,
+    Transient,
+)
+from worker.settings import WorkerSettings
+
+__all__ = ["Decision", "RetryPolicy", "backoff", "classify", "give_up"]
+
+#: Statuses after which Customer.io certainly did not act on a (non-idempotent) request.
+NOT_ACTED_ON_STATUSES = frozenset({408, 429, 503})
+
+# Beyond this many doublings any sane cap is reached; it also keeps 2 ** n from overflowing a float.
+_MAX_DOUBLINGS = 64
+
+
+class Decision(enum.Enum):
+    """What the worker does with a job after one attempt."""
+
+    DELIVERED = "delivered"
+    """Customer.io accepted it: finish the job."""
+    PARTIAL = "partial"
+    """207: dead-letter the listed batch items, finish the rest."""
+    RETRY = "retry"
+    """Try again after :func:`backoff` (unless :func:`give_up` says otherwise)."""
+    DEAD = "dead"
+    """Retrying cannot help: dead-letter with Customer.io's status and message."""
+    AMBIGUOUS = "ambiguous"
+    """A non-idempotent send may have been acted on: dead-letter as ``ambiguous``, never retry."""
+
+
+def classify(outcome: Outcome, *, idempotent: bool, at_least_once: bool = False) -> Decision:
+    """The decision for ``outcome`` (see the module's table).
+
+    ``idempotent`` is True for Track work, which may be repeated harmlessly; ``at_least_once``
+    (``CIO_SEND_AT_LEAST_ONCE``) lets a non-idempotent send be retried after an ambiguous
+    failure, accepting a possible duplicate.
+    """
+    if isinstance(outcome, Success):
+        return Decision.DELIVERED
+    if isinstance(outcome, Partial):
+        return Decision.PARTIAL
+    if isinstance(outcome, RateLimited):
+        return Decision.RETRY
+    if isinstance(outcome, Permanent):
+        return Decision.DEAD
+    if idempotent or at_least_once or _certainly_not_acted_on(outcome):
+        return Decision.RETRY
+    return Decision.AMBIGUOUS
+
+
+def _certainly_not_acted_on(outcome: Transient | Ambiguous) -> bool:
+    if isinstance(outcome, Ambiguous):
+        return False
+    return not outcome.sent or outcome.status in NOT_ACTED_ON_STATUSES
+
+
+def backoff(
+    attempt: int,
+    retry_after_s: float | None,
+    *,
+    base_s: float,
+    cap_s: float,
+    rand: Callable[[], float],
+) -> float:
+    """Seconds to wait before the next attempt, after failed attempt number ``attempt`` (1-based).
+
+    Exponential backoff with full jitter: ``rand() * min(cap_s, base_s * 2 ** (attempt - 1))``,
+    ``rand`` returning a float in [0, 1). A server's ``Retry-After`` is a floor: the wait is never
+    shorter than it (nor capped, since the server asked for it; ``give_up`` bounds the total).
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt is 1-based, got {attempt}")
+    if base_s < 0 or cap_s < 0:
+        raise ValueError(f"base_s and cap_s must be >= 0, got {base_s} and {cap_s}")
+    r = rand()
+    if not 0.0 <= r <= 1.0:
+        raise ValueError(f"rand() must return a number in [0, 1], got {r}")
+    doublings = attempt - 1
+    ceiling = cap_s if doublings >= _MAX_DOUBLINGS else min(cap_s, base_s * 2.0**doublings)
+    delay = r * ceiling
+    if retry_after_s is not None and retry_after_s > delay:
+        return float(retry_after_s)
+    return delay
+
+
+def give_up(
+    attempts: int,
+    first_attempt_at: float,
+    now: float,
+    *,
+    max_attempts: int,
+    max_age_s: float,
+) -> bool:
+    """True when no attempt should follow: ``max_attempts`` made, or ``max_age_s`` elapsed.
+
+    ``attempts`` counts the attempts made so far; ``first_attempt_at`` and ``now`` are readings of
+    one clock in seconds (e.g. unix time stored with the job).
+    """
+    return attempts >= max_attempts or now - first_attempt_at >= max_age_s
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The retry functions bound to the settings and one random source."""
+
+    max_attempts: int = 10
+    base_s: float = 1.0
+    cap_s: float = 300.0
+    max_age_s: float = 86_400.0
+    at_least_once: bool = False
+    rand: Callable[[], float] = field(default=random.random, repr=False, compare=False)
+
+    @classmethod
+    def from_settings(
+        cls, settings: WorkerSettings, rand: Callable[[], float] = random.random
+    ) -> RetryPolicy:
+        """The policy of ``settings`` (``CIO_MAX_ATTEMPTS``, ``CIO_BACKOFF_*``, ...)."""
+        return cls(
+            max_attempts=settings.max_attempts,
+            base_s=settings.backoff_base_s,
+            cap_s=settings.backoff_cap_s,
+            max_age_s=settings.max_age_s,
+            at_least_once=settings.send_at_least_once,
+            rand=rand,
+        )
+
+    def classify(self, outcome: Outcome, *, idempotent: bool) -> Decision:
+        """:func:`classify` with this policy's ``at_least_once``."""
+        return classify(outcome, idempotent=idempotent, at_least_once=self.at_least_once)
+
+    def backoff(self, attempt: int, retry_after_s: float | None = None) -> float:
+        """:func:`backoff` with this policy's base, cap and random source."""
+        return backoff(attempt, retry_after_s, base_s=self.base_s, cap_s=self.cap_s, rand=self.rand)
+
+    def give_up(self, attempts: int, first_attempt_at: float, now: float) -> bool:
+        """:func:`give_up` with this policy's limits."""
+        return give_up(
+            attempts,
+            first_attempt_at,
+            now,
+            max_attempts=self.max_attempts,
+            max_age_s=self.max_age_s,
+        )
