@@ -68,8 +68,16 @@ def encode_json(value: Any) -> bytes:
 
 
 def path_segment(value: object) -> str:
-    """``value`` URL-encoded as one path segment (``/``, ``@``, spaces and all)."""
-    return quote(str(value), safe="")
+    """``value`` URL-encoded as one path segment (``/``, ``@``, spaces and all).
+
+    ``.`` and ``..`` are unreserved characters, but as a whole segment a URL library removes
+    them as dot-segments (``customers/../suppress`` becomes ``/suppress``), so they are
+    percent-encoded too.
+    """
+    segment = quote(str(value), safe="")
+    if segment in (".", ".."):
+        return segment.replace(".", "%2E")
+    return segment
 
 
 def timeout_from(settings: WorkerSettings) -> httpx.Timeout:
