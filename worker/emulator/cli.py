@@ -1,0 +1,137 @@
+"""``cio-pipeline emulator``: serve the Customer.io emulator on a local port.
+
+Credentials default to ``CUSTOMERIO_SITE_ID`` / ``CUSTOMERIO_API_KEY`` /
+``CUSTOMERIO_APP_API_KEY`` (so a worker pointed at the emulator needs no extra flags), else to
+the public development values in :mod:`worker.emulator.config`. Once the socket listens the
+command prints exactly one line, ``emulator listening on http://HOST:PORT``, with the real
+port when ``--port 0`` asked the OS to choose one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+
+from worker.emulator.app import create_app
+from worker.emulator.config import (
+    DEV_API_KEY,
+    DEV_APP_API_KEY,
+    DEV_SITE_ID,
+    REGION_URLS,
+    EmulatorConfig,
+)
+from worker.emulator.faults import SURFACES, FaultPlan
+
+__all__ = ["LISTENING_PREFIX", "config_from_args", "register", "run"]
+
+#: The start of the line printed once the emulator accepts connections.
+LISTENING_PREFIX = "emulator listening on "
+
+#: Per-surface fault flags: (flag suffix, SurfaceFaults field, type, help).
+_FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
+    ("error-rate", "error_rate", float, "fraction of requests answered with an error status"),
+    ("error-status", "error_statuses", str, "comma-separated statuses for errors (500)"),
+    ("429-rate", "rate_limit_rate", float, "fraction of requests answered 429"),
+    ("latency-ms", "latency_ms", float, "latency added to every request"),
+    ("hang-rate", "hang_rate", float, "fraction of requests held --*-hang-s before answering"),
+    ("hang-s", "hang_s", float, "how long a hang lasts (30)"),
+    ("reset-rate", "reset_rate", float, "fraction of connections dropped after the request"),
+    ("lost-rate", "lost_rate", float, "fraction handled, then the answer dropped"),
+)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``emulator`` sub-command to the ``cio-pipeline`` parser."""
+    parser = subparsers.add_parser(
+        "emulator", help="serve a local Customer.io Track + App API emulator",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    env = os.environ.get
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8025, help="0 = any free port")
+    parser.add_argument("--site-id", default=env("CUSTOMERIO_SITE_ID") or DEV_SITE_ID,
+                        help=f"Track site id (env CUSTOMERIO_SITE_ID, else {DEV_SITE_ID})")
+    parser.add_argument("--api-key", default=env("CUSTOMERIO_API_KEY") or DEV_API_KEY,
+                        help="Track API key (env CUSTOMERIO_API_KEY, else a dev default)")
+    parser.add_argument("--app-api-key", default=env("CUSTOMERIO_APP_API_KEY") or DEV_APP_API_KEY,
+                        help="App API key (env CUSTOMERIO_APP_API_KEY, else a dev default)")
+    parser.add_argument("--region", choices=sorted(REGION_URLS), default="us",
+                        help="what GET /api/v1/accounts/region reports")
+    parser.add_argument("--environment-id", type=int, default=1)
+    parser.add_argument("--track-rate", type=float, default=0.0,
+                        help="Track requests/s before 429 (0 = no limit)")
+    parser.add_argument("--app-rate", type=float, default=0.0,
+                        help="App requests/s before 429 (0 = no limit)")
+    parser.add_argument("--no-retry-after", action="store_true",
+                        help="answer 429 without a Retry-After header")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the fault dice")
+    parser.add_argument("--faults", default=None, metavar="JSON",
+                        help="fault plan as JSON, the format of POST /_emulator/faults")
+    parser.add_argument("--record-bodies", action="store_true",
+                        help="keep request bodies in GET /_emulator/requests")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    for surface in SURFACES:
+        for flag, _, kind, text in _FAULT_FLAGS:
+            parser.add_argument(f"--{surface}-{flag}", type=kind, default=None,
+                                help=f"{surface}: {text}")
+    parser.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    """The :class:`EmulatorConfig` the parsed arguments describe; ``ValueError`` if invalid."""
+    faults = json.loads(args.faults) if args.faults else {}
+    if not isinstance(faults, dict):
+        raise ValueError("--faults must be a JSON object")
+    for surface in SURFACES:
+        surface_faults = dict(faults.get(surface, {}))
+        for flag, name, _, _ in _FAULT_FLAGS:
+            value = getattr(args, f"{surface}_{flag}".replace("-", "_"))
+            if value is None:
+                continue
+            if name == "error_statuses":
+                value = [int(s) for s in value.split(",") if s.strip()]
+            surface_faults[name] = value
+        if surface_faults:
+            faults[surface] = surface_faults
+    seed = faults.get("seed", args.seed)
+    return EmulatorConfig(
+        site_id=args.site_id, api_key=args.api_key, app_api_key=args.app_api_key,
+        region=args.region, environment_id=args.environment_id, track_rate=args.track_rate,
+        app_rate=args.app_rate, send_retry_after=not args.no_retry_after,
+        faults=FaultPlan().updated(faults), seed=seed, record_bodies=args.record_bodies,
+    )
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that prints the listening line once its sockets accept connections."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.started:
+            return
+        host, port = self.servers[0].sockets[0].getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        print(f"{LISTENING_PREFIX}http://{shown}:{port}", flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT/SIGTERM; returns the exit code."""
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        print(f"cio-pipeline emulator: {exc}", file=sys.stderr)
+        return 2
+    server = _AnnouncingServer(uvicorn.Config(
+        create_app(config), host=args.host, port=args.port, http="h11", lifespan="off",
+        log_level="warning", access_log=args.access_log,
+        # hanging requests must not hold up a stop for long
+        timeout_graceful_shutdown=1,
+    ))
+    server.run()
+    return 0 if server.started else 1
