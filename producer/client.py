@@ -215,7 +215,7 @@ class APIClient(_Producer):
 
     def __init__(
         self,
-        key: Any = None,
+        key: Any,
         url: Any = None,
         region: Region = Regions.US,
         retries: int = 3,
@@ -233,7 +233,7 @@ class APIClient(_Producer):
     @classmethod
     def from_env(cls, *, redis: redis_lib.Redis | None = None) -> APIClient:
         """A producer configured from the environment (``REDIS_URL``, ``CIO_*``)."""
-        return cls(redis=redis, settings=Settings.from_env())
+        return cls(None, redis=redis, settings=Settings.from_env())
 
     @contextmanager
     def pipeline(self) -> Iterator[APIClient]:

@@ -115,7 +115,10 @@ def normalize_mapping(mapping: Any, field: str) -> dict[str, Any]:
         if not isinstance(key, str):
             raise ValidationError(field, f"keys must be strings, found a {type(key).__name__}")
         path = f"{field}.{key}" if field else key
-        if value is not None and is_date_key(key) and not isinstance(value, dict | list):
+        if value is None or not is_date_key(key):
+            out[key] = _normalize(value, path)
+        elif key in _DATE_KEYS or not isinstance(value, dict | list | tuple):
+            # Reserved date fields must be timestamps; a custom "*_at" may hold a structure.
             out[key] = to_unix(value, path)
         else:
             out[key] = _normalize(value, path)

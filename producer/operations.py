@@ -117,6 +117,10 @@ def _describe(action: str, route: tuple[str, str], name: str | None = None) -> s
 def _apply_action_fields(op: dict[str, Any], action: str) -> str | None:
     """Validate and normalise the action-specific fields of ``op`` in place; return the event
     name for events."""
+    if op.get("timestamp") is not None:
+        op["timestamp"] = to_unix(op["timestamp"], "timestamp")
+    else:
+        op.pop("timestamp", None)
     if action == "identify":
         attributes = normalize_mapping(op.get("attributes") or {}, "attributes")
         check_attributes(attributes, "attributes")
@@ -128,8 +132,6 @@ def _apply_action_fields(op: dict[str, Any], action: str) -> str | None:
         return str(op["name"])
     elif action in ("add_device", "delete_device"):
         op["device"] = _device(op.get("device"), needs_platform=action == "add_device")
-    if "timestamp" in op and op["timestamp"] is not None:
-        op["timestamp"] = to_unix(op["timestamp"], "timestamp")
     return None
 
 
