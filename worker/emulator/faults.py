@@ -103,7 +103,10 @@ class SurfaceFaults:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON form (what ``GET /_emulator/faults`` shows)."""
-        return asdict(self)
+        data = asdict(self)
+        data["error_statuses"] = list(self.error_statuses)
+        data["next"] = [asdict(item) for item in self.next]
+        return data
 
 
 @dataclass(frozen=True)

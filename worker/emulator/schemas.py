@@ -32,8 +32,6 @@ _POINTERS: dict[str, str] = {
     "application~1json/schema",
     "v1_device": "/paths/~1api~1v1~1customers~1{identifier}~1devices/put/requestBody/"
     "content/application~1json/schema",
-    "v1_merge": "/paths/~1api~1v1~1merge_customers/post/requestBody/content/"
-    "application~1json/schema",
     "v1_event": "/components/schemas/eventsRequest",
     "v1_anonymous_event": "/components/schemas/anonymousEventsRequest",
     "v2_object": "/components/schemas/object_operations",
@@ -50,6 +48,22 @@ _POINTERS: dict[str, str] = {
     "v2_merge": "/components/schemas/person_merge",
     "v2_suppress": "/components/schemas/person_suppress",
     "v2_unsuppress": "/components/schemas/person_unsuppress",
+}
+
+
+#: The spec's own v1 merge schema is defective: its ``primary``/``secondary`` alternatives
+#: (``oneOf``) have no ``required`` key, so ``{"id": "1"}`` matches all three and every merge
+#: fails. The v2 merge operation spells the same identifiers correctly; v1 borrows them.
+_PERSON_MERGE = f"{_URI}#/components/schemas/person_merge/properties"
+_OVERRIDES: dict[str, dict[str, Any]] = {
+    "v1_merge": {
+        "type": "object",
+        "required": ["primary", "secondary"],
+        "properties": {
+            "primary": {"$ref": f"{_PERSON_MERGE}/primary"},
+            "secondary": {"$ref": f"{_PERSON_MERGE}/secondary"},
+        },
+    },
 }
 
 
@@ -75,8 +89,8 @@ def _validator(kind: str) -> jsonschema.Draft202012Validator:
     registry: Registry[Any] = Registry().with_resource(
         _URI, DRAFT202012.create_resource(spec_document())
     )
-    ref = {"$ref": f"{_URI}#{quote(_POINTERS[kind])}"}
-    return jsonschema.Draft202012Validator(ref, registry=registry)
+    schema = _OVERRIDES.get(kind) or {"$ref": f"{_URI}#{quote(_POINTERS[kind])}"}
+    return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
 def schema_problems(kind: str, instance: object, prefix: str = "") -> list[Problem]:
