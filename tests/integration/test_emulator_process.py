@@ -213,6 +213,11 @@ def test_start_up_faults_and_credentials() -> None:
         assert emu.worker_env()["CUSTOMERIO_TRACK_URL"] == emu.url
 
 
+def test_the_cio_pipeline_command_serves_it() -> None:
+    with running_emulator(via_cli=True) as emu:
+        assert httpx.get(f"{emu.url}/v1/transactional", headers=emu.app_headers).status_code == 200
+
+
 def test_a_bad_option_fails_fast() -> None:
     with pytest.raises(EmulatorStartError, match="exited"), running_emulator(
         extra_args=["--track-error-rate", "7"], start_timeout_s=20

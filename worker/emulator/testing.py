@@ -11,7 +11,9 @@
         emu.fail_next(2, status=503)      # the next 2 Track requests answer 503
         emu.reset()
 
-The subprocess is ``python -m worker.cli emulator --port 0 ...``; the context manager waits
+The subprocess is ``python -m worker.emulator --port 0 ...`` (the ``cio-pipeline emulator``
+command without the other sub-commands; ``via_cli=True`` runs ``python -m worker.cli
+emulator`` itself); the context manager waits
 (bounded by ``start_timeout_s``) for its "listening" line, and stops it (SIGTERM, then SIGKILL)
 on exit. Credentials reach the child through its environment, never its command line.
 """
@@ -153,6 +155,7 @@ def running_emulator(
     host: str = "127.0.0.1",
     extra_args: Sequence[str] = (),
     start_timeout_s: float = 20.0,
+    via_cli: bool = False,
 ) -> Iterator[EmulatorHandle]:
     """Start ``cio-pipeline emulator`` on a free port; yield an :class:`EmulatorHandle`.
 
@@ -160,10 +163,13 @@ def running_emulator(
     ``retry_after=False``: 429s come without ``Retry-After``; ``faults``: the start-up fault
     plan in the JSON form of :mod:`worker.emulator.faults` (``reset()`` returns to it);
     ``seed``: makes random faults repeatable; ``record_bodies``: keep request bodies in the
-    request log; ``extra_args``: more ``cio-pipeline emulator`` flags.
+    request log; ``extra_args``: more ``cio-pipeline emulator`` flags; ``via_cli``: start
+    through ``python -m worker.cli emulator`` (every sub-command imported) instead of
+    ``python -m worker.emulator``.
     Raises :class:`EmulatorStartError` if it is not listening within ``start_timeout_s``.
     """
-    args = [sys.executable, "-m", "worker.cli", "emulator", "--host", host, "--port", "0",
+    command = ["-m", "worker.cli", "emulator"] if via_cli else ["-m", "worker.emulator"]
+    args = [sys.executable, *command, "--host", host, "--port", "0",
             "--region", region, "--track-rate", str(track_rate), "--app-rate", str(app_rate)]
     args += [] if retry_after else ["--no-retry-after"]
     args += ["--faults", json.dumps(dict(faults))] if faults else []

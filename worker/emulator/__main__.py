@@ -1,0 +1,26 @@
+"""``python -m worker.emulator [options]``: the same as ``cio-pipeline emulator [options]``.
+
+It builds a parser with only this sub-command, so the emulator starts without importing the
+worker's other commands (and cannot be broken by them): what :mod:`worker.emulator.testing`
+runs by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from worker.emulator.cli import register
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` as ``cio-pipeline emulator`` options and serve; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m worker.emulator")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["emulator", *(sys.argv[1:] if argv is None else argv)])
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
