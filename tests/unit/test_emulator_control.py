@@ -41,6 +41,17 @@ def test_request_log_fields(client: TestClient) -> None:
     assert [e["seq"] for e in client.get("/_emulator/requests?surface=app").json()] == [2]
 
 
+def test_operations_are_counted_for_requests_that_never_reach_a_route(
+    client: TestClient,
+) -> None:
+    client.post("/_emulator/faults", json={"track": {"next": [{"count": 2, "status": 503}]}})
+    client.post("/api/v2/batch", json={"batch": [person_op("delete")] * 3}, auth=TRACK)
+    client.put("/api/v1/customers/1", json={}, auth=TRACK)
+    client.post("/api/v2/batch", json={"batch": [person_op("delete")] * 4}, auth=("x", "y"))
+    log = client.get("/_emulator/requests").json()
+    assert [(e["status"], e["ops"]) for e in log] == [(503, 3), (503, 1), (401, 4)]
+
+
 def test_control_requests_are_not_logged(client: TestClient) -> None:
     client.get("/_emulator/state")
     client.get("/_emulator/health")

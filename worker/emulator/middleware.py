@@ -58,8 +58,10 @@ class EmulatorMiddleware:
         if body is None:
             await _respond(status_send, 413, b'{"meta":{"error":"request body too large"}}')
             return
+        parsed = parse_json(body)[1]
+        record.ops = _operations(scope, parsed)
         if self.runtime.state.record_bodies:
-            record.body = parse_json(body)[1]
+            record.body = parsed
         replay = _replaying_receive(body, receive)
         decision = self.runtime.faults.decide(surface)
         if decision.latency_s:
@@ -142,6 +144,16 @@ def _surface(scope: Scope) -> str | None:
     if path.startswith("/v1/"):
         return "app"
     return None
+
+
+def _operations(scope: Scope, body: Any) -> int:
+    """How many operations a request carries, also for requests never handed to a route."""
+    if scope["method"] == "GET":
+        return 0
+    if scope["path"] == "/api/v2/batch":
+        batch = body.get("batch") if isinstance(body, dict) else None
+        return len(batch) if isinstance(batch, list) else 0
+    return 1
 
 
 def _same(given: str, expected: str) -> bool:
