@@ -63,6 +63,8 @@ Api = Literal["track", "app"]
 #: letters and logs; an error page must not flood them).
 MAX_MESSAGE_CHARS = 300
 
+_TEXT_PREFIX_BYTES = 16 * MAX_MESSAGE_CHARS
+
 _AUTH_MESSAGES: dict[str, str] = {
     "track": (
         "Track API rejected CUSTOMERIO_SITE_ID/CUSTOMERIO_API_KEY (Basic auth). "
@@ -178,7 +180,8 @@ def error_message(body: bytes, *, secrets: Iterable[str] = ()) -> str:
             parts = [_text(parsed["error"])]
         if parts:
             return _cap(_redact("; ".join(p for p in parts if p), secrets))
-    text = " ".join(body.decode("utf-8", errors="replace").split())
+    # an error page can be large; only its start can end up in the (capped) message
+    text = " ".join(body[:_TEXT_PREFIX_BYTES].decode("utf-8", errors="replace").split())
     return _cap(_redact(text, secrets))
 
 
