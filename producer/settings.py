@@ -42,6 +42,7 @@ KNOWN_VARIABLES: Final = frozenset(
         "CIO_TRANSACTIONAL_RATE",
         "CIO_APP_RATE",
         "CIO_RATE_BURST",
+        "CIO_RATE_HEADROOM",
         # retries and dead letters
         "CIO_MAX_ATTEMPTS",
         "CIO_BACKOFF_BASE_S",

@@ -11,11 +11,15 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from producer.errors import SettingsError
+
 __all__ = ["main"]
 
 #: Modules that provide sub-commands, each with ``register(subparsers) -> None``; the parser
 #: they add sets ``func`` (``func(args) -> int``, the exit code).
 _COMMAND_MODULES = (
+    "worker.process",
+    "worker.dlq",
     "worker.check",
     "worker.emulator.cli",
 )
@@ -38,7 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except SettingsError as exc:
+        print(f"cio-pipeline: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

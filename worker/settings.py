@@ -42,6 +42,7 @@ class WorkerSettings:
     transactional_rate: float = 100.0
     app_rate: float = 10.0
     rate_burst: int = 0
+    rate_headroom: float = 0.03  # run this fraction below each rate, for network jitter
     # retries
     max_attempts: int = 10
     backoff_base_s: float = 1.0
@@ -76,6 +77,10 @@ class WorkerSettings:
         ):
             if rate <= 0:
                 raise SettingsError(f"{name} must be > 0 requests per second, got {rate}")
+        if not 0 <= self.rate_headroom <= 0.5:
+            raise SettingsError(
+                f"CIO_RATE_HEADROOM must be a fraction between 0 and 0.5, got {self.rate_headroom}"
+            )
         if self.max_attempts < 1:
             raise SettingsError(f"CIO_MAX_ATTEMPTS must be >= 1, got {self.max_attempts}")
         if self.backoff_cap_s < self.backoff_base_s:
@@ -125,6 +130,7 @@ class WorkerSettings:
             transactional_rate=env.number("CIO_TRANSACTIONAL_RATE", d.transactional_rate),
             app_rate=env.number("CIO_APP_RATE", d.app_rate),
             rate_burst=env.integer("CIO_RATE_BURST", d.rate_burst),
+            rate_headroom=env.number("CIO_RATE_HEADROOM", d.rate_headroom),
             max_attempts=env.integer("CIO_MAX_ATTEMPTS", d.max_attempts, minimum=1),
             backoff_base_s=env.number("CIO_BACKOFF_BASE_S", d.backoff_base_s),
             backoff_cap_s=env.number("CIO_BACKOFF_CAP_S", d.backoff_cap_s),

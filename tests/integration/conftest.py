@@ -1,79 +1,14 @@
-"""Integration fixtures: private redis-server processes for restart and outage tests."""
+"""Integration fixtures (helpers in support.py)."""
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
+import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
-import redis
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class PrivateRedis:
-    """A redis-server of the test's own on a loopback port; stop/start it at will."""
-
-    port: int
-    workdir: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self, timeout_s: float = 10.0) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed (apt-get install redis-server)")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError(
-                        f"private redis-server on {self.port} did not start"
-                    ) from None
-                time.sleep(0.02)  # polling a server that exposes no readiness event
-            finally:
-                client.close()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process = None
+from support import PrivateRedis, WorkerFleet, free_port
 
 
 @pytest.fixture
@@ -83,3 +18,27 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    """A running emulator subprocess (``worker.emulator.testing.running_emulator``)."""
+    from worker.emulator.testing import running_emulator
+
+    with running_emulator() as handle:
+        yield handle
+
+
+@pytest.fixture
+def fleet(redis_url: str, emulator: Any, tmp_path: Path) -> Iterator[WorkerFleet]:
+    """Worker subprocesses pointed at the test's Redis database and the emulator."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("CIO_", "CUSTOMERIO_", "REDIS_URL", "LOG_"))
+    }
+    env.update(emulator.worker_env())
+    env.update({"REDIS_URL": redis_url, "LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"})
+    workers = WorkerFleet(env, tmp_path, [])
+    yield workers
+    workers.stop_all()

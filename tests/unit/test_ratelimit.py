@@ -323,11 +323,17 @@ def test_bad_pause_is_refused(client: fakeredis.FakeRedis, seconds: float) -> No
 def test_build_limiters_uses_settings_and_keys(
     client: fakeredis.FakeRedis, clock: FakeClock
 ) -> None:
-    settings = WorkerSettings(track_rate=50, transactional_rate=25, app_rate=5, rate_burst=2)
+    settings = WorkerSettings(
+        track_rate=50, transactional_rate=25, app_rate=5, rate_burst=2, rate_headroom=0.0
+    )
     limiters = build_limiters(client, settings, KEYS)
     assert (limiters.track.rate, limiters.transactional.rate, limiters.app.rate) == (50, 25, 5)
     assert {limiters.track.burst, limiters.transactional.burst, limiters.app.burst} == {2}
     assert limiters.app.interval_s == pytest.approx(0.200001)
+    # the default headroom runs each limiter 3 % below its rate
+    assert build_limiters(client, WorkerSettings(app_rate=5), KEYS).app.interval_s == (
+        pytest.approx(0.206001)
+    )
     for surface in ("track", "transactional", "app"):
         assert limiters.for_surface(surface) is getattr(limiters, surface)
     with pytest.raises(ValueError, match="surface"):

@@ -37,6 +37,13 @@ def build_limiters(
 ) -> SurfaceLimiters:
     """Limiters at ``settings``' rates and burst, on the key names of ``keys``.
 
+    Each limiter runs ``CIO_RATE_HEADROOM`` (a fraction, default 3 %) below its configured
+    rate. The limiter's guarantee holds at the moment Redis grants a token; the requests
+    reach Customer.io a few milliseconds later, each with its own delay, and evenly spaced
+    grants sit exactly at the limit, so any jitter would put one request too many into some
+    1-second window. The headroom absorbs that jitter (measured: +/-4 ms between workers on
+    one host; 3 % at 100/s absorbs 30 ms).
+
     ``keys`` defaults to the prefix and partition count of ``settings.queue``.
     """
     if keys is None:
@@ -47,7 +54,7 @@ def build_limiters(
             client,
             state_key=keys.rate_limit(surface),
             pause_key=keys.pause(surface),
-            rate=rate,
+            rate=rate / (1.0 + settings.rate_headroom),
             burst=settings.rate_burst,
         )
 

@@ -1,0 +1,153 @@
+"""Helpers of the integration tests: private redis-server processes, worker subprocesses,
+bounded waiting. The fixtures that use them are in conftest.py."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class PrivateRedis:
+    """A redis-server of the test's own on a loopback port; stop/start it at will."""
+
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout_s: float = 10.0) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed (apt-get install redis-server)")
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError(
+                        f"private redis-server on {self.port} did not start"
+                    ) from None
+                time.sleep(0.02)  # polling a server that exposes no readiness event
+            finally:
+                client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+# ---- worker subprocesses ------------------------------------------------------------------
+
+
+@dataclass
+class WorkerProcess:
+    """One ``cio-pipeline worker`` subprocess; its log lines go to ``log_path``."""
+
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM, then wait for the exit code (SIGKILL after ``timeout_s``)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                return self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@dataclass
+class WorkerFleet:
+    """Starts worker subprocesses with a shared environment; stops them all at the end."""
+
+    env: dict[str, str]
+    workdir: Path
+    workers: list[WorkerProcess]
+
+    def start(self, count: int = 1, *args: str, **env: str) -> list[WorkerProcess]:
+        started = []
+        for _ in range(count):
+            log_path = self.workdir / f"worker-{len(self.workers)}.log"
+            with log_path.open("wb") as log_file:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "worker.cli", "worker", *args],
+                    env={**self.env, **env},
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                )
+            worker = WorkerProcess(process, log_path)
+            self.workers.append(worker)
+            started.append(worker)
+        return started
+
+    def run_burst(self, timeout_s: float = 60.0, **env: str) -> WorkerProcess:
+        """Run one ``--burst`` worker to completion; fails the test on a non-zero exit."""
+        (worker,) = self.start(1, "--burst", **env)
+        code = worker.process.wait(timeout=timeout_s)
+        assert code == 0, worker.log()[-3000:]
+        return worker
+
+    def stop_all(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+
+
+
+
+
+
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+    """Poll ``predicate`` (bounded) until it holds; fail the test with ``what`` otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.05)

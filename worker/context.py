@@ -1,0 +1,99 @@
+"""Everything a job needs while it runs in a worker process, built once per process.
+
+RQ calls job functions by name with only the job's arguments, so the functions find their
+Redis client, HTTP clients, limiters and policy here. ``cio-pipeline worker`` installs a
+context at start-up; anywhere else (a plain ``rq worker``, a test) one is built from the
+environment on first use.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import redis
+
+from producer.keys import Keys
+from worker.clients.app import AppClient
+from worker.clients.track import TrackClient
+from worker.ratelimit.surfaces import SurfaceLimiters, build_limiters
+from worker.records import DeliveryRecords
+from worker.retry import RetryPolicy
+from worker.settings import WorkerSettings
+
+__all__ = ["WorkerContext", "current", "install", "worker_connection"]
+
+
+def worker_connection(settings: WorkerSettings) -> redis.Redis:
+    """The worker's Redis client: no read timeout (RQ blocks on BLPOP), bounded connects,
+    keep-alive and periodic health checks so a dead server is noticed."""
+    return redis.Redis.from_url(
+        settings.queue.redis_url,
+        socket_connect_timeout=5,
+        socket_keepalive=True,
+        health_check_interval=30,
+    )
+
+
+@dataclass
+class WorkerContext:
+    """One worker process's shared parts. HTTP clients are created on first use, so a worker
+    that only sends transactional messages needs no Track credentials (and vice versa)."""
+
+    settings: WorkerSettings
+    connection: redis.Redis
+    rand: random.Random = field(default_factory=random.Random)
+
+    @cached_property
+    def keys(self) -> Keys:
+        return Keys(self.settings.queue.queue_prefix, self.settings.queue.partitions)
+
+    @cached_property
+    def limiters(self) -> SurfaceLimiters:
+        return build_limiters(self.connection, self.settings, self.keys)
+
+    @cached_property
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy.from_settings(self.settings, rand=self.rand.random)
+
+    @cached_property
+    def records(self) -> DeliveryRecords:
+        return DeliveryRecords(self.connection, self.keys, self.settings.delivery_record_ttl_s)
+
+    @cached_property
+    def app(self) -> AppClient:
+        return AppClient(self.settings)
+
+    @cached_property
+    def track(self) -> TrackClient:
+        return TrackClient(self.settings)
+
+    @property
+    def dead_letter_ttl_s(self) -> int:
+        return self.settings.dead_letter_ttl_days * 86_400
+
+    def close(self) -> None:
+        """Close the HTTP clients that were opened."""
+        for name in ("app", "track"):
+            client = self.__dict__.get(name)
+            if client is not None:
+                client.close()
+
+
+_current: WorkerContext | None = None
+
+
+def install(context: WorkerContext) -> None:
+    """Make ``context`` the one this process's jobs use."""
+    global _current
+    _current = context
+
+
+def current() -> WorkerContext:
+    """This process's context (built from the environment on first use)."""
+    global _current
+    if _current is None:
+        settings = WorkerSettings.from_env()
+        _current = WorkerContext(settings, worker_connection(settings))
+    return _current

@@ -1,0 +1,63 @@
+"""The job functions named by the job contract (:mod:`producer.jobs`).
+
+RQ imports these by name; each finds its worker context and the running job, and delivers.
+They return a small primitive dict (the RQ result) or raise :class:`~worker.errors.RetryLater`
+or :class:`~worker.errors.DeadLetter`, which the worker turns into a scheduled retry or a
+dead letter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rq import get_current_job
+from rq.job import Job
+
+from worker import context
+from worker.transactional import deliver_send
+
+__all__ = [
+    "send_email",
+    "send_in_app",
+    "send_inbox_message",
+    "send_push",
+    "send_sms",
+    "send_whatsapp",
+]
+
+
+def _job() -> Job:
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("worker.jobs functions run inside an RQ worker")
+    return job
+
+
+def send_email(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+    """Deliver a transactional e-mail."""
+    return deliver_send(context.current(), _job(), "email", request, idempotency_key)
+
+
+def send_push(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+    """Deliver a transactional push."""
+    return deliver_send(context.current(), _job(), "push", request, idempotency_key)
+
+
+def send_sms(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+    """Deliver a transactional SMS."""
+    return deliver_send(context.current(), _job(), "sms", request, idempotency_key)
+
+
+def send_whatsapp(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+    """Deliver a transactional WhatsApp message."""
+    return deliver_send(context.current(), _job(), "whatsapp", request, idempotency_key)
+
+
+def send_inbox_message(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+    """Deliver a transactional inbox message."""
+    return deliver_send(context.current(), _job(), "inbox_message", request, idempotency_key)
+
+
+def send_in_app(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+    """Deliver a transactional in-app message."""
+    return deliver_send(context.current(), _job(), "in_app", request, idempotency_key)

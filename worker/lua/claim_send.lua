@@ -1,0 +1,32 @@
+-- claim_send.lua: claim a transactional send's delivery record before sending it.
+--
+-- The record (one string per idempotency key) is one of
+--   "pending:<job id>"     a worker is sending it now, or died while sending it
+--   "ambiguous:<job id>"   an attempt may have reached Customer.io; a person must decide
+--   "delivered:<delivery id>"
+--
+-- KEYS[1]  the delivery record key
+-- ARGV[1]  the job id that wants to send
+-- ARGV[2]  the record's TTL in milliseconds
+-- ARGV[3]  "1" to send again over this job's own pending/ambiguous record (at-least-once
+--          mode, or a person asked for a resend), else "0"
+-- Returns  {"claimed"}                   the record now says pending:<job id>: send
+--          {"delivered", <delivery id>}  already sent: do not send
+--          {"self", <state>}             this job's own earlier attempt left <state>
+--                                        (pending or ambiguous): outcome unknown
+--          {"other", <state>, <job id>}  another job holds the key
+local record = redis.call('GET', KEYS[1])
+if record then
+  local state, owner = string.match(record, '^(%a+):(.*)$')
+  if state == 'delivered' then
+    return {'delivered', owner}
+  end
+  if owner ~= ARGV[1] then
+    return {'other', state, owner}
+  end
+  if ARGV[3] ~= '1' then
+    return {'self', state}
+  end
+end
+redis.call('SET', KEYS[1], 'pending:' .. ARGV[1], 'PX', ARGV[2])
+return {'claimed'}

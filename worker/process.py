@@ -1,0 +1,154 @@
+"""``cio-pipeline worker``: an RQ worker that delivers to Customer.io.
+
+It is RQ's ``SimpleWorker`` (jobs run in the worker process: the forking worker spends a fork
+per job and could not reach the 100 sends/s the App API allows), registered with RQ so
+rq-dashboard and ``rq info`` list it and ``rq suspend``/``resume`` apply. It reads jobs with
+the safe serializer, runs RQ's scheduler (retries are scheduled jobs, so they survive restarts
+and never block the worker), and turns the job outcomes of :mod:`worker.errors` into RQ's own
+states: :class:`RetryLater` becomes a scheduled retry, :class:`DeadLetter` a failed job in the
+queue's FailedJobRegistry with a readable reason. SIGTERM or SIGINT: finish the job in hand,
+then exit 0 (a second signal stops at once; the job's delivery record then keeps it from
+being sent twice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import socket
+from typing import Any
+
+from rq import Queue, SimpleWorker
+from rq.job import Job
+
+from producer.serializer import SafeSerializer
+from worker.context import WorkerContext, install, worker_connection
+from worker.errors import DeadLetter, JobOutcome, RetryLater
+from worker.logs import configure_logging, get_logger
+from worker.settings import WorkerSettings
+
+__all__ = ["CioWorker", "format_dead_letter", "register"]
+
+log = get_logger("cio.worker")
+
+
+def format_dead_letter(details: dict[str, Any]) -> str:
+    """The one-paragraph reason shown in rq-dashboard's Failed view and ``dlq show``."""
+    parts = [
+        f"dead letter: {details.get('operation')}: {details.get('reason')}",
+        f"HTTP status: {details.get('status')}",
+        f"Customer.io said: {details.get('message') or '-'}",
+        f"attempts: {details.get('attempts')}",
+        f"ambiguous: {'yes' if details.get('ambiguous') else 'no'}",
+    ]
+    return "\n".join(parts)
+
+
+class CioWorker(SimpleWorker):
+    """SimpleWorker that maps our job outcomes to scheduled retries and dead letters."""
+
+    #: dead letters are kept this long (``CIO_DEAD_LETTER_TTL_DAYS``)
+    dead_letter_ttl_s: int = 30 * 86_400
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._outcome: BaseException | None = None
+
+    def handle_exception(
+        self,
+        job: Job,
+        *exc_info: Any,
+    ) -> None:
+        """Remember the job's exception for :meth:`handle_job_failure`; expected outcomes
+        (retry, dead letter) are not crashes and get no traceback in the log."""
+        exc_type, exc_value, tb = exc_info
+        self._outcome = exc_value
+        if isinstance(exc_value, JobOutcome):
+            return
+        log.error("job_crashed", job_id=job.id, queue=job.origin, error=type(exc_value).__name__)
+        super().handle_exception(job, exc_type, exc_value, tb)
+
+    def handle_job_failure(
+        self,
+        job: Job,
+        queue: Queue,
+        started_job_registry: Any = None,
+        exc_string: str = "",
+        execution: Any = None,
+    ) -> None:
+        """Schedule a retry for RetryLater; otherwise fail the job as a dead letter."""
+        outcome, self._outcome = self._outcome, None
+        if isinstance(outcome, RetryLater):
+            # RQ's own retry path: the job goes to the ScheduledJobRegistry and the scheduler
+            # re-enqueues it when due (whole seconds: the scheduler polls once a second).
+            job.retries_left = 1
+            job.retry_intervals = [max(1, math.ceil(outcome.delay_s))]
+            log.info(
+                "retry_scheduled",
+                job_id=job.id,
+                queue=job.origin,
+                delay_s=job.retry_intervals[0],
+                reason=outcome.reason,
+            )
+        else:
+            job.retries_left = None
+            job.failure_ttl = self.dead_letter_ttl_s
+            if isinstance(outcome, DeadLetter):
+                exc_string = format_dead_letter(outcome.details)
+                log.warning(
+                    "dead_lettered",
+                    job_id=job.id,
+                    queue=job.origin,
+                    operation=outcome.details.get("operation"),
+                    http_status=outcome.details.get("status"),
+                    ambiguous=outcome.details.get("ambiguous"),
+                )
+        super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+
+
+def _default_name() -> str:
+    return f"cio-{socket.gethostname()}-{os.getpid()}"
+
+
+def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> int:
+    """Run one worker until it is stopped (or, with ``burst``, until the queues are empty)."""
+    configure_logging(settings.log_format, settings.log_level)
+    connection = worker_connection(settings)
+    ctx = WorkerContext(settings, connection)
+    ctx.app  # noqa: B018  (fail now, naming the variable, if the App API key is missing)
+    install(ctx)
+    queues = [Queue(ctx.keys.transactional_queue, connection=connection, serializer=SafeSerializer)]
+    worker = CioWorker(
+        queues, connection=connection, serializer=SafeSerializer, name=name or _default_name()
+    )
+    worker.dead_letter_ttl_s = ctx.dead_letter_ttl_s
+    log.info("worker_starting", name=worker.name, queues=[q.name for q in queues], burst=burst)
+    try:
+        worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
+    finally:
+        ctx.close()
+    log.info("worker_stopped", name=worker.name)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = WorkerSettings.from_env()
+    return run_worker(settings, burst=args.burst, name=args.name)
+
+
+def register(subparsers: Any) -> None:
+    """Add ``cio-pipeline worker``."""
+    parser = subparsers.add_parser(
+        "worker",
+        help="deliver queued work to Customer.io (an RQ worker)",
+        description="Run an RQ worker that delivers the cio-pipeline queues to Customer.io. "
+        "Configured by the environment (see config/example.env).",
+    )
+    parser.add_argument(
+        "--burst",
+        action="store_true",
+        help="exit when the queues are empty (scheduled retries stay scheduled)",
+    )
+    parser.add_argument("--name", help="worker name shown in rq-dashboard (default: host-pid)")
+    parser.set_defaults(func=_run)

@@ -1,0 +1,155 @@
+"""Delivering one transactional send, keeping invariant I: never sent twice because of us.
+
+1. Claim the send's delivery record (its idempotency key). Already delivered: finish with the
+   recorded ``delivery_id``. Claimed by another job that is sending it: retry later. Left by
+   this job's own earlier attempt (the worker died mid-send): the outcome is unknown, so
+   dead-letter as ambiguous.
+2. Take a token from the shared transactional rate limiter, then send.
+3. 200: store ``delivery_id`` in the record and finish. Certainly not acted on (connection
+   never made, 429, 503, 408): release the claim and retry later (a 429 pauses the surface
+   for every worker). Maybe acted on (timeout, reset, 500/502/504): dead-letter as ambiguous
+   unless ``CIO_SEND_AT_LEAST_ONCE=1``. Any other 4xx: dead-letter with Customer.io's message.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, cast
+
+from rq.job import Job
+
+from worker.attempts import (
+    begin_attempt,
+    dead_letter,
+    describe_outcome,
+    outcome_status,
+    save_meta,
+)
+from worker.clients.app import SendKind
+from worker.clients.outcomes import Outcome, RateLimited, Success
+from worker.context import WorkerContext
+from worker.errors import RetryLater
+from worker.logs import get_logger
+from worker.ratelimit.limiter import RateLimitTimeout
+from worker.retry import Decision
+
+__all__ = ["deliver_send"]
+
+log = get_logger("cio.transactional")
+
+#: Longest a job waits for a rate-limit token before handing itself back as a retry
+#: (keeps a long 429 pause from holding a worker, or tripping RQ's job timeout).
+_TOKEN_WAIT_S = 30.0
+
+_AMBIGUOUS_HELP = (
+    "check the message in Customer.io's delivery log; if it was not sent, "
+    "`cio-pipeline dlq replay --resend-ambiguous JOB_ID` sends it again"
+)
+
+
+def deliver_send(
+    ctx: WorkerContext, job: Job, kind: str, request: dict[str, Any], idempotency_key: str
+) -> dict[str, Any]:
+    """Send ``request`` once; returns ``{"delivery_id": ...}`` or raises RetryLater/DeadLetter."""
+    attempt = begin_attempt(job)
+    operation = f"send {kind}"
+    claim = ctx.records.claim(idempotency_key, job.id, override_own=ctx.settings.send_at_least_once)
+    if claim.result == "delivered":
+        _log(job, operation, attempt, "already_delivered", None, 0.0)
+        return {"delivery_id": claim.delivery_id, "deduplicated": True}
+    if claim.result == "self":
+        ctx.records.ambiguous(idempotency_key, job.id)
+        raise dead_letter(
+            job,
+            operation,
+            f"an earlier attempt of this job may have reached Customer.io ({claim.state}); "
+            f"not sent again: {_AMBIGUOUS_HELP}",
+            ambiguous=True,
+        )
+    if claim.result == "other":
+        return _held_by_other_job(ctx, job, operation, attempt, claim.owner, claim.state)
+
+    app = ctx.app  # built before taking a token, so the token's moment is the send's moment
+    try:
+        ctx.limiters.transactional.acquire(timeout_s=_TOKEN_WAIT_S)
+    except RateLimitTimeout:
+        ctx.records.release(idempotency_key, job.id)
+        save_meta(job)
+        raise RetryLater(
+            ctx.limiters.transactional.paused_for(), "waiting for the rate limit"
+        ) from None
+    outcome = app.send(cast(SendKind, kind), request)
+    decision = ctx.policy.classify(outcome, idempotent=False)
+    _log(job, operation, attempt, decision.value, outcome, getattr(outcome, "latency_s", 0.0))
+
+    if decision is Decision.DELIVERED:
+        body = cast(Success, outcome).body
+        delivery_id = str(body.get("delivery_id", ""))
+        ctx.records.delivered(idempotency_key, delivery_id)
+        return {"delivery_id": delivery_id, "queued_at": body.get("queued_at")}
+    if decision is Decision.RETRY:
+        ctx.records.release(idempotency_key, job.id)
+        return _retry(ctx, job, operation, attempt, outcome)
+    if decision is Decision.AMBIGUOUS:
+        ctx.records.ambiguous(idempotency_key, job.id)
+        raise dead_letter(
+            job,
+            operation,
+            f"Customer.io may have sent it ({describe_outcome(outcome)}); "
+            f"not retried: {_AMBIGUOUS_HELP}",
+            outcome,
+            ambiguous=True,
+        )
+    ctx.records.release(idempotency_key, job.id)
+    raise dead_letter(job, operation, "Customer.io refused the send", outcome)
+
+
+def _retry(
+    ctx: WorkerContext, job: Job, operation: str, attempt: int, outcome: Outcome
+) -> dict[str, Any]:
+    retry_after = outcome.retry_after_s if isinstance(outcome, RateLimited) else None
+    delay = ctx.policy.backoff(attempt, retry_after)
+    if isinstance(outcome, RateLimited):
+        # Every worker holds off this surface, not just this job.
+        ctx.limiters.transactional.pause(retry_after if retry_after is not None else delay)
+    if ctx.policy.give_up(attempt, float(job.meta["first_attempt_at"]), time.time()):
+        raise dead_letter(
+            job,
+            operation,
+            f"gave up after {attempt} attempts: {describe_outcome(outcome)}",
+            outcome,
+        )
+    save_meta(job)
+    raise RetryLater(delay, describe_outcome(outcome))
+
+
+def _held_by_other_job(
+    ctx: WorkerContext,
+    job: Job,
+    operation: str,
+    attempt: int,
+    owner: str | None,
+    state: str | None,
+) -> dict[str, Any]:
+    reason = f"job {owner} holds this send's idempotency key ({state})"
+    if state == "ambiguous" or ctx.policy.give_up(
+        attempt, float(job.meta["first_attempt_at"]), time.time()
+    ):
+        raise dead_letter(job, operation, f"duplicate not sent: {reason}", ambiguous=True)
+    save_meta(job)
+    raise RetryLater(ctx.policy.backoff(attempt), reason)
+
+
+def _log(
+    job: Job, operation: str, attempt: int, outcome: str, result: Outcome | None, latency_s: float
+) -> None:
+    log.info(
+        "delivery_attempt",
+        queue=job.origin,
+        job_id=job.id,
+        operation=operation,
+        http_status=outcome_status(result),
+        outcome=outcome,
+        attempt=attempt,
+        latency_ms=round(latency_s * 1000, 1),
+    )
