@@ -70,34 +70,28 @@ class WorkerSettings:
         ):
             if url is not None and not url.startswith(("http://", "https://")):
                 raise SettingsError(f"{name} must start with http:// or https://, got {url!r}")
-        for name, rate in (
-            ("CIO_TRACK_RATE", self.track_rate),
-            ("CIO_TRANSACTIONAL_RATE", self.transactional_rate),
-            ("CIO_APP_RATE", self.app_rate),
-        ):
-            if rate <= 0:
-                raise SettingsError(f"{name} must be > 0 requests per second, got {rate}")
-        if not 0 <= self.rate_headroom <= 0.5:
-            raise SettingsError(
-                f"CIO_RATE_HEADROOM must be a fraction between 0 and 0.5, got {self.rate_headroom}"
-            )
-        if self.max_attempts < 1:
-            raise SettingsError(f"CIO_MAX_ATTEMPTS must be >= 1, got {self.max_attempts}")
         if self.backoff_cap_s < self.backoff_base_s:
             raise SettingsError("CIO_BACKOFF_CAP_S must be >= CIO_BACKOFF_BASE_S")
-        if not 1 <= self.batch_max_ops <= 10_000:
-            raise SettingsError(f"CIO_BATCH_MAX_OPS must be 1..10000, got {self.batch_max_ops}")
-        if not 33_000 <= self.batch_max_bytes <= 500_000:
-            # one operation may be up to 32 KB, and the whole request must stay under 500 KB
-            raise SettingsError(
-                f"CIO_BATCH_MAX_BYTES must be 33000..500000, got {self.batch_max_bytes}"
-            )
-        if self.http_connect_timeout_s <= 0 or self.http_read_timeout_s <= 0:
-            raise SettingsError(
-                "CIO_HTTP_CONNECT_TIMEOUT_S and CIO_HTTP_READ_TIMEOUT_S must be > 0"
-            )
-        if self.lease_ttl_s < 1:
-            raise SettingsError(f"CIO_LEASE_TTL_S must be >= 1, got {self.lease_ttl_s}")
+        for name, value, low, high, unit in self._ranges():
+            if not low <= value <= high:
+                raise SettingsError(f"{name} must be {unit} between {low} and {high}, got {value}")
+
+    def _ranges(self) -> list[tuple[str, float, float, float, str]]:
+        """(variable, value, lowest, highest, what) of every bounded number."""
+        inf = float("inf")
+        # A batch may hold one operation of up to 32 KB, and the request must stay < 500 KB.
+        return [
+            ("CIO_TRACK_RATE", self.track_rate, 0.001, inf, "requests/s"),
+            ("CIO_TRANSACTIONAL_RATE", self.transactional_rate, 0.001, inf, "requests/s"),
+            ("CIO_APP_RATE", self.app_rate, 0.001, inf, "requests/s"),
+            ("CIO_RATE_HEADROOM", self.rate_headroom, 0.0, 0.5, "a fraction"),
+            ("CIO_MAX_ATTEMPTS", self.max_attempts, 1, inf, "a count"),
+            ("CIO_BATCH_MAX_OPS", self.batch_max_ops, 1, 10_000, "a count"),
+            ("CIO_BATCH_MAX_BYTES", self.batch_max_bytes, 33_000, 500_000, "bytes"),
+            ("CIO_HTTP_CONNECT_TIMEOUT_S", self.http_connect_timeout_s, 0.001, inf, "seconds"),
+            ("CIO_HTTP_READ_TIMEOUT_S", self.http_read_timeout_s, 0.001, inf, "seconds"),
+            ("CIO_LEASE_TTL_S", self.lease_ttl_s, 1, inf, "seconds"),
+        ]
 
     @property
     def track_base_url(self) -> str:

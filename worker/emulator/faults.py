@@ -20,7 +20,7 @@ The JSON form (``POST /_emulator/faults``, ``--faults``) mirrors the dataclasses
     {"seed": 7,
      "track": {"error_rate": 0.1, "error_statuses": [500, 503], "rate_limit_rate": 0.05,
                "latency_ms": 20, "hang_rate": 0, "hang_s": 30, "reset_rate": 0,
-               "lost_rate": 0, "lost_mode": "reset",
+               "lost_rate": 0, "lost_mode": "reset", "retry_after_s": 1,
                "next": [{"count": 2, "fault": "status", "status": 503}]},
      "app": {...}}
 """
@@ -47,6 +47,7 @@ class ScriptedFault:
     fault: str = "status"
     status: int = 500
     hang_s: float | None = None  # hang/lost: overrides the surface's hang_s
+    retry_after_s: float | None = None  # rate_limit: overrides the surface's retry_after_s
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class SurfaceFaults:
     reset_rate: float = 0.0
     lost_rate: float = 0.0
     lost_mode: str = "reset"
+    retry_after_s: float = 1.0  # the Retry-After of injected 429s
     next: tuple[ScriptedFault, ...] = ()
 
     def __post_init__(self) -> None:
@@ -71,8 +73,8 @@ class SurfaceFaults:
             raise ValueError("fault rates must each be 0..1 and add up to at most 1")
         if not self.error_statuses or any(not 400 <= s <= 599 for s in self.error_statuses):
             raise ValueError("error_statuses must be HTTP error statuses (400..599)")
-        if self.latency_ms < 0 or self.hang_s < 0:
-            raise ValueError("latency_ms and hang_s must be >= 0")
+        if self.latency_ms < 0 or self.hang_s < 0 or self.retry_after_s < 0:
+            raise ValueError("latency_ms, hang_s and retry_after_s must be >= 0")
         if self.lost_mode not in ("reset", "hang"):
             raise ValueError("lost_mode must be reset or hang")
         for item in self.next:
@@ -140,6 +142,7 @@ class FaultDecision:
     hang_s: float = 0.0
     latency_s: float = 0.0
     lost_mode: str = "reset"
+    retry_after_s: float = 1.0
 
 
 class FaultInjector:
@@ -182,7 +185,12 @@ class FaultInjector:
                     self._plan, **{surface: replace(faults, next=(*left, *rest))}
                 )
                 hang_s = faults.hang_s if head.hang_s is None else head.hang_s
-                return FaultDecision(head.fault, head.status, hang_s, latency_s, faults.lost_mode)
+                retry_after = (
+                    faults.retry_after_s if head.retry_after_s is None else head.retry_after_s
+                )
+                return FaultDecision(
+                    head.fault, head.status, hang_s, latency_s, faults.lost_mode, retry_after
+                )
             return self._draw(faults, latency_s)
 
     def _draw(self, faults: SurfaceFaults, latency_s: float) -> FaultDecision:
@@ -196,7 +204,9 @@ class FaultInjector:
         for kind, rate in bands:
             if point < rate:
                 status = self._rng.choice(faults.error_statuses) if kind == "status" else 0
-                return FaultDecision(kind, status, faults.hang_s, latency_s, faults.lost_mode)
+                return FaultDecision(
+                    kind, status, faults.hang_s, latency_s, faults.lost_mode, faults.retry_after_s
+                )
             point -= rate
         return FaultDecision(latency_s=latency_s)
 
@@ -226,9 +236,11 @@ def _scripted(value: object) -> ScriptedFault:
     if unknown:
         raise ValueError(f"unknown scripted fault keys: {', '.join(unknown)}")
     hang = value.get("hang_s")
+    retry_after = value.get("retry_after_s")
     return ScriptedFault(
         count=_int(value.get("count", 1), "count"),
         fault=str(value.get("fault", "status")),
         status=_int(value.get("status", 500), "status"),
         hang_s=None if hang is None else _number(hang, "hang_s"),
+        retry_after_s=None if retry_after is None else _number(retry_after, "retry_after_s"),
     )

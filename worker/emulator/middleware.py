@@ -98,7 +98,7 @@ class EmulatorMiddleware:
         if decision.kind == "status":
             await _respond(send, decision.status, b'{"meta":{"error":"emulated fault"}}')
             return True
-        await self._too_many(send, 1.0)  # "rate_limit"
+        await self._too_many(send, decision.retry_after_s)  # "rate_limit"
         return True
 
     async def _lose_answer(self, decision: FaultDecision, scope: Scope, receive: Receive,
