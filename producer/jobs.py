@@ -47,6 +47,7 @@ __all__ = [
     "JobSpec",
     "PreparedJob",
     "job_fields",
+    "rq_timestamp",
     "send_func",
     "send_job",
     "track_job",
@@ -133,7 +134,7 @@ def job_fields(spec: JobSpec, created_at: str) -> dict[str, Any]:
     }
 
 
-def _rq_timestamp() -> str:
+def rq_timestamp() -> str:
     """``rq.utils.utcformat(now())`` (``2026-11-29T03:41:45.123456Z``), without strftime."""
     return now().isoformat(timespec="microseconds")[:-6] + "Z"
 
@@ -149,7 +150,7 @@ class Enqueuer:
     def prepare(self, spec: JobSpec) -> PreparedJob:
         """Assign the job its id and serialise it (raises ValidationError for foreign types)."""
         try:
-            fields = job_fields(spec, _rq_timestamp())
+            fields = job_fields(spec, rq_timestamp())
         except TypeError as exc:
             raise ValidationError("operation", str(exc)) from None
         return PreparedJob(str(uuid.uuid4()), spec.queue, fields)

@@ -73,6 +73,15 @@ class Keys:
         """Job ids of a Track partition's batch in flight (a list, in order)."""
         return f"{self.prefix}:claimed:{partition}"
 
+    def claimed_meta(self, partition: int) -> str:
+        """Attempt count and first attempt time of a partition's claimed batch (a hash)."""
+        return f"{self.prefix}:claimed-meta:{partition}"
+
+    @property
+    def track_workers(self) -> str:
+        """Live Track workers (a sorted set scored by heartbeat expiry), for fair leases."""
+        return f"{self.prefix}:track-workers"
+
     def partition_pause(self, partition: int) -> str:
         """ "Paused until" key of one Track partition (its own backoff)."""
         return f"{self.prefix}:partition-pause:{partition}"

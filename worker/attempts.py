@@ -18,7 +18,14 @@ from rq.job import Job
 from worker.clients.outcomes import Outcome, Partial, Permanent, RateLimited, Transient
 from worker.errors import DeadLetter
 
-__all__ = ["begin_attempt", "dead_letter", "describe_outcome", "outcome_status", "save_meta"]
+__all__ = [
+    "begin_attempt",
+    "dead_letter",
+    "describe_outcome",
+    "format_dead_letter",
+    "outcome_status",
+    "save_meta",
+]
 
 
 def begin_attempt(job: Job, now: float | None = None) -> int:
@@ -85,3 +92,15 @@ def dead_letter(
     meta["dead_letter"] = details
     save_meta(job)
     return DeadLetter(details)
+
+
+def format_dead_letter(details: dict[str, Any]) -> str:
+    """The one-paragraph reason shown in rq-dashboard's Failed view and ``dlq show``."""
+    parts = [
+        f"dead letter: {details.get('operation')}: {details.get('reason')}",
+        f"HTTP status: {details.get('status')}",
+        f"Customer.io said: {details.get('message') or '-'}",
+        f"attempts: {details.get('attempts')}",
+        f"ambiguous: {'yes' if details.get('ambiguous') else 'no'}",
+    ]
+    return "\n".join(parts)

@@ -20,29 +20,20 @@ import socket
 from typing import Any
 
 from rq import Queue, SimpleWorker
+from rq.exceptions import StopRequested
 from rq.job import Job
 
 from producer.serializer import SafeSerializer
+from worker.attempts import format_dead_letter
 from worker.context import WorkerContext, install, worker_connection
 from worker.errors import DeadLetter, JobOutcome, RetryLater
 from worker.logs import configure_logging, get_logger
 from worker.settings import WorkerSettings
+from worker.track.drainer import TrackDrainer
 
-__all__ = ["CioWorker", "format_dead_letter", "register"]
+__all__ = ["CioWorker", "register"]
 
 log = get_logger("cio.worker")
-
-
-def format_dead_letter(details: dict[str, Any]) -> str:
-    """The one-paragraph reason shown in rq-dashboard's Failed view and ``dlq show``."""
-    parts = [
-        f"dead letter: {details.get('operation')}: {details.get('reason')}",
-        f"HTTP status: {details.get('status')}",
-        f"Customer.io said: {details.get('message') or '-'}",
-        f"attempts: {details.get('attempts')}",
-        f"ambiguous: {'yes' if details.get('ambiguous') else 'no'}",
-    ]
-    return "\n".join(parts)
 
 
 class CioWorker(SimpleWorker):
@@ -116,17 +107,31 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     configure_logging(settings.log_format, settings.log_level)
     connection = worker_connection(settings)
     ctx = WorkerContext(settings, connection)
-    ctx.app  # noqa: B018  (fail now, naming the variable, if the App API key is missing)
+    # Fail now, naming the missing variable, rather than at the first job.
+    ctx.app  # noqa: B018
+    ctx.track  # noqa: B018
     install(ctx)
     queues = [Queue(ctx.keys.transactional_queue, connection=connection, serializer=SafeSerializer)]
     worker = CioWorker(
         queues, connection=connection, serializer=SafeSerializer, name=name or _default_name()
     )
     worker.dead_letter_ttl_s = ctx.dead_letter_ttl_s
-    log.info("worker_starting", name=worker.name, queues=[q.name for q in queues], burst=burst)
+    drainer = TrackDrainer(ctx, worker.name, burst=burst)
+    log.info(
+        "worker_starting",
+        name=worker.name,
+        burst=burst,
+        queues=[q.name for q in queues] + [f"{ctx.keys.prefix}-track-0..{ctx.keys.partitions - 1}"],
+    )
+    drainer.start()
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
+        if burst:
+            drainer.wait()
+    except StopRequested:
+        pass  # a stop signal after RQ's loop ended (burst mode): stop the drainer below
     finally:
+        drainer.stop(settings.http_connect_timeout_s + settings.http_read_timeout_s + 5)
         ctx.close()
     log.info("worker_stopped", name=worker.name)
     return 0

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from worker.clients.base import ApiClient, MissingCredential, path_segment
+from worker.clients.base import USER_AGENT, ApiClient, MissingCredential, path_segment
 from worker.clients.outcomes import Outcome
 from worker.clients.responses import Api
 from worker.settings import WorkerSettings
@@ -148,6 +148,21 @@ class TrackClient(ApiClient):
     def batch(self, operations: Sequence[Mapping[str, Any]]) -> Outcome:
         """``POST /api/v2/batch``: ``{"batch": [...]}``, < 500 KB; 207 gives ``Partial``."""
         return self.request("POST", "/api/v2/batch", {"batch": [dict(op) for op in operations]})
+
+    def batch_encoded(self, operations: Sequence[bytes]) -> Outcome:
+        """``POST /api/v2/batch`` from operations already encoded with ``encode_json``.
+
+        The batching worker encodes each operation once, to measure it while it cuts batches,
+        and sends those bytes as they are.
+        """
+        body = b'{"batch":[' + b",".join(operations) + b"]}"
+        headers = {
+            "Authorization": self._authorization,
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+        }
+        return self._send("POST", "/api/v2/batch", headers, body)
 
     # -- workspace --------------------------------------------------------------------------
 

@@ -1,0 +1,28 @@
+-- claim_batch.lua: claim the head of a Track partition for delivery, if we hold its lease.
+--
+-- A batch left in the claimed list (by a worker that died, or by our own retry) is returned
+-- first and nothing new is claimed, so the partition's order is kept.
+--
+-- KEYS[1]  the partition's lease key (value: the holder's worker id)
+-- KEYS[2]  the partition's RQ queue key (rq:queue:<prefix>-track-<p>)
+-- KEYS[3]  the partition's claimed list
+-- ARGV[1]  this worker's id
+-- ARGV[2]  the most job ids to claim
+-- Returns  false when the lease is not ours; else {already_claimed (0|1), job ids...}
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return false
+end
+local claimed = redis.call('LRANGE', KEYS[3], 0, -1)
+if #claimed > 0 then
+  table.insert(claimed, 1, 1)
+  return claimed
+end
+local n = tonumber(ARGV[2])
+local ids = redis.call('LRANGE', KEYS[2], 0, n - 1)
+if #ids == 0 then
+  return {0}
+end
+redis.call('LTRIM', KEYS[2], #ids, -1)
+redis.call('RPUSH', KEYS[3], unpack(ids))
+table.insert(ids, 1, 0)
+return ids

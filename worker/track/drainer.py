@@ -1,0 +1,144 @@
+"""The Track drainer: the loop a worker runs, in its own thread, over its leased partitions.
+
+For each leased partition with work, in turn: wait for a Track token *first* (under rate
+pressure the partition fills meanwhile, so the claim takes a full batch; at rest a token is
+there at once), linger up to ``CIO_BATCH_LINGER_MS`` when the queue holds less than a full
+batch, claim, deliver (:mod:`.deliver`). A batch left claimed (a crash, a retry) is always
+delivered before anything newer. Stopping (SIGTERM) finishes the request in flight and
+leaves anything unsent claimed, at the head, for whoever holds the partition next.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+
+from worker.context import WorkerContext
+from worker.logs import get_logger
+from worker.track.deliver import BatchDelivery
+from worker.track.leases import PartitionLeases
+from worker.track.ledger import LeaseLost, Ledger
+
+__all__ = ["TrackDrainer"]
+
+log = get_logger("cio.track")
+
+#: How often an idle worker looks for new Track work (it also wakes on stop).
+_IDLE_POLL_S = 0.01
+
+
+class TrackDrainer:
+    """Drains the Track partitions this worker leases until :meth:`stop`."""
+
+    def __init__(self, ctx: WorkerContext, worker_id: str, *, burst: bool = False) -> None:
+        self.ctx = ctx
+        self.burst = burst
+        self.leases = PartitionLeases(ctx.connection, ctx.keys, worker_id, ctx.settings.lease_ttl_s)
+        self.ledger = Ledger(ctx.connection, ctx.keys, worker_id)
+        self.delivery = BatchDelivery(ctx, self.ledger)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Take first leases, then run the heartbeat and drain loops in threads."""
+        self.leases.heartbeat()
+        for name, target in (("cio-leases", self._heartbeats), ("cio-track", self.run)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float) -> None:
+        """Stop after the request in flight; give the leases back."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout_s)
+        try:
+            self.leases.release_all()
+        except redis.RedisError as exc:
+            log.warning("lease_release_failed", error=type(exc).__name__)
+
+    def wait(self) -> None:
+        """Block until the drain loop ends (burst mode: when all Track work is done)."""
+        for thread in self._threads:
+            if thread.name == "cio-track":
+                thread.join()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _heartbeats(self) -> None:
+        self.leases.run_heartbeats(self._stop)
+
+    # ---- the loop -----------------------------------------------------------------------
+    def run(self) -> None:
+        """Drain until stopped (or, in burst mode, until every partition is empty)."""
+        while not self._stop.is_set():
+            try:
+                worked = self.pass_over_partitions()
+            except redis.RedisError as exc:
+                log.warning("track_redis_error", error=type(exc).__name__)
+                worked = False
+                self._stop.wait(1.0)
+            if self.burst and not worked and self._all_track_work_done():
+                return
+            if not worked:
+                self._stop.wait(_IDLE_POLL_S)
+
+    def pass_over_partitions(self) -> bool:
+        """One pass: at most one batch from each leased partition with work; True if any."""
+        surplus = self.leases.surplus()
+        if surplus:
+            self.leases.release(sorted(surplus))
+        held = self.leases.held()
+        if not held:
+            return False
+        worked = False
+        for partition, (claimed, queued, paused) in self.ledger.pending(held).items():
+            if self._stop.is_set():
+                break
+            if paused or not (claimed or queued):
+                continue
+            worked |= self._drain_one(partition, claimed, queued)
+        return worked
+
+    def _drain_one(self, partition: int, claimed: int, queued: int) -> bool:
+        settings = self.ctx.settings
+        if not claimed and queued < settings.batch_max_ops and settings.batch_linger_ms:
+            self._stop.wait(settings.batch_linger_ms / 1000)
+        try:
+            claim = self.ledger.claim(partition, settings.batch_max_ops)
+        except LeaseLost:
+            self.leases.release([partition])
+            return False
+        if not claim.items:
+            return False
+        if claim.redelivery:
+            log.info(
+                "redelivering_claimed_batch",
+                queue=self.ctx.keys.track_queue(partition),
+                jobs=len(claim.items),
+            )
+        try:
+            paused = self.delivery.deliver(partition, claim)
+        except LeaseLost:
+            log.warning("lease_lost_mid_batch", queue=self.ctx.keys.track_queue(partition))
+            self.leases.release([partition])
+            return True
+        if paused is not None:
+            log.info(
+                "partition_paused",
+                queue=self.ctx.keys.track_queue(partition),
+                delay_s=round(paused.delay_s, 3),
+                reason=paused.reason,
+            )
+        return True
+
+    def _all_track_work_done(self) -> bool:
+        everything = list(range(self.ctx.keys.partitions))
+        return all(
+            claimed == 0 and queued == 0
+            for claimed, queued, _ in self.ledger.pending(everything).values()
+        )

@@ -1,0 +1,87 @@
+"""Claimed Track jobs as delivery items, and how they are cut into requests. Pure functions.
+
+A partition's claimed jobs are delivered strictly in order, as a sequence of *segments*: a
+maximal run of v2 operations (bounded by ``CIO_BATCH_MAX_OPS`` and ``CIO_BATCH_MAX_BYTES``)
+is one ``/api/v2/batch`` request; an anonymous event (no v2 form) is one ``/api/v1/events``
+request in its place.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from producer.jobs import ANONYMOUS_EVENT_FUNC, TRACK_OPERATION_FUNC
+from producer.serializer import SafeSerializer
+from worker.clients.base import encode_json
+
+__all__ = ["Item", "Unreadable", "cut_segments", "decode_item"]
+
+#: ``{"batch":[`` + ``]}``
+_ENVELOPE_BYTES: Final = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One claimed job: its id, the operation and the operation's JSON encoding."""
+
+    job_id: str
+    operation: dict[str, Any]
+    encoded: bytes
+    anonymous: bool = False
+
+    @property
+    def action(self) -> str:
+        """What the operation does (``identify``, ``event``, ... or ``anonymous event``)."""
+        return "anonymous event" if self.anonymous else str(self.operation.get("action"))
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A claimed job that cannot be delivered as it is (gone, forged, not a Track job)."""
+
+    job_id: str
+    reason: str
+
+
+def decode_item(job_id: str, data: bytes | None) -> Item | Unreadable:
+    """The delivery item of a job from its stored ``data`` field (as RQ writes it)."""
+    if data is None:
+        return Unreadable(job_id, "the job's data is gone (deleted or expired)")
+    try:
+        raw = zlib.decompress(data)
+    except zlib.error:
+        raw = data  # RQ reads uncompressed data too (our producer leaves small jobs so)
+    try:
+        func, _instance, args, _kwargs = SafeSerializer.loads(raw)
+    except Exception as exc:  # any failure to unpickle means "not a job we can deliver"
+        return Unreadable(job_id, f"unreadable job data ({type(exc).__name__})")
+    if func not in (TRACK_OPERATION_FUNC, ANONYMOUS_EVENT_FUNC) or len(args) != 1:
+        return Unreadable(job_id, f"not a Track operation job ({func})")
+    operation = args[0]
+    if not isinstance(operation, dict):
+        return Unreadable(job_id, "the job's operation is not a JSON object")
+    return Item(job_id, operation, encode_json(operation), func == ANONYMOUS_EVENT_FUNC)
+
+
+def cut_segments(
+    items: Sequence[Item], *, max_ops: int, max_bytes: int
+) -> Iterator[Sequence[Item]]:
+    """Consecutive slices of ``items``, each one request, in order."""
+    start = 0
+    while start < len(items):
+        if items[start].anonymous:
+            yield items[start : start + 1]
+            start += 1
+            continue
+        end, size = start, _ENVELOPE_BYTES
+        while end < len(items) and end - start < max_ops and not items[end].anonymous:
+            added = len(items[end].encoded) + (1 if end > start else 0)
+            if end > start and size + added > max_bytes:
+                break
+            size += added
+            end += 1
+        yield items[start:end]
+        start = end

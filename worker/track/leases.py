@@ -1,0 +1,119 @@
+"""Partition leases: each Track partition is drained by at most one worker at a time.
+
+A lease is ``SET <prefix>:lease:<p> <worker id> NX PX <ttl>``, renewed by a heartbeat thread
+every third of ``CIO_LEASE_TTL_S`` (so a send in flight never lets it lapse) and released on
+a clean stop. Live workers register in a sorted set scored by heartbeat expiry; each takes a
+fair share, ``ceil(partitions / live workers)``, of the free partitions and gives back what
+exceeds its share, so partitions spread across workers and a dead worker's partitions are
+taken over within one lease TTL.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import zlib
+from importlib import resources
+
+import redis
+
+from producer.keys import Keys
+from worker.logs import get_logger
+
+__all__ = ["PartitionLeases"]
+
+log = get_logger("cio.leases")
+_LEASE_LUA = (resources.files("worker") / "lua" / "lease.lua").read_text()
+
+
+class PartitionLeases:
+    """This worker's leases. Thread-safe: the heartbeat thread and the drainer share it."""
+
+    def __init__(self, connection: redis.Redis, keys: Keys, worker_id: str, ttl_s: float) -> None:
+        self.connection = connection
+        self.keys = keys
+        self.worker_id = worker_id
+        self.ttl_ms = max(1000, int(ttl_s * 1000))
+        self._script = connection.register_script(_LEASE_LUA)
+        self._lock = threading.Lock()
+        self._held: set[int] = set()
+        self._surplus: set[int] = set()
+        # Where this worker starts looking for free partitions: spreads first choices.
+        self._offset = zlib.crc32(worker_id.encode()) % keys.partitions
+
+    def held(self) -> list[int]:
+        """Partitions leased now, in order."""
+        with self._lock:
+            return sorted(self._held)
+
+    def surplus(self) -> set[int]:
+        """Partitions over this worker's fair share, to give back between batches."""
+        with self._lock:
+            return set(self._surplus)
+
+    def heartbeat(self) -> None:
+        """Register as live, renew our leases, take free partitions up to our fair share."""
+        now_s, _ = self.connection.time()
+        with self.connection.pipeline() as pipe:
+            pipe.zadd(self.keys.track_workers, {self.worker_id: now_s + self.ttl_ms / 1000})
+            pipe.zremrangebyscore(self.keys.track_workers, "-inf", now_s)
+            pipe.zcard(self.keys.track_workers)
+            live = int(pipe.execute()[2])
+        share = math.ceil(self.keys.partitions / max(1, live))
+        with self._lock:
+            held = sorted(self._held)
+        if held:
+            kept = self._script(
+                keys=[self.keys.lease(p) for p in held], args=[self.worker_id, "renew", self.ttl_ms]
+            )
+            held = [p for p, ok in zip(held, kept, strict=True) if int(ok)]
+        if len(held) < share:
+            held += self._acquire(share - len(held), held)
+        with self._lock:
+            self._held = set(held)
+            self._surplus = set(held[share:]) if len(held) > share else set()
+
+    def _acquire(self, wanted: int, held: list[int]) -> list[int]:
+        candidates = [
+            p
+            for p in (
+                (self._offset + i) % self.keys.partitions for i in range(self.keys.partitions)
+            )
+            if p not in held
+        ]
+        owners = self.connection.mget([self.keys.lease(p) for p in candidates])
+        free = [p for p, owner in zip(candidates, owners, strict=True) if owner is None]
+        gained: list[int] = []
+        for p in free:
+            if len(gained) == wanted:
+                break
+            if self.connection.set(self.keys.lease(p), self.worker_id, nx=True, px=self.ttl_ms):
+                gained.append(p)
+        return gained
+
+    def release(self, partitions: list[int]) -> None:
+        """Give partitions back now (their claimed batches stay for the next holder)."""
+        if not partitions:
+            return
+        self._script(
+            keys=[self.keys.lease(p) for p in partitions],
+            args=[self.worker_id, "release", self.ttl_ms],
+        )
+        with self._lock:
+            self._held -= set(partitions)
+            self._surplus -= set(partitions)
+
+    def release_all(self) -> None:
+        """Give every partition back and leave the live set (a clean stop)."""
+        self.release(self.held())
+        self.connection.zrem(self.keys.track_workers, self.worker_id)
+
+    def run_heartbeats(self, stop: threading.Event) -> None:
+        """Heartbeat every third of the TTL until ``stop`` is set (the heartbeat thread)."""
+        interval_s = self.ttl_ms / 3000
+        while not stop.wait(interval_s):
+            try:
+                self.heartbeat()
+            except redis.RedisError as exc:
+                # Redis away: our leases lapse, which is what other workers should see.
+                log.warning("lease_heartbeat_failed", error=type(exc).__name__)

@@ -1,0 +1,189 @@
+"""The Redis side of a Track partition: claim, read, settle, dead-letter. Batched round trips.
+
+Job states stay RQ's, so rq-dashboard and ``rq info`` tell the truth: a job is ``queued`` in
+its partition queue, ``started`` once claimed (its id then sits in the partition's claimed
+list, never in RQ's own registries, so RQ's abandoned-job cleanup cannot touch it), then
+``finished`` (finished registry, hash expiring after the result TTL) or ``failed`` (the
+queue's FailedJobRegistry, with the dead-letter reason).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, Final
+
+import redis
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry, FinishedJobRegistry
+from rq.results import Result
+
+from producer.jobs import rq_timestamp
+from producer.keys import Keys
+from producer.serializer import SafeSerializer
+from worker.attempts import format_dead_letter
+from worker.track.items import Item, Unreadable, decode_item
+
+__all__ = ["Claim", "LeaseLost", "Ledger"]
+
+_LUA = resources.files("worker") / "lua"
+_JOB_PREFIX: Final = Job.redis_job_namespace_prefix
+#: How long finished Track jobs stay visible (RQ's default result TTL).
+RESULT_TTL_S: Final = 500
+
+
+class LeaseLost(Exception):
+    """Another worker holds the partition now; it will re-deliver what we had claimed."""
+
+
+class Claim:
+    """Claimed jobs of one partition, in order; ``redelivery`` when left from before."""
+
+    def __init__(self, items: list[Item | Unreadable], redelivery: bool) -> None:
+        self.items = items
+        self.redelivery = redelivery
+
+
+class Ledger:
+    """Claims and settles the jobs of the partitions this worker leases."""
+
+    def __init__(self, connection: redis.Redis, keys: Keys, worker_id: str) -> None:
+        self.connection = connection
+        self.keys = keys
+        self.worker_id = worker_id
+        self._claim = connection.register_script((_LUA / "claim_batch.lua").read_text())
+        self._settle = connection.register_script((_LUA / "settle_batch.lua").read_text())
+
+    def queue_key(self, partition: int) -> str:
+        return f"rq:queue:{self.keys.track_queue(partition)}"
+
+    def claim(self, partition: int, max_ops: int) -> Claim:
+        """Claim up to ``max_ops`` jobs (or get the batch already claimed) and mark them
+        started; raises :class:`LeaseLost` when the partition is not ours."""
+        reply = self._claim(
+            keys=[
+                self.keys.lease(partition),
+                self.queue_key(partition),
+                self.keys.claimed(partition),
+            ],
+            args=[self.worker_id, max_ops],
+        )
+        if reply is None:
+            raise LeaseLost(f"partition {partition}")
+        redelivery = int(reply[0]) == 1
+        ids = [i.decode() for i in reply[1:]]
+        if not ids:
+            return Claim([], redelivery)
+        started_at = rq_timestamp()
+        with self.connection.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(_JOB_PREFIX + job_id, "data")
+                pipe.hset(
+                    _JOB_PREFIX + job_id,
+                    mapping={
+                        "status": JobStatus.STARTED.value,
+                        "started_at": started_at,
+                        "worker_name": self.worker_id,
+                    },
+                )
+            replies = pipe.execute()
+        return Claim(
+            [decode_item(job_id, replies[2 * i]) for i, job_id in enumerate(ids)], redelivery
+        )
+
+    def settle(self, partition: int, head: Sequence[str], delivered: Sequence[str]) -> None:
+        """Take ``head`` (the first ids of the claimed list) off the list, finishing the
+        ``delivered`` ones among them (the others were dead-lettered)."""
+        queue = self.keys.track_queue(partition)
+        registry = FinishedJobRegistry(queue, connection=self.connection).key
+        result = self._settle(
+            keys=[
+                self.keys.lease(partition),
+                self.keys.claimed(partition),
+                self.keys.claimed_meta(partition),
+                registry,
+                *(_JOB_PREFIX + job_id for job_id in delivered),
+            ],
+            args=[
+                self.worker_id,
+                len(head),
+                rq_timestamp(),
+                RESULT_TTL_S,
+                time.time() + RESULT_TTL_S,
+                *head,
+                *delivered,
+            ],
+        )
+        if int(result) == -1:
+            raise LeaseLost(f"partition {partition}")
+        if int(result) == -2:
+            raise LeaseLost(f"partition {partition}: claimed list changed under us")
+
+    def dead_letter(
+        self, partition: int, dead: Sequence[tuple[str, dict[str, Any]]], ttl_s: int
+    ) -> None:
+        """Fail jobs into their queue's FailedJobRegistry, each with its dead-letter record
+        (``meta["dead_letter"]``) and a readable reason; one round trip."""
+        if not dead:
+            return
+        queue = self.keys.track_queue(partition)
+        registry = FailedJobRegistry(queue, connection=self.connection, serializer=SafeSerializer)
+        jobs = Job.fetch_many(
+            [job_id for job_id, _ in dead], connection=self.connection, serializer=SafeSerializer
+        )
+        with self.connection.pipeline() as pipe:
+            for job, (_, details) in zip(jobs, dead, strict=True):
+                if job is None:
+                    continue  # deleted meanwhile: nothing left to keep
+                meta = dict(job.meta)
+                meta["dead_letter"] = details
+                job.meta = meta
+                job._status = JobStatus.FAILED
+                text = format_dead_letter(details)
+                pipe.hset(
+                    job.key,
+                    mapping={
+                        "status": JobStatus.FAILED.value,
+                        "ended_at": rq_timestamp(),
+                        "meta": SafeSerializer.dumps(meta),
+                    },
+                )
+                registry.add(job, ttl=ttl_s, exc_string=text, pipeline=pipe)
+                Result.create_failure(
+                    job, ttl_s, exc_string=text, worker_name=self.worker_id, pipeline=pipe
+                )
+            pipe.execute()
+
+    def attempt(self, partition: int) -> tuple[int, float]:
+        """Count a delivery attempt of the partition's claimed batch: (attempts, first at)."""
+        key = self.keys.claimed_meta(partition)
+        with self.connection.pipeline() as pipe:
+            pipe.hincrby(key, "attempts", 1)
+            pipe.hsetnx(key, "first_attempt_at", time.time())
+            pipe.hget(key, "first_attempt_at")
+            attempts, _, first = pipe.execute()
+        return int(attempts), float(first)
+
+    def reset_attempts(self, partition: int) -> None:
+        """The batch's head moved on (part of it settled): count attempts afresh."""
+        self.connection.delete(self.keys.claimed_meta(partition))
+
+    def pause(self, partition: int, seconds: float) -> None:
+        """Hold the partition back for ``seconds`` (kept in Redis: a new lease holder too)."""
+        self.connection.set(
+            self.keys.partition_pause(partition), "1", px=max(1, int(seconds * 1000))
+        )
+
+    def pending(self, partitions: Sequence[int]) -> dict[int, tuple[int, int, bool]]:
+        """For each partition: (claimed, queued, paused); one round trip."""
+        with self.connection.pipeline(transaction=False) as pipe:
+            for p in partitions:
+                pipe.llen(self.keys.claimed(p))
+                pipe.llen(self.queue_key(p))
+                pipe.exists(self.keys.partition_pause(p))
+            replies = pipe.execute()
+        return {
+            p: (int(replies[3 * i]), int(replies[3 * i + 1]), bool(replies[3 * i + 2]))
+            for i, p in enumerate(partitions)
+        }
