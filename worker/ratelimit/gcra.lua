@@ -7,6 +7,7 @@
 -- KEYS[2]  the surface's pause key: "blocked until", microseconds (set by pause.lua after a 429)
 -- ARGV[1]  emission interval T, integer microseconds > 0 (one token per T on average)
 -- ARGV[2]  tolerance tau = burst * T, integer microseconds >= 0 (0 = evenly spaced)
+-- ARGV[3]  "peek" to only ask when a token will be available, taking none (optional)
 --
 -- Returns {wait_us, now_us}:
 --   wait_us  0 when a token was taken (the TAT advanced by T); otherwise the microseconds until a
@@ -42,7 +43,7 @@ local gcra_wait = tat - tolerance - now
 if gcra_wait > wait then
   wait = gcra_wait
 end
-if wait > 0 then
+if wait > 0 or ARGV[3] == 'peek' then
   return {wait, now}
 end
 

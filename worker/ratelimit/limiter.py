@@ -121,9 +121,40 @@ class RateLimiter:
         Raises :class:`RateLimitTimeout` as soon as the next wait would end after ``timeout_s``
         (measured on ``clock``), without sleeping in vain; ``None`` waits as long as it takes.
         """
+        self._wait(self.try_acquire, timeout_s, sleep, clock)
+
+    def wait_available(
+        self,
+        timeout_s: float | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Block until a token *could* be taken, taking none.
+
+        The Track path waits here before it claims a batch (so that under rate pressure the
+        batch fills while it waits) and takes the token right before the request, so the time
+        spent reading the batch does not sit between the token and the request's arrival.
+        """
+        self._wait(self.peek, timeout_s, sleep, clock)
+
+    def peek(self) -> float:
+        """0.0 when a token is available now, else the seconds until one is; takes none."""
+        reply: Any = self._scripts.gcra(
+            keys=self._keys, args=[self._interval_us, self._tolerance_us, "peek"]
+        )
+        return int(reply[0]) / _US
+
+    def _wait(
+        self,
+        ask: Callable[[], float],
+        timeout_s: float | None,
+        sleep: Callable[[float], object],
+        clock: Callable[[], float],
+    ) -> None:
         deadline = None if timeout_s is None else clock() + timeout_s
         while True:
-            wait_s = self.try_acquire()
+            wait_s = ask()
             if wait_s == 0.0:
                 return
             if deadline is not None and clock() + wait_s > deadline:

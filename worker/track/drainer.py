@@ -11,6 +11,7 @@ leaves anything unsent claimed, at the head, for whoever holds the partition nex
 from __future__ import annotations
 
 import threading
+import time
 
 import redis
 
@@ -26,6 +27,8 @@ log = get_logger("cio.track")
 
 #: How often an idle worker looks for new Track work (it also wakes on stop).
 _IDLE_POLL_S = 0.01
+#: How often a worker below its fair share looks for partitions another worker gave back.
+_TOP_UP_EVERY_S = 0.25
 
 
 class TrackDrainer:
@@ -39,6 +42,7 @@ class TrackDrainer:
         self.delivery = BatchDelivery(ctx, self.ledger)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._next_top_up = 0.0
 
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -92,6 +96,9 @@ class TrackDrainer:
         surplus = self.leases.surplus()
         if surplus:
             self.leases.release(sorted(surplus))
+        elif time.monotonic() >= self._next_top_up:
+            self._next_top_up = time.monotonic() + _TOP_UP_EVERY_S
+            self.leases.top_up()
         held = self.leases.held()
         if not held:
             return False
@@ -106,8 +113,15 @@ class TrackDrainer:
 
     def _drain_one(self, partition: int, claimed: int, queued: int) -> bool:
         settings = self.ctx.settings
-        if not claimed and queued < settings.batch_max_ops and settings.batch_linger_ms:
-            self._stop.wait(settings.batch_linger_ms / 1000)
+        # Wait for a token first: under rate pressure the partition keeps filling meanwhile,
+        # so the claim below takes a full batch; at rest a token is there at once. (The token
+        # itself is taken right before the request.)
+        waited = time.monotonic()
+        self.ctx.limiters.track.wait_available()
+        waited = time.monotonic() - waited
+        linger_s = settings.batch_linger_ms / 1000 - waited
+        if not claimed and queued < settings.batch_max_ops and linger_s > 0:
+            self._stop.wait(linger_s)
         try:
             claim = self.ledger.claim(partition, settings.batch_max_ops)
         except LeaseLost:

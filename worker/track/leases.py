@@ -38,6 +38,7 @@ class PartitionLeases:
         self._lock = threading.Lock()
         self._held: set[int] = set()
         self._surplus: set[int] = set()
+        self._share = keys.partitions
         # Where this worker starts looking for free partitions: spreads first choices.
         self._offset = zlib.crc32(worker_id.encode()) % keys.partitions
 
@@ -62,6 +63,7 @@ class PartitionLeases:
         share = math.ceil(self.keys.partitions / max(1, live))
         with self._lock:
             held = sorted(self._held)
+            self._share = share
         if held:
             kept = self._script(
                 keys=[self.keys.lease(p) for p in held], args=[self.worker_id, "renew", self.ttl_ms]
@@ -72,6 +74,18 @@ class PartitionLeases:
         with self._lock:
             self._held = set(held)
             self._surplus = set(held[share:]) if len(held) > share else set()
+
+    def top_up(self) -> None:
+        """Take free partitions up to our last known fair share, between heartbeats, so that
+        partitions another worker gave back are not left idle for a heartbeat interval."""
+        with self._lock:
+            held, share = sorted(self._held), self._share
+        if len(held) >= share:
+            return
+        gained = self._acquire(share - len(held), held)
+        if gained:
+            with self._lock:
+                self._held |= set(gained)
 
     def _acquire(self, wanted: int, held: list[int]) -> list[int]:
         candidates = [

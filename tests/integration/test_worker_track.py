@@ -1,0 +1,206 @@
+"""The Track path end to end: real Redis, real worker subprocesses, the emulator."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+import redis
+from rq.job import Job, JobStatus
+from rq.registry import FailedJobRegistry
+from support import WorkerFleet, wait_until
+
+from producer import CustomerIO, Settings
+from producer.jobs import Enqueuer, JobSpec, track_job
+from producer.keys import Keys
+from producer.operations import person_op
+from producer.serializer import SafeSerializer
+
+pytestmark = pytest.mark.integration
+
+
+def _producer(redis_url: str) -> CustomerIO:
+    return CustomerIO(settings=Settings(redis_url=redis_url))
+
+
+def _track_requests(emulator: Any) -> list[dict[str, Any]]:
+    return [r for r in emulator.requests("track") if r["status"] == 200]
+
+
+def _delivered_ops(emulator: Any) -> int:
+    return sum(r["ops"] for r in _track_requests(emulator))
+
+
+def _max_in_window(times: Iterable[float], window_s: float = 1.0) -> int:
+    ordered = sorted(times)
+    best = start = 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= window_s:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def _all_dead(client: redis.Redis) -> list[str]:
+    return [
+        job_id
+        for q in Keys().track_queues
+        for job_id in FailedJobRegistry(q, connection=client).get_job_ids()
+    ]
+
+
+def test_queued_identifies_coalesce_into_few_requests(
+    redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
+) -> None:
+    cio = _producer(redis_url)
+    with cio.pipeline() as pipe:
+        ids = [pipe.identify(f"p{n}", n=n, plan="pro") for n in range(10_000)]
+    fleet.start(2)
+    wait_until(lambda: _delivered_ops(emulator) >= 10_000, 120, "10,000 identifies")
+    requests = _track_requests(emulator)
+    assert len(requests) <= 20
+    people = emulator.state()["people"]
+    assert all(people[f"p{n}"]["attributes"] == {"n": n, "plan": "pro"} for n in range(10_000))
+    sample = random.Random(1).sample(ids, 50)
+    statuses = {Job.fetch(i, connection=redis_client, serializer=SafeSerializer).get_status()
+                for i in sample}
+    assert statuses == {JobStatus.FINISHED}
+
+
+def test_under_a_rate_limit_requests_fill_up(
+    redis_url: str, emulator: Any, fleet: WorkerFleet
+) -> None:
+    fleet.start(2, CIO_TRACK_RATE="5")
+    cio = _producer(redis_url)
+    for start in range(0, 10_000, 100):  # produced while the workers run
+        with cio.pipeline() as pipe:
+            for n in range(start, start + 100):
+                pipe.identify(f"p{n}", n=n)
+    wait_until(lambda: _delivered_ops(emulator) >= 10_000, 120, "10,000 identifies")
+    requests = _track_requests(emulator)
+    assert _max_in_window(r["at"] for r in requests) <= 5
+    first = requests[0]["at"]
+    assert all(r["ops"] > 1 for r in requests if r["at"] > first + 1.0)
+
+
+def _sequence_ops(cio: CustomerIO, people: int, steps: int) -> None:
+    """Per person, steps numbered 0..steps-1 alternating identify and event, produced
+    interleaved across people."""
+    with cio.pipeline() as pipe:
+        for step in range(steps):
+            for person in range(people):
+                if step % 2 == 0:
+                    pipe.identify(f"u{person}", seq=step)
+                else:
+                    pipe.track(f"u{person}", "step", {"seq": step})
+
+
+def _arrivals(emulator: Any) -> dict[str, list[int]]:
+    """Each person's sequence numbers in the order they reached the emulator."""
+    seen: dict[str, list[int]] = defaultdict(list)
+    for request in sorted(_track_requests(emulator), key=lambda r: r["seq"]):
+        for op in request["body"]["batch"]:
+            seen[op["identifiers"]["id"]].append(op["attributes"]["seq"])
+    return seen
+
+
+def _assert_in_order(arrivals: dict[str, list[int]], people: int, steps: int) -> None:
+    assert len(arrivals) == people
+    for person, numbers in arrivals.items():
+        first = {}
+        for position, number in enumerate(numbers):
+            first.setdefault(number, position)
+        assert sorted(first) == list(range(steps)), f"{person} misses operations"
+        positions = [first[n] for n in range(steps)]
+        assert positions == sorted(positions), f"{person} out of order: {numbers}"
+
+
+def test_each_persons_operations_arrive_in_order(
+    redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
+) -> None:
+    people, steps = 2000, 4
+    _sequence_ops(_producer(redis_url), people, steps)
+    fleet.start(3, CIO_BATCH_MAX_OPS="200")
+    wait_until(lambda: _delivered_ops(emulator) >= people * steps, 120, "every operation")
+    _assert_in_order(_arrivals(emulator), people, steps)
+    assert _all_dead(redis_client) == []
+
+
+def test_sigkilled_workers_lose_nothing_and_keep_order(
+    redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
+) -> None:
+    people, steps = 2000, 4
+    _sequence_ops(_producer(redis_url), people, steps)
+    env = {"CIO_TRACK_RATE": "25", "CIO_BATCH_MAX_OPS": "8", "CIO_LEASE_TTL_S": "2"}
+    workers = fleet.start(3, **env)
+    rng = random.Random(5)
+    kills = 0
+    deadline = time.monotonic() + 240
+    while kills < 20 and _delivered_ops(emulator) < people * steps:
+        assert time.monotonic() < deadline, "the kill loop ran out of time"
+        time.sleep(2)  # the chaos schedule: one kill every 2 s
+        victim = rng.choice(workers)
+        victim.process.send_signal(signal.SIGKILL)
+        victim.process.wait(timeout=10)
+        kills += 1
+        workers[workers.index(victim)] = fleet.start(1, **env)[0]  # the supervisor restarts it
+    assert kills >= 10, "the work ended before the crashes could matter"
+    fleet.start(1, "--burst", CIO_LEASE_TTL_S="2")[0].process.wait(timeout=120)
+    wait_until(lambda: _all_arrived(emulator, people, steps), 120, "every operation")
+    _assert_in_order(_arrivals(emulator), people, steps)
+    assert _all_dead(redis_client) == []
+    events = emulator.state()["events"]
+    assert len(events) == people * steps // 2  # repeats were de-duplicated by their ULIDs
+
+
+def _all_arrived(emulator: Any, people: int, steps: int) -> bool:
+    arrivals = _arrivals(emulator)
+    return len(arrivals) == people and all(
+        set(numbers) == set(range(steps)) for numbers in arrivals.values()
+    )
+
+
+def test_one_poison_operation_is_dead_lettered_alone(
+    redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
+) -> None:
+    keys = Keys()
+    enqueuer = Enqueuer(redis_client, 1.0)
+    jobs = []
+    for n in range(1000):
+        op = person_op("identify", "p1", attributes={"n": n}).operation
+        spec = track_job(person_op("identify", "p1", attributes={"n": n}), keys)
+        if n == 500:  # what an old producer could have written: a string timestamp
+            op = {**op, "action": "event", "name": "bad", "timestamp": "yesterday"}
+            spec = JobSpec(spec.func, op, spec.queue, spec.description)
+        jobs.append(enqueuer.prepare(spec))
+    enqueuer.write(jobs)
+    fleet.run_burst()
+    dead = _all_dead(redis_client)
+    assert dead == [jobs[500].id]
+    reason = Job.fetch(dead[0], connection=redis_client, serializer=SafeSerializer).meta[
+        "dead_letter"
+    ]
+    assert "timestamp" in reason["message"]
+    results = [item["result"] for r in emulator.requests("track") for item in r["items"]]
+    assert results.count("applied") == 999
+    assert results.count("rejected") == 1
+    assert emulator.state()["people"]["p1"]["attributes"] == {"n": 999}
+
+
+def test_rate_limit_holds_across_four_workers(
+    redis_url: str, emulator: Any, fleet: WorkerFleet
+) -> None:
+    cio = _producer(redis_url)
+    with cio.pipeline() as pipe:
+        for n in range(400):
+            pipe.identify(f"p{n}", n=n)
+    fleet.start(4, CIO_TRACK_RATE="10", CIO_BATCH_MAX_OPS="5")
+    wait_until(lambda: _delivered_ops(emulator) >= 400, 60, "400 identifies")
+    times = [r["at"] for r in _track_requests(emulator)]
+    assert _max_in_window(times) <= 10
+    assert (len(times) - 1) / (max(times) - min(times)) >= 0.9 * 10
