@@ -17,12 +17,15 @@ from worker import context
 from worker.transactional import deliver_send
 
 __all__ = [
+    "TrackJobsAreBatched",
     "send_email",
     "send_in_app",
     "send_inbox_message",
     "send_push",
     "send_sms",
     "send_whatsapp",
+    "track_anonymous_event",
+    "track_operation",
 ]
 
 
@@ -61,3 +64,24 @@ def send_inbox_message(request: dict[str, Any], *, idempotency_key: str) -> dict
 def send_in_app(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
     """Deliver a transactional in-app message."""
     return deliver_send(context.current(), _job(), "in_app", request, idempotency_key)
+
+
+class TrackJobsAreBatched(RuntimeError):
+    """A Track job was run by a plain RQ worker instead of being batched."""
+
+
+_NOT_HERE = (
+    "Track jobs are delivered in /api/v2/batch calls by `cio-pipeline worker`, which leases "
+    "the cio-track-* partitions to keep each person's operations in order; do not point "
+    "plain `rq worker` processes at them. Replay this job with `cio-pipeline dlq replay`."
+)
+
+
+def track_operation(operation: dict[str, Any]) -> None:
+    """Named by Track jobs; delivered by the batching drainer, never run one by one."""
+    raise TrackJobsAreBatched(_NOT_HERE)
+
+
+def track_anonymous_event(body: dict[str, Any]) -> None:
+    """Named by anonymous-event jobs; delivered by the batching drainer in partition order."""
+    raise TrackJobsAreBatched(_NOT_HERE)

@@ -4,7 +4,7 @@
 --
 -- KEYS[1]     the partition's lease key
 -- KEYS[2]     the partition's claimed list
--- KEYS[3]     the claimed batch's attempt hash (deleted once the list is empty)
+-- KEYS[3]     the claimed batch's attempt hash (deleted: progress restarts the count)
 -- KEYS[4]     the queue's finished-job registry (rq:finished:<queue>)
 -- KEYS[5..]   the job hash keys of the delivered jobs
 -- ARGV[1]     this worker's id
@@ -32,7 +32,5 @@ for k = 5, #KEYS do
   redis.call('ZADD', KEYS[4], ARGV[5], job_id)
 end
 redis.call('LTRIM', KEYS[2], n, -1)
-if redis.call('LLEN', KEYS[2]) == 0 then
-  redis.call('DEL', KEYS[3])
-end
+redis.call('DEL', KEYS[3])
 return n

@@ -195,7 +195,6 @@ class BatchDelivery:
         head = [*head_extra, *(item.job_id for item in segment)]
         delivered = [item.job_id for item in segment if item.job_id not in dead_ids]
         self.ledger.settle(partition, head, delivered)
-        self.ledger.reset_attempts(partition)
 
     def _dead(self, partition: int, dead: list[tuple[str, dict[str, Any]]]) -> None:
         self.ledger.dead_letter(partition, dead, self.ctx.dead_letter_ttl_s)

@@ -165,10 +165,6 @@ class Ledger:
             attempts, _, first = pipe.execute()
         return int(attempts), float(first)
 
-    def reset_attempts(self, partition: int) -> None:
-        """The batch's head moved on (part of it settled): count attempts afresh."""
-        self.connection.delete(self.keys.claimed_meta(partition))
-
     def pause(self, partition: int, seconds: float) -> None:
         """Hold the partition back for ``seconds`` (kept in Redis: a new lease holder too)."""
         self.connection.set(
