@@ -21,7 +21,7 @@ enqueue sends six commands in a MULTI/EXEC; measured, that cost about 3x a PING 
 
 from __future__ import annotations
 
-import uuid
+import os
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -153,7 +153,8 @@ class Enqueuer:
             fields = job_fields(spec, rq_timestamp())
         except TypeError as exc:
             raise ValidationError("operation", str(exc)) from None
-        return PreparedJob(str(uuid.uuid4()), spec.queue, fields)
+        # 128 random bits, as uuid4 gives, at a third of its cost on this hot path.
+        return PreparedJob(os.urandom(16).hex(), spec.queue, fields)
 
     def write(self, jobs: Sequence[PreparedJob]) -> None:
         """Write ``jobs`` and enqueue them: all or none, in one round trip."""

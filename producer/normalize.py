@@ -143,9 +143,13 @@ def check_bytes(text: str, limit: int, field: str) -> None:
         raise ValidationError(field, f"is longer than Customer.io's limit of {limit} bytes")
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encoded_size(value: Any) -> int:
     """Bytes of ``value`` as compact JSON (how the worker will send it)."""
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    # One encoder for every call: json.dumps with options builds a new one each time.
+    return len(_COMPACT.encode(value).encode())
 
 
 def check_attributes(attributes: dict[str, Any], field: str) -> None:

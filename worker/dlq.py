@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
@@ -25,7 +25,11 @@ from producer.serializer import SafeSerializer
 from worker.context import worker_connection
 from worker.settings import WorkerSettings
 
-__all__ = ["DeadLetterEntry", "DeadLetters", "register"]
+__all__ = ["DeadLetterEntry", "DeadLetters", "NotADeadLetter", "register"]
+
+
+class NotADeadLetter(ValueError):
+    """The job exists but is not in its queue's FailedJobRegistry."""
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,19 @@ class DeadLetters:
         latest = job.latest_result()
         return self.entry(job), (latest.exc_string if latest else "") or ""
 
+    def _dead_job(self, job_id: str) -> Job:
+        """The job, if it is a dead letter (in its queue's FailedJobRegistry)."""
+        job = self._fetch(job_id)
+        registry = FailedJobRegistry(
+            job.origin, connection=self.connection, serializer=SafeSerializer
+        )
+        if job_id not in registry:
+            raise NotADeadLetter(f"{job_id} is not a dead letter (status {job.get_status()})")
+        return job
+
     def replay(self, job_id: str, *, resend_ambiguous: bool = False) -> str:
         """Re-enqueue one dead letter; returns what was done (one line)."""
-        job = self._fetch(job_id)
+        job = self._dead_job(job_id)
         entry = self.entry(job)
         if entry.ambiguous and not resend_ambiguous:
             return (
@@ -124,8 +138,8 @@ class DeadLetters:
         return f"replayed {job_id} on {job.origin}"
 
     def purge(self, job_id: str) -> str:
-        """Delete one dead letter for good."""
-        job = self._fetch(job_id)
+        """Delete one dead letter for good (never a job that is not one)."""
+        job = self._dead_job(job_id)
         registry = FailedJobRegistry(
             job.origin, connection=self.connection, serializer=SafeSerializer
         )
@@ -190,7 +204,7 @@ def _run(args: argparse.Namespace) -> int:
                 print(dlq.replay(job_id, resend_ambiguous=args.resend_ambiguous))
             else:
                 print(dlq.purge(job_id))
-        except (NoSuchJobError, redis.ResponseError, ValueError) as exc:
+        except (NoSuchJobError, InvalidJobOperation, redis.ResponseError, ValueError) as exc:
             print(f"{job_id}: {exc}", file=sys.stderr)
             status = 1
     return status

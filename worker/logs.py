@@ -59,5 +59,9 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger bound to ``component=name``."""
-    return structlog.get_logger().bind(component=name)
+    """A structlog logger bound to ``component=name``.
+
+    Lazy: it takes its configuration at first use, so module-level loggers created at import
+    follow :func:`configure_logging` called later.
+    """
+    return structlog.get_logger(component=name)

@@ -22,6 +22,7 @@ from typing import Any
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job
+from rq.suspension import is_suspended
 
 from producer.serializer import SafeSerializer
 from worker.attempts import format_dead_letter
@@ -45,6 +46,28 @@ class CioWorker(SimpleWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._outcome: BaseException | None = None
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        """RQ's dequeue, but a job that arrives after ``rq suspend`` goes back, untouched.
+
+        RQ checks for suspension before it blocks waiting for a job (up to ~7 minutes), so
+        an idle worker would otherwise take the first job enqueued after ``rq suspend``.
+        """
+        while True:
+            result = super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            if result is None or not is_suspended(self.connection):
+                return result
+            job, queue = result
+            with self.connection.pipeline() as pipe:
+                pipe.lrem(queue.intermediate_queue_key, 1, job.id)
+                pipe.lpush(queue.key, job.id)
+                pipe.execute()
+            log.info("suspended_job_handed_back", job_id=job.id, queue=queue.name)
+            self.check_for_suspension(burst=False)
+            if self._stop_requested:
+                return None
 
     def handle_exception(
         self,
