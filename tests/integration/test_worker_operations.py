@@ -109,11 +109,6 @@ def test_rq_suspend_during_a_send_holds_the_queue_until_rq_resume(
     assert _sent(emulator) == [0, 1, 2, 3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker/process.py: an idle CioWorker sits in RQ's blocking dequeue (405 s) and "
-    "never checks for suspension there, so it takes the next job after `rq suspend`",
-)
 def test_rq_suspend_stops_an_idle_worker_from_taking_new_jobs(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
 ) -> None:
@@ -121,14 +116,17 @@ def test_rq_suspend_stops_an_idle_worker_from_taking_new_jobs(
     wait_until(lambda: _worker_states(redis_client) == [WorkerStatus.IDLE], 30,
                "the worker to register and listen")
     _rq(redis_url, "suspend")
-    wait_until(lambda: _worker_states(redis_client) == [WorkerStatus.SUSPENDED], 10,
-               "the idle worker to report itself suspended")
+    # The worker is blocked waiting for a job; the first job to arrive wakes it.
     ids = _enqueue(redis_url, 3)
     _watch_nothing_sent(emulator, 0, 3.0)
     assert [_status(redis_client, i) for i in ids] == [JobStatus.QUEUED] * 3
+    assert Queue(QUEUE, connection=redis_client).job_ids == ids  # in order, none lost
+    wait_until(lambda: _worker_states(redis_client) == [WorkerStatus.SUSPENDED], 10,
+               "the worker to report itself suspended")
 
     _rq(redis_url, "resume")
-    wait_until(lambda: len(emulator.state()["sends"]) == 3, 30, "3 sends after rq resume")
+    wait_until(lambda: all(_status(redis_client, i) == JobStatus.FINISHED for i in ids), 30,
+               "every job delivered after rq resume")
     assert _sent(emulator) == [0, 1, 2]
 
 
@@ -205,11 +203,6 @@ def test_dlq_purge_one_and_all_then_replay_all(
     assert _sent(emulator) == [10, 11]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker/dlq.py: replay of a job that is not a dead letter escapes as an "
-    "rq.exceptions.InvalidJobOperation traceback (not in _run's except tuple)",
-)
 def test_dlq_replay_of_a_job_that_is_not_dead_says_so(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
 ) -> None:
@@ -269,3 +262,17 @@ def test_json_logs_hold_no_addresses_message_data_or_keys(
         assert {"queue", "job_id", "operation", "http_status", "outcome", "attempt",
                 "latency_ms"} <= record.keys()
     assert sorted(r["http_status"] for r in attempts) == [200, 200, 200, 400, 503]
+
+
+def test_log_format_json_makes_every_line_json(
+    redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
+) -> None:
+    emulator.fail_next(1, status=400, surface="app")
+    _enqueue(redis_url, 2)
+    worker = fleet.run_burst()
+    lines = worker.log().splitlines()
+    assert lines
+    not_json = [line for line in lines if not line.startswith("{")]
+    assert not_json == []
+    events = {json.loads(line)["event"] for line in lines}
+    assert {"worker_starting", "dead_lettered", "delivery_attempt", "worker_stopped"} <= events

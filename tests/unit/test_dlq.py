@@ -17,7 +17,7 @@ from rq.results import Result
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
 from worker.cli import build_parser
-from worker.dlq import DeadLetters, _print_table, _targets, _when
+from worker.dlq import DeadLetters, NotADeadLetter, _print_table, _targets, _when
 
 TX = "cio-transactional"
 REQUEST = {"transactional_message_id": 1, "to": "ann@example.com", "identifiers": {"id": "1"},
@@ -207,19 +207,19 @@ def test_unknown_job_ids_raise_no_such_job(dlq: DeadLetters) -> None:
             action("no-such-job")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker/dlq.py DeadLetters.purge deletes any job it can fetch, also one that is "
-    "queued and not a dead letter",
-)
-def test_purge_refuses_a_job_that_is_not_a_dead_letter(
-    conn: fakeredis.FakeRedis, dlq: DeadLetters
+@pytest.mark.parametrize("status", ["queued", "finished"])
+def test_replay_and_purge_refuse_a_job_that_is_not_a_dead_letter(
+    conn: fakeredis.FakeRedis, dlq: DeadLetters, status: str
 ) -> None:
     queue = Queue(TX, connection=conn, serializer=SafeSerializer)
     job = queue.enqueue("worker.jobs.send_email", REQUEST, idempotency_key="k")
-    with pytest.raises(Exception):  # noqa: B017  (any refusal will do)
-        dlq.purge(job.id)
+    if status == "finished":
+        job.set_status(JobStatus.FINISHED)
+    for action in (dlq.replay, dlq.purge):
+        with pytest.raises(NotADeadLetter, match=job.id):
+            action(job.id)
     assert conn.exists(job.key)
+    assert job.get_status(refresh=True) == JobStatus(status)
 
 
 # ---- output ---------------------------------------------------------------------------------
