@@ -25,7 +25,7 @@ from rq.job import Job
 from rq.suspension import is_suspended
 
 from producer.serializer import SafeSerializer
-from worker.attempts import format_dead_letter
+from worker.attempts import dead_letter, format_dead_letter
 from worker.context import WorkerContext, install, worker_connection
 from worker.errors import DeadLetter, JobOutcome, RetryLater
 from worker.logs import configure_logging, get_logger
@@ -44,6 +44,10 @@ class CioWorker(SimpleWorker):
     dead_letter_ttl_s: int = 30 * 86_400
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # RQ's maintenance (registry cleanup, and taking over the scheduler lock of a worker
+        # that died) runs every 10 minutes by default: scheduled retries could stall that long
+        # after a crash. Every 30 s costs a few cheap registry scans.
+        kwargs.setdefault("maintenance_interval", 30)
         super().__init__(*args, **kwargs)
         self._outcome: BaseException | None = None
 
@@ -108,6 +112,15 @@ class CioWorker(SimpleWorker):
         else:
             job.retries_left = None
             job.failure_ttl = self.dead_letter_ttl_s
+            if isinstance(outcome, SystemExit | KeyboardInterrupt):
+                # A second stop signal interrupted the job: a send may already have gone out.
+                outcome = dead_letter(
+                    job,
+                    (job.func_name or "job").rsplit(".", 1)[-1].replace("_", " "),
+                    "the worker was stopped at once (a second stop signal) while running this "
+                    "job: it may have been sent; check Customer.io before a --resend-ambiguous",
+                    ambiguous=True,
+                )
             if isinstance(outcome, DeadLetter):
                 exc_string = format_dead_letter(outcome.details)
                 log.warning(

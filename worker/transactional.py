@@ -86,6 +86,8 @@ def deliver_send(
         body = cast(Success, outcome).body
         delivery_id = str(body.get("delivery_id", ""))
         ctx.records.delivered(idempotency_key, delivery_id)
+        if attempt > 1:
+            save_meta(job)  # keep the attempt count of a send that needed retries
         return {"delivery_id": delivery_id, "queued_at": body.get("queued_at")}
     if decision is Decision.RETRY:
         ctx.records.release(idempotency_key, job.id)

@@ -14,6 +14,7 @@ import threading
 import time
 
 import redis
+from rq.suspension import is_suspended
 
 from worker.context import WorkerContext
 from worker.logs import get_logger
@@ -100,6 +101,8 @@ class TrackDrainer:
 
     def pass_over_partitions(self) -> bool:
         """One pass: at most one batch from each leased partition with work; True if any."""
+        if is_suspended(self.ctx.connection):
+            return False  # `rq suspend`: hold Track work too, until `rq resume`
         surplus = self.leases.surplus()
         if surplus:
             self.leases.release(sorted(surplus))
