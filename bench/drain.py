@@ -51,7 +51,11 @@ from producer.operations import person_op  # noqa: E402
 from producer.serializer import SafeSerializer  # noqa: E402
 from worker.clients.outcomes import Success  # noqa: E402
 from worker.clients.track import TrackClient  # noqa: E402
-from worker.emulator.testing import EmulatorHandle, running_emulator  # noqa: E402
+from worker.emulator.testing import (  # noqa: E402
+    EmulatorHandle,
+    die_with_parent,
+    running_emulator,
+)
 from worker.settings import WorkerSettings  # noqa: E402
 
 PREFIX = "benchdrain"
@@ -139,6 +143,7 @@ class Fleet:
                     cwd=REPO,
                     stdout=out,
                     stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent,
                 )
             self.processes.append((process, path))
 

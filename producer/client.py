@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Self
 
 import redis as redis_lib
 
@@ -64,13 +64,16 @@ class _Producer:
         return self._submit(track_job(op, self.keys))
 
     @contextmanager
-    def _pipelined(self) -> Iterator[list[PreparedJob]]:
+    def pipeline(self) -> Iterator[Self]:
+        """Collect calls and write them all in one round trip when the block ends (nothing
+        at all if the block raises). Returns job ids at once, as the plain calls do."""
         buffer: list[PreparedJob] = []
         self._buffer = buffer
         try:
-            yield buffer
+            yield self
         finally:
             self._buffer = None
+        self._enqueuer.write(buffer)
 
     def close(self) -> None:
         """Release the Redis connection pool (the SDK's ``close``)."""
@@ -122,13 +125,6 @@ class CustomerIO(_Producer):
     def from_env(cls, *, redis: redis_lib.Redis | None = None) -> CustomerIO:
         """A producer configured from the environment (``REDIS_URL``, ``CIO_*``)."""
         return cls(redis=redis, settings=Settings.from_env())
-
-    @contextmanager
-    def pipeline(self) -> Iterator[CustomerIO]:
-        """Collect calls and write them in one round trip when the block ends."""
-        with self._pipelined() as buffer:
-            yield self
-            self._enqueuer.write(buffer)
 
     def identify(self, id: Any, **kwargs: Any) -> str:
         """Create or update a person with attributes."""
@@ -234,13 +230,6 @@ class APIClient(_Producer):
     def from_env(cls, *, redis: redis_lib.Redis | None = None) -> APIClient:
         """A producer configured from the environment (``REDIS_URL``, ``CIO_*``)."""
         return cls(None, redis=redis, settings=Settings.from_env())
-
-    @contextmanager
-    def pipeline(self) -> Iterator[APIClient]:
-        """Collect sends and write them in one round trip when the block ends."""
-        with self._pipelined() as buffer:
-            yield self
-            self._enqueuer.write(buffer)
 
     def _send(
         self, kind: str, request: Any, cls: type[SendRequest], idempotency_key: str | None

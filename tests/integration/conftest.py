@@ -29,6 +29,23 @@ def emulator() -> Iterator[Any]:
         yield handle
 
 
+@pytest.fixture(scope="module")
+def module_emulator() -> Iterator[Any]:
+    """One emulator subprocess for a whole test module (seeded faults)."""
+    from worker.emulator.testing import running_emulator
+
+    with running_emulator(seed=1) as handle:
+        yield handle
+
+
+@pytest.fixture
+def emu(module_emulator: Any) -> Any:
+    """The module's emulator, with empty state and no faults."""
+    module_emulator.reset()
+    module_emulator.clear_faults()
+    return module_emulator
+
+
 @pytest.fixture
 def fleet(redis_url: str, emulator: Any, tmp_path: Path) -> Iterator[WorkerFleet]:
     """Worker subprocesses pointed at the test's Redis database and the emulator."""

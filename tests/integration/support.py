@@ -11,9 +11,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+
+from worker.emulator.testing import die_with_parent
 
 
 def free_port() -> int:
@@ -55,6 +58,7 @@ class PrivateRedis:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout_s
@@ -120,6 +124,7 @@ class WorkerFleet:
                     env={**self.env, **env},
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent,
                 )
             worker = WorkerProcess(process, log_path)
             self.workers.append(worker)
@@ -151,3 +156,26 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> No
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(0.05)
+
+
+def enqueue_sends(
+    redis_url: str, count: int, start: int = 0, *, data: dict[str, Any] | None = None,
+    **send_kwargs: Any,
+) -> list[str]:
+    """``count`` e-mail sends numbered ``start``.. (``message_data["n"]``), in one pipeline;
+    ``data`` is added to each message_data, ``send_kwargs`` go to ``send_email``."""
+    from producer import APIClient, SendEmailRequest, Settings
+
+    api = APIClient("unused", settings=Settings(redis_url=redis_url))
+    with api.pipeline() as pipe:
+        ids = [
+            pipe.send_email(
+                SendEmailRequest(transactional_message_id=1, to=f"p{n}@example.com",
+                                 identifiers={"id": str(n)},
+                                 message_data={"n": n, **(data or {})}),
+                **send_kwargs,
+            )
+            for n in range(start, start + count)
+        ]
+    api.close()
+    return ids

@@ -44,19 +44,6 @@ def _settings(emu: EmulatorHandle, **overrides: Any) -> WorkerSettings:
     return WorkerSettings(**values)
 
 
-@pytest.fixture(scope="module")
-def shared() -> Iterator[EmulatorHandle]:
-    with running_emulator(seed=1) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(shared: EmulatorHandle) -> EmulatorHandle:
-    shared.reset()
-    shared.clear_faults()
-    return shared
-
-
 @pytest.fixture
 def track(emu: EmulatorHandle) -> Iterator[TrackClient]:
     with TrackClient(_settings(emu)) as client:

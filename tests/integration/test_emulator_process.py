@@ -21,19 +21,6 @@ from worker.emulator.testing import EmulatorHandle, EmulatorStartError, running_
 EMAIL = {"transactional_message_id": 7, "to": "jane@example.com", "identifiers": {"id": "42"}}
 
 
-@pytest.fixture(scope="module")
-def shared() -> Iterator[EmulatorHandle]:
-    with running_emulator(seed=1) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def emu(shared: EmulatorHandle) -> EmulatorHandle:
-    shared.reset()
-    shared.clear_faults()
-    return shared
-
-
 @pytest.fixture
 def track(emu: EmulatorHandle) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=emu.url, auth=emu.track_auth, timeout=5.0) as client:

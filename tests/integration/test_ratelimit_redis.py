@@ -18,6 +18,7 @@ import pytest
 import redis
 
 from producer.keys import Keys
+from worker.emulator.testing import die_with_parent
 from worker.ratelimit import RateLimiter, emission_interval_us
 
 pytestmark = pytest.mark.integration
@@ -89,6 +90,7 @@ def run_children(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=die_with_parent,
         )
         for _ in range(PROCESSES)
     ]

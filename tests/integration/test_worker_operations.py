@@ -19,29 +19,13 @@ from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.worker import WorkerStatus
-from support import WorkerFleet, wait_until
+from support import WorkerFleet, enqueue_sends, wait_until
 
-from producer import APIClient, SendEmailRequest, Settings
 from producer.serializer import SafeSerializer
 
 pytestmark = pytest.mark.integration
 
 QUEUE = "cio-transactional"
-
-
-def _enqueue(redis_url: str, count: int, start: int = 0, **data: Any) -> list[str]:
-    """``count`` e-mail sends numbered ``start``..; ``data`` goes into each message_data."""
-    api = APIClient("unused", settings=Settings(redis_url=redis_url))
-    with api.pipeline() as pipe:
-        ids = [
-            pipe.send_email(
-                SendEmailRequest(transactional_message_id=1, to=f"p{n}@example.com",
-                                 identifiers={"id": str(n)}, message_data={"n": n, **data}),
-            )
-            for n in range(start, start + count)
-        ]
-    api.close()
-    return ids
 
 
 def _sent(emulator: Any) -> list[int]:
@@ -88,12 +72,12 @@ def test_rq_suspend_during_a_send_holds_the_queue_until_rq_resume(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
 ) -> None:
     emulator.set_faults(app={"latency_ms": 1500})
-    (first,) = _enqueue(redis_url, 1)
+    (first,) = enqueue_sends(redis_url, 1)
     fleet.start(1)
     wait_until(lambda: any(r["path"].startswith("/v1/send/") for r in emulator.requests("app")),
                30, "the first send to reach the emulator")
     _rq(redis_url, "suspend")
-    ids = _enqueue(redis_url, 3, start=1)
+    ids = enqueue_sends(redis_url, 3, start=1)
     # The send in hand finishes; then the worker takes nothing more.
     wait_until(lambda: _worker_states(redis_client) == [WorkerStatus.SUSPENDED], 30,
                "the worker to finish its send and report itself suspended")
@@ -117,7 +101,7 @@ def test_rq_suspend_stops_an_idle_worker_from_taking_new_jobs(
                "the worker to register and listen")
     _rq(redis_url, "suspend")
     # The worker is blocked waiting for a job; the first job to arrive wakes it.
-    ids = _enqueue(redis_url, 3)
+    ids = enqueue_sends(redis_url, 3)
     _watch_nothing_sent(emulator, 0, 3.0)
     assert [_status(redis_client, i) for i in ids] == [JobStatus.QUEUED] * 3
     assert Queue(QUEUE, connection=redis_client).job_ids == ids  # in order, none lost
@@ -137,7 +121,7 @@ def test_scheduled_retry_survives_a_worker_restart(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
 ) -> None:
     emulator.fail_next(1, status=503, surface="app")
-    (job_id,) = _enqueue(redis_url, 1)
+    (job_id,) = enqueue_sends(redis_url, 1)
     # A long backoff, so that the first worker cannot retry the send before it is stopped.
     (first,) = fleet.start(1, CIO_BACKOFF_BASE_S="3600", CIO_BACKOFF_CAP_S="3600")
     scheduled = ScheduledJobRegistry(QUEUE, connection=redis_client, serializer=SafeSerializer)
@@ -165,7 +149,7 @@ def test_dlq_purge_one_and_all_then_replay_all(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
 ) -> None:
     emulator.fail_next(3, status=400, surface="app")
-    ids = _enqueue(redis_url, 3)
+    ids = enqueue_sends(redis_url, 3)
     fleet.run_burst()
     assert sorted(_dead_ids(redis_client)) == sorted(ids)
 
@@ -190,7 +174,7 @@ def test_dlq_purge_one_and_all_then_replay_all(
 
     # Two more dead letters, replayed together once Customer.io accepts them.
     emulator.fail_next(2, status=400, surface="app")
-    again = _enqueue(redis_url, 2, start=10)
+    again = enqueue_sends(redis_url, 2, start=10)
     fleet.run_burst()
     assert sorted(_dead_ids(redis_client)) == sorted(again)
     emulator.clear_faults()
@@ -206,7 +190,7 @@ def test_dlq_purge_one_and_all_then_replay_all(
 def test_dlq_replay_of_a_job_that_is_not_dead_says_so(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
 ) -> None:
-    (job_id,) = _enqueue(redis_url, 1)
+    (job_id,) = enqueue_sends(redis_url, 1)
     fleet.run_burst()
     assert _status(redis_client, job_id) == JobStatus.FINISHED
     out = _cli(fleet.env, "dlq", "replay", job_id)
@@ -241,7 +225,7 @@ def test_json_logs_hold_no_addresses_message_data_or_keys(
     # A retry (503), a dead letter (400) and plain deliveries: every kind of log line.
     emulator.set_faults(app={"next": [{"count": 1, "fault": "status", "status": 503},
                                       {"count": 1, "fault": "status", "status": 400}]})
-    ids = _enqueue(redis_url, 4, coupon=secret)
+    ids = enqueue_sends(redis_url, 4, data={"coupon": secret})
     (worker,) = fleet.start(1, CIO_BACKOFF_BASE_S="0.1", CIO_BACKOFF_CAP_S="0.1",
                             LOG_LEVEL="debug")
 
@@ -268,7 +252,7 @@ def test_log_format_json_makes_every_line_json(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
 ) -> None:
     emulator.fail_next(1, status=400, surface="app")
-    _enqueue(redis_url, 2)
+    enqueue_sends(redis_url, 2)
     worker = fleet.run_burst()
     lines = worker.log().splitlines()
     assert lines

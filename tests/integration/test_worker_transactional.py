@@ -19,31 +19,16 @@ from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.worker import WorkerStatus
-from support import free_port, wait_until
+from support import enqueue_sends, free_port, wait_until
 
-from producer import APIClient, SendEmailRequest, Settings
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
+from worker.emulator.testing import die_with_parent
 from worker.records import DeliveryRecords
 
 pytestmark = pytest.mark.integration
 
 QUEUE = "cio-transactional"
-
-
-def _enqueue(redis_url: str, count: int, start: int = 0, **kwargs: Any) -> list[str]:
-    api = APIClient("unused", settings=Settings(redis_url=redis_url))
-    with api.pipeline() as pipe:
-        ids = [
-            pipe.send_email(
-                SendEmailRequest(transactional_message_id=1, to=f"p{n}@example.com",
-                                 identifiers={"id": str(n)}, message_data={"n": n}),
-                **kwargs,
-            )
-            for n in range(start, start + count)
-        ]
-    api.close()
-    return ids
 
 
 def _sent_numbers(emulator: Any) -> Counter[int]:
@@ -72,7 +57,7 @@ def _max_in_window(times: list[float], window_s: float = 1.0) -> int:
 
 
 def test_rate_limit_shared_by_four_workers(redis_url: str, emulator: Any, fleet: Any) -> None:
-    _enqueue(redis_url, 600)
+    enqueue_sends(redis_url, 600)
     fleet.start(4, CIO_TRANSACTIONAL_RATE="20")
     wait_until(lambda: len(emulator.state()["sends"]) >= 600, 60, "600 sends")
     sends = [r for r in emulator.requests("app") if r["path"].startswith("/v1/send/")]
@@ -88,7 +73,7 @@ def test_429_pauses_every_worker_for_retry_after(
     redis_url: str, emulator: Any, fleet: Any
 ) -> None:
     emulator.set_faults(app={"next": [{"count": 3, "fault": "rate_limit", "retry_after_s": 2}]})
-    _enqueue(redis_url, 30)
+    enqueue_sends(redis_url, 30)
     fleet.start(3, CIO_BACKOFF_BASE_S="0.1")
     wait_until(lambda: len(emulator.state()["sends"]) >= 30, 60, "30 sends")
     log = [r for r in emulator.requests("app") if r["path"].startswith("/v1/send/")]
@@ -109,7 +94,7 @@ def test_faults_end_delivered_once_or_dead_lettered(
         seed=11,
     )
     count = 120
-    ids = _enqueue(redis_url, count)
+    ids = enqueue_sends(redis_url, count)
     fleet.start(3, CIO_MAX_ATTEMPTS="3", CIO_BACKOFF_BASE_S="0.2", CIO_BACKOFF_CAP_S="1")
 
     def settled() -> bool:
@@ -137,7 +122,7 @@ def test_ambiguous_send_is_not_sent_twice(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: Any
 ) -> None:
     emulator.set_faults(app={"next": [{"count": 1, "fault": "lost"}]})
-    (job_id,) = _enqueue(redis_url, 1, idempotency_key="receipt-1")
+    (job_id,) = enqueue_sends(redis_url, 1, idempotency_key="receipt-1")
     fleet.run_burst()
     assert len(emulator.state()["sends"]) == 1  # Customer.io processed it; we saw no answer
     (dead,) = _dead(redis_client)
@@ -168,8 +153,8 @@ def test_ambiguous_send_is_not_sent_twice(
 def test_duplicate_enqueued_send_goes_out_once(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: Any
 ) -> None:
-    first = _enqueue(redis_url, 1, idempotency_key="welcome-42")
-    second = _enqueue(redis_url, 1, idempotency_key="welcome-42")
+    first = enqueue_sends(redis_url, 1, idempotency_key="welcome-42")
+    second = enqueue_sends(redis_url, 1, idempotency_key="welcome-42")
     fleet.run_burst()
     assert len(emulator.state()["sends"]) == 1
     results = [
@@ -183,7 +168,7 @@ def test_permanent_error_dead_letters_and_replays_after_fix(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: Any
 ) -> None:
     emulator.fail_next(2, status=400, surface="app")
-    job_ids = _enqueue(redis_url, 2)
+    job_ids = enqueue_sends(redis_url, 2)
     fleet.run_burst()
     dead = _dead(redis_client)
     assert sorted(job.id for job in dead) == sorted(job_ids)
@@ -211,7 +196,7 @@ def test_permanent_error_dead_letters_and_replays_after_fix(
 
         # The Workers page, while a worker is busy with a (slow) send.
         emulator.set_faults(app={"latency_ms": 3000})
-        _enqueue(redis_url, 1, start=100)
+        enqueue_sends(redis_url, 1, start=100)
         (busy,) = fleet.start(1)
         wait_until(lambda: _a_worker_is_busy(redis_client), 30, "a busy worker")
         assert httpx.get(f"{base}/0/data/workers.json", timeout=10).status_code == 200
@@ -246,6 +231,7 @@ def _dashboard(env: dict[str, str], redis_url: str) -> Iterator[str]:
         [sys.executable, "-m", "rq_dashboard", "--redis-url", redis_url, "--bind", "127.0.0.1",
          "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
     )
     base = f"http://127.0.0.1:{port}"
 
@@ -267,7 +253,7 @@ def test_sigterm_during_a_send_loses_nothing_and_sends_once(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: Any
 ) -> None:
     emulator.set_faults(app={"latency_ms": 1500})
-    ids = _enqueue(redis_url, 5)
+    ids = enqueue_sends(redis_url, 5)
     (worker,) = fleet.start(1)
     log = emulator.requests
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,20 @@ import httpx
 from worker.emulator.cli import LISTENING_PREFIX
 from worker.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
 
-__all__ = ["EmulatorHandle", "EmulatorStartError", "running_emulator"]
+__all__ = ["EmulatorHandle", "EmulatorStartError", "die_with_parent", "running_emulator"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for test and benchmark subprocesses: on Linux, the child gets SIGTERM
+    when the process that started it dies, so a killed test run leaves no emulator or
+    worker behind (still serving, or writing into a test database)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class EmulatorStartError(RuntimeError):
@@ -180,6 +194,7 @@ def running_emulator(
            "CUSTOMERIO_APP_API_KEY": app_api_key, "PYTHONUNBUFFERED": "1"}
     with tempfile.TemporaryFile("w+") as stderr:
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   preexec_fn=die_with_parent,
                                    env=env)
         try:
             url = _await_listening(process, stderr, start_timeout_s)
