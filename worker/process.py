@@ -28,6 +28,7 @@ from producer.serializer import SafeSerializer
 from worker.attempts import dead_letter, format_dead_letter
 from worker.context import WorkerContext, install, worker_connection
 from worker.errors import DeadLetter, JobOutcome, RetryLater
+from worker.lifecycle import die_with_parent
 from worker.logs import configure_logging, get_logger
 from worker.settings import WorkerSettings
 from worker.track.drainer import TrackDrainer
@@ -141,6 +142,8 @@ def _default_name() -> str:
 def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> int:
     """Run one worker until it is stopped (or, with ``burst``, until the queues are empty)."""
     configure_logging(settings.log_format, settings.log_level)
+    # RQ forks its scheduler from the worker: it must not outlive a SIGKILLed worker.
+    os.register_at_fork(after_in_child=die_with_parent)
     connection = worker_connection(settings)
     ctx = WorkerContext(settings, connection)
     # Fail now, naming the missing variable, rather than at the first job.

@@ -149,12 +149,17 @@ class WorkerFleet:
 
 
 
-def wait_until(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll ``predicate`` (bounded) until it holds; fail the test with ``what`` otherwise."""
+def wait_until(
+    predicate: Callable[[], bool], timeout_s: float, what: str,
+    diagnose: Callable[[], str] | None = None,
+) -> None:
+    """Poll ``predicate`` (bounded) until it holds; fail the test with ``what`` (and what
+    ``diagnose`` says about the state of things) otherwise."""
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+            detail = f": {diagnose()}" if diagnose is not None else ""
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}{detail}")
         time.sleep(0.05)
 
 
@@ -179,3 +184,26 @@ def enqueue_sends(
         ]
     api.close()
     return ids
+
+
+def queue_report(client: redis.Redis, queue: str) -> str:
+    """Where a queue's jobs are: queued, in RQ's intermediate queue, in each registry."""
+    from rq import Queue
+    from rq.registry import (
+        FailedJobRegistry,
+        FinishedJobRegistry,
+        ScheduledJobRegistry,
+        StartedJobRegistry,
+    )
+
+    q = Queue(queue, connection=client)
+    parts = {
+        "queued": client.llen(q.key),
+        "intermediate": client.llen(q.intermediate_queue_key),
+        "started": StartedJobRegistry(queue, connection=client).count,
+        "scheduled": ScheduledJobRegistry(queue, connection=client).count,
+        "finished": FinishedJobRegistry(queue, connection=client).count,
+        "failed": FailedJobRegistry(queue, connection=client).count,
+        "workers": client.scard("rq:workers"),
+    }
+    return ", ".join(f"{k} {v}" for k, v in parts.items())

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
@@ -38,22 +37,9 @@ import httpx
 
 from worker.emulator.cli import LISTENING_PREFIX
 from worker.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
+from worker.lifecycle import die_with_parent
 
 __all__ = ["EmulatorHandle", "EmulatorStartError", "die_with_parent", "running_emulator"]
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """``preexec_fn`` for test and benchmark subprocesses: on Linux, the child gets SIGTERM
-    when the process that started it dies, so a killed test run leaves no emulator or
-    worker behind (still serving, or writing into a test database)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
 
 class EmulatorStartError(RuntimeError):
     """The emulator process exited or stayed silent instead of listening."""
