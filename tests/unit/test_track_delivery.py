@@ -138,7 +138,9 @@ def test_retryable_failure_keeps_the_batch_at_the_head() -> None:
     drainer = f.drainer()
     assert drainer.pass_over_partitions()
     assert {f.status(i) for i in first} == {JobStatus.STARTED}
-    assert f.redis.exists(Keys(partitions=1).partition_pause(0))
+    pause_key = Keys(partitions=1).partition_pause(0)
+    assert f.redis.exists(pause_key)
+    f.redis.set(pause_key, "1", px=60_000)  # hold the (jittered, tiny) backoff for the test
     later = f.cio.identify("late")  # newer work waits behind the claimed batch
     assert not drainer.pass_over_partitions()  # paused
     f.unpause()
