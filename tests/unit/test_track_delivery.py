@@ -163,6 +163,19 @@ def test_gives_up_after_max_attempts() -> None:
     assert "gave up" in details["reason"]
 
 
+def test_rejected_credentials_hold_the_batch_instead_of_dead_lettering_it() -> None:
+    answers = iter([httpx.Response(401), httpx.Response(200, json={})])
+    f = Fixture(lambda request: next(answers))
+    ids = [f.cio.identify(f"p{n}") for n in range(3)]
+    drainer = f.drainer()
+    drainer.pass_over_partitions()
+    assert {f.status(i) for i in ids} == {JobStatus.STARTED}
+    assert FailedJobRegistry(QUEUE, connection=f.redis).get_job_ids() == []
+    f.unpause()  # the operator fixed CUSTOMERIO_API_KEY
+    drainer.pass_over_partitions()
+    assert {f.status(i) for i in ids} == {JobStatus.FINISHED}
+
+
 def test_429_pauses_track_for_every_worker() -> None:
     f = Fixture(lambda request: httpx.Response(429, headers={"Retry-After": "4"}))
     f.cio.identify("p")

@@ -36,6 +36,9 @@ __all__ = ["BatchDelivery", "Paused"]
 
 log = get_logger("cio.track")
 
+#: Track answers that mean "fix the credentials", not "this operation is bad".
+_CREDENTIAL_STATUSES = frozenset({401, 403})
+
 
 @dataclass(frozen=True)
 class Paused:
@@ -105,6 +108,15 @@ class BatchDelivery:
             self._dead(partition, dead)
             self._settle(partition, segment, head_extra, dead=[d[0] for d in dead])
             return None
+        if decision is Decision.DEAD and status in _CREDENTIAL_STATUSES:
+            # Rejected credentials say nothing about these operations: dead-lettering them
+            # would empty every partition into the dead-letter queue (and replays would land
+            # behind newer work). Hold the partition and retry until the key is fixed, or
+            # until CIO_MAX_ATTEMPTS / CIO_MAX_AGE_S run out.
+            log.error(
+                "track_credentials_rejected", http_status=status, message=describe_outcome(outcome)
+            )
+            return self._retry_later(partition, segment, head_extra, outcome)
         if decision is Decision.DEAD:
             if status in (400, 413) and len(segment) > 1:
                 half = len(segment) // 2
