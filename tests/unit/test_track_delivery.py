@@ -234,3 +234,26 @@ def test_anonymous_events_go_through_v1_in_their_place() -> None:
     f.cio.identify("b")
     f.drainer().run()
     assert paths == ["/api/v2/batch", "/api/v1/events", "/api/v2/batch"]
+
+
+def test_an_unreadable_job_in_the_middle_is_dead_lettered_in_its_place() -> None:
+    f = Fixture(ok)
+    ids = [f.cio.identify(f"p{n}", n=n) for n in range(5)]
+    f.redis.hset(f"rq:job:{ids[2]}", "data", b"forged or damaged")
+    f.drainer().run()
+    assert [f.status(i) for i in ids] == [JobStatus.FINISHED] * 2 + [JobStatus.FAILED] + [
+        JobStatus.FINISHED] * 2
+    assert "unreadable" in f.dead_letter(ids[2])["reason"]
+    assert [op["attributes"]["n"] for op in f.requests[0]] == [0, 1, 3, 4]
+    assert f.redis.llen(Keys(partitions=1).claimed(0)) == 0
+
+
+def test_a_split_after_an_unreadable_job_settles_in_claim_order() -> None:
+    f = Fixture(_poisoned)
+    ids = [f.cio.identify(f"p{n}", n=n, poison=n == 6) for n in range(8)]
+    f.redis.hdel(f"rq:job:{ids[1]}", "data")  # damaged by hand: nothing left to deliver
+    f.drainer().run()
+    statuses = [f.status(i) for n, i in enumerate(ids) if n != 1]
+    assert statuses[5] == JobStatus.FAILED  # ids[6], the poison
+    assert all(s == JobStatus.FINISHED for n, s in enumerate(statuses) if n != 5)
+    assert f.redis.llen(Keys(partitions=1).claimed(0)) == 0

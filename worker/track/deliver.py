@@ -55,6 +55,8 @@ class BatchDelivery:
         self.ctx = ctx
         self.ledger = ledger
         self.settings = ctx.settings
+        self._order: list[str] = []
+        self._settled = 0
 
     def deliver(self, partition: int, claim: Claim) -> Paused | None:
         """Deliver ``claim`` to the end (None) or until a retryable failure (Paused)."""
@@ -64,29 +66,28 @@ class BatchDelivery:
                 partition,
                 [(u.job_id, self._record(u.reason, "unknown", None, 0)) for u in unreadable],
             )
-        # Unreadable jobs are settled with the first request (they sit in the claimed list).
-        head_extra = [u.job_id for u in unreadable]
+        # Settling takes ids off the head of the claimed list in claim order; unreadable jobs
+        # (dead-lettered above) go with the request that follows them.
+        self._order = [i.job_id for i in claim.items]
+        self._settled = 0
         items = [i for i in claim.items if isinstance(i, Item)]
         if not items:
-            self.ledger.settle(partition, head_extra, [])
+            self.ledger.settle(partition, self._order, [])
             return None
         for segment in cut_segments(
             items, max_ops=self.settings.batch_max_ops, max_bytes=self.settings.batch_max_bytes
         ):
-            paused = self._deliver_segment(partition, segment, head_extra)
-            head_extra = []
+            paused = self._deliver_segment(partition, segment)
             if paused is not None:
                 return paused
         return None
 
-    def _deliver_segment(
-        self, partition: int, segment: Sequence[Item], head_extra: list[str]
-    ) -> Paused | None:
+    def _deliver_segment(self, partition: int, segment: Sequence[Item]) -> Paused | None:
         outcome = self._send(partition, segment)
         decision = self.ctx.policy.classify(outcome, idempotent=True)
         status = outcome_status(outcome)
         if decision is Decision.DELIVERED:
-            self._settle(partition, segment, head_extra, dead=[])
+            self._settle(partition, segment, dead=[])
             return None
         if decision is Decision.PARTIAL:
             assert isinstance(outcome, Partial)
@@ -106,7 +107,7 @@ class BatchDelivery:
                 if n in rejected
             ]
             self._dead(partition, dead)
-            self._settle(partition, segment, head_extra, dead=[d[0] for d in dead])
+            self._settle(partition, segment, dead=[d[0] for d in dead])
             return None
         if decision is Decision.DEAD and status in _CREDENTIAL_STATUSES:
             # Rejected credentials say nothing about these operations: dead-lettering them
@@ -116,13 +117,12 @@ class BatchDelivery:
             log.error(
                 "track_credentials_rejected", http_status=status, message=describe_outcome(outcome)
             )
-            return self._retry_later(partition, segment, head_extra, outcome)
+            return self._retry_later(partition, segment, outcome)
         if decision is Decision.DEAD:
             if status in (400, 413) and len(segment) > 1:
                 half = len(segment) // 2
                 for part in (segment[:half], segment[half:]):
-                    paused = self._deliver_segment(partition, part, head_extra)
-                    head_extra = []
+                    paused = self._deliver_segment(partition, part)
                     if paused is not None:
                         return paused
                 return None
@@ -140,9 +140,9 @@ class BatchDelivery:
                 for item in segment
             ]
             self._dead(partition, dead)
-            self._settle(partition, segment, head_extra, dead=[d[0] for d in dead])
+            self._settle(partition, segment, dead=[d[0] for d in dead])
             return None
-        return self._retry_later(partition, segment, head_extra, outcome)
+        return self._retry_later(partition, segment, outcome)
 
     def _send(self, partition: int, segment: Sequence[Item]) -> Outcome:
         track = self.ctx.track
@@ -171,7 +171,7 @@ class BatchDelivery:
         return outcome
 
     def _retry_later(
-        self, partition: int, segment: Sequence[Item], head_extra: list[str], outcome: Outcome
+        self, partition: int, segment: Sequence[Item], outcome: Outcome
     ) -> Paused | None:
         attempts, first_at = self.ledger.attempt(partition)
         policy = self.ctx.policy
@@ -195,29 +195,34 @@ class BatchDelivery:
                 for item in segment
             ]
             self._dead(partition, dead)
-            self._settle(partition, segment, head_extra, dead=[d[0] for d in dead])
+            self._settle(partition, segment, dead=[d[0] for d in dead])
             return None
         self.ledger.pause(partition, delay)
         return Paused(delay, describe_outcome(outcome))
 
-    def _settle(
-        self, partition: int, segment: Sequence[Item], head_extra: list[str], dead: list[str]
-    ) -> None:
+    def _settle(self, partition: int, segment: Sequence[Item], dead: list[str]) -> None:
+        # The head to take off: every claimed id up to this segment's last, in claim order.
+        end = self._order.index(segment[-1].job_id, self._settled) + 1
+        head = self._order[self._settled : end]
         dead_ids = set(dead)
-        head = [*head_extra, *(item.job_id for item in segment)]
         delivered = [item.job_id for item in segment if item.job_id not in dead_ids]
         self.ledger.settle(partition, head, delivered)
+        self._settled = end
 
     def _dead(self, partition: int, dead: list[tuple[str, dict[str, Any]]]) -> None:
-        self.ledger.dead_letter(partition, dead, self.ctx.dead_letter_ttl_s)
+        queue = self.ctx.keys.track_queue(partition)
+        lost = set(self.ledger.dead_letter(partition, dead, self.ctx.dead_letter_ttl_s))
         for job_id, details in dead:
-            log.warning(
-                "dead_lettered",
-                queue=self.ctx.keys.track_queue(partition),
-                job_id=job_id,
-                operation=details["operation"],
-                http_status=details["status"],
-            )
+            if job_id in lost:
+                log.error("job_data_gone", queue=queue, job_id=job_id, reason=details["reason"])
+            else:
+                log.warning(
+                    "dead_lettered",
+                    queue=queue,
+                    job_id=job_id,
+                    operation=details["operation"],
+                    http_status=details["status"],
+                )
 
     def _record(
         self,

@@ -91,6 +91,13 @@ class TrackDrainer:
                 log.warning("track_redis_error", error=type(exc).__name__)
                 worked = False
                 self._stop.wait(1.0)
+            except Exception:
+                # A bug must not kill the drain thread while the heartbeat thread keeps our
+                # leases alive: that would strand our partitions. Log it and go on; what
+                # was claimed stays claimed and is delivered again.
+                log.exception("track_drain_error")
+                worked = False
+                self._stop.wait(1.0)
             if self.burst and not worked and self._all_track_work_done():
                 return
             if worked:

@@ -15,6 +15,7 @@ from importlib import resources
 from typing import Any, Final
 
 import redis
+from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.results import Result
@@ -122,20 +123,20 @@ class Ledger:
 
     def dead_letter(
         self, partition: int, dead: Sequence[tuple[str, dict[str, Any]]], ttl_s: int
-    ) -> None:
+    ) -> list[str]:
         """Fail jobs into their queue's FailedJobRegistry, each with its dead-letter record
-        (``meta["dead_letter"]``) and a readable reason; one round trip."""
+        (``meta["dead_letter"]``) and a readable reason; one round trip. Returns the ids of
+        jobs whose hash is gone or broken: nothing is left of them to keep."""
         if not dead:
-            return
+            return []
         queue = self.keys.track_queue(partition)
         registry = FailedJobRegistry(queue, connection=self.connection, serializer=SafeSerializer)
-        jobs = Job.fetch_many(
-            [job_id for job_id, _ in dead], connection=self.connection, serializer=SafeSerializer
-        )
+        jobs = self._fetch_each([job_id for job_id, _ in dead])
+        lost = [job_id for job, (job_id, _) in zip(jobs, dead, strict=True) if job is None]
         with self.connection.pipeline() as pipe:
             for job, (_, details) in zip(jobs, dead, strict=True):
                 if job is None:
-                    continue  # deleted meanwhile: nothing left to keep
+                    continue
                 meta = dict(job.meta)
                 meta["dead_letter"] = details
                 job.meta = meta
@@ -154,6 +155,23 @@ class Ledger:
                     job, ttl_s, exc_string=text, worker_name=self.worker_id, pipeline=pipe
                 )
             pipe.execute()
+        return lost
+
+    def _fetch_each(self, job_ids: list[str]) -> list[Job | None]:
+        try:
+            return list(
+                Job.fetch_many(job_ids, connection=self.connection, serializer=SafeSerializer)
+            )
+        except NoSuchJobError:  # one of them has a broken hash: fetch one by one
+            jobs: list[Job | None] = []
+            for job_id in job_ids:
+                try:
+                    jobs.append(
+                        Job.fetch(job_id, connection=self.connection, serializer=SafeSerializer)
+                    )
+                except NoSuchJobError:
+                    jobs.append(None)
+            return jobs
 
     def attempt(self, partition: int) -> tuple[int, float]:
         """Count a delivery attempt of the partition's claimed batch: (attempts, first at)."""
