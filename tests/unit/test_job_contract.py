@@ -149,3 +149,12 @@ def test_pipeline_writes_on_exit_and_nothing_on_error() -> None:
     assert fake.llen("rq:queue:cio-track-0") == 5
     cio.identify("after")  # the client works normally after a pipeline
     assert fake.llen("rq:queue:cio-track-0") == 6
+
+
+def test_enqueue_survives_a_script_flush() -> None:
+    fake = fakeredis.FakeRedis()
+    cio = CustomerIO(redis=fake, settings=Settings(partitions=1))
+    cio.identify("before")
+    fake.script_flush()  # a server restart or SCRIPT FLUSH forgets the cached script
+    cio.identify("after")
+    assert fake.llen("rq:queue:cio-track-0") == 2
