@@ -45,7 +45,12 @@ __all__ = ["APIClient", "CustomerIO"]
 class _Producer:
     """What both clients share: settings, key names, the Redis client and the job writer."""
 
-    def __init__(self, redis: redis_lib.Redis | None, settings: Settings | None) -> None:
+    def __init__(
+        self, redis: redis_lib.Redis | None, settings: Settings | None, region: Any
+    ) -> None:
+        if not isinstance(region, Region):
+            raise CustomerIOException("invalid region provided")  # the SDK's words
+        self.region = region
         self.settings = settings if settings is not None else Settings.from_env()
         self.keys = Keys(self.settings.queue_prefix, self.settings.partitions)
         self.redis = redis if redis is not None else connect(self.settings)
@@ -86,11 +91,6 @@ class _Producer:
         self.close()
 
 
-def _check_region(region: Any) -> None:
-    if not isinstance(region, Region):
-        raise CustomerIOException("invalid region provided")
-
-
 class CustomerIO(_Producer):
     """Track API producer: the ``customerio.CustomerIO`` interface, enqueueing jobs.
 
@@ -117,9 +117,7 @@ class CustomerIO(_Producer):
         redis: redis_lib.Redis | None = None,
         settings: Settings | None = None,
     ) -> None:
-        _check_region(region)
-        super().__init__(redis, settings)
-        self.region = region
+        super().__init__(redis, settings, region)
 
     @classmethod
     def from_env(cls, *, redis: redis_lib.Redis | None = None) -> CustomerIO:
@@ -222,9 +220,7 @@ class APIClient(_Producer):
         redis: redis_lib.Redis | None = None,
         settings: Settings | None = None,
     ) -> None:
-        _check_region(region)
-        super().__init__(redis, settings)
-        self.region = region
+        super().__init__(redis, settings, region)
 
     @classmethod
     def from_env(cls, *, redis: redis_lib.Redis | None = None) -> APIClient:
