@@ -207,3 +207,24 @@ def queue_report(client: redis.Redis, queue: str) -> str:
         "workers": client.scard("rq:workers"),
     }
     return ", ".join(f"{k} {v}" for k, v in parts.items())
+
+
+def track_drained(client: redis.Redis, partitions: int = 8, prefix: str = "cio") -> bool:
+    """Every Track partition queue and claimed list is empty: all delivered or dead.
+
+    Tests wait on Redis rather than polling the emulator: its state and request log grow
+    with every operation, and serialising them every 50 ms would block its event loop and
+    skew the very arrival times a rate test measures.
+    """
+    with client.pipeline(transaction=False) as pipe:
+        for p in range(partitions):
+            pipe.llen(f"rq:queue:{prefix}-track-{p}")
+            pipe.llen(f"{prefix}:claimed:{p}")
+        return sum(pipe.execute()) == 0
+
+
+def finished_count(client: redis.Redis, queue: str) -> int:
+    """How many jobs of ``queue`` finished (RQ's finished-job registry)."""
+    from rq.registry import FinishedJobRegistry
+
+    return int(FinishedJobRegistry(queue, connection=client).count)

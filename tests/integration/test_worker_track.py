@@ -13,7 +13,7 @@ import pytest
 import redis
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
-from support import WorkerFleet, wait_until
+from support import WorkerFleet, track_drained, wait_until
 
 from producer import CustomerIO, Settings
 from producer.jobs import Enqueuer, JobSpec, track_job
@@ -61,8 +61,9 @@ def test_queued_identifies_coalesce_into_few_requests(
     with cio.pipeline() as pipe:
         ids = [pipe.identify(f"p{n}", n=n, plan="pro") for n in range(10_000)]
     fleet.start(2)
-    wait_until(lambda: _delivered_ops(emulator) >= 10_000, 120, "10,000 identifies")
+    wait_until(lambda: track_drained(redis_client), 120, "10,000 identifies")
     requests = _track_requests(emulator)
+    assert _delivered_ops(emulator) == 10_000
     assert len(requests) <= 20
     people = emulator.state()["people"]
     assert all(people[f"p{n}"]["attributes"] == {"n": n, "plan": "pro"} for n in range(10_000))
@@ -73,7 +74,7 @@ def test_queued_identifies_coalesce_into_few_requests(
 
 
 def test_under_a_rate_limit_requests_fill_up(
-    redis_url: str, emulator: Any, fleet: WorkerFleet
+    redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
 ) -> None:
     fleet.start(2, CIO_TRACK_RATE="5")
     cio = _producer(redis_url)
@@ -81,8 +82,9 @@ def test_under_a_rate_limit_requests_fill_up(
         with cio.pipeline() as pipe:
             for n in range(start, start + 100):
                 pipe.identify(f"p{n}", n=n)
-    wait_until(lambda: _delivered_ops(emulator) >= 10_000, 120, "10,000 identifies")
+    wait_until(lambda: track_drained(redis_client), 120, "10,000 identifies")
     requests = _track_requests(emulator)
+    assert _delivered_ops(emulator) == 10_000
     assert _max_in_window(r["at"] for r in requests) <= 5
     first = requests[0]["at"]
     assert all(r["ops"] > 1 for r in requests if r["at"] > first + 1.0)
@@ -126,7 +128,7 @@ def test_each_persons_operations_arrive_in_order(
     people, steps = 2000, 4
     _sequence_ops(_producer(redis_url), people, steps)
     fleet.start(3, CIO_BATCH_MAX_OPS="200")
-    wait_until(lambda: _delivered_ops(emulator) >= people * steps, 120, "every operation")
+    wait_until(lambda: track_drained(redis_client), 120, "every operation")
     _assert_in_order(_arrivals(emulator), people, steps)
     assert _all_dead(redis_client) == []
 
@@ -151,7 +153,8 @@ def test_sigkilled_workers_lose_nothing_and_keep_order(
         workers[workers.index(victim)] = fleet.start(1, **env)[0]  # the supervisor restarts it
     assert kills >= 10, "the work ended before the crashes could matter"
     fleet.start(1, "--burst", CIO_LEASE_TTL_S="2")[0].process.wait(timeout=120)
-    wait_until(lambda: _all_arrived(emulator, people, steps), 120, "every operation")
+    wait_until(lambda: track_drained(redis_client), 120, "every operation")
+    assert _all_arrived(emulator, people, steps)
     _assert_in_order(_arrivals(emulator), people, steps)
     assert _all_dead(redis_client) == []
     events = emulator.state()["events"]
@@ -193,14 +196,14 @@ def test_one_poison_operation_is_dead_lettered_alone(
 
 
 def test_rate_limit_holds_across_four_workers(
-    redis_url: str, emulator: Any, fleet: WorkerFleet
+    redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
 ) -> None:
     cio = _producer(redis_url)
     with cio.pipeline() as pipe:
         for n in range(400):
             pipe.identify(f"p{n}", n=n)
     fleet.start(4, CIO_TRACK_RATE="10", CIO_BATCH_MAX_OPS="5")
-    wait_until(lambda: _delivered_ops(emulator) >= 400, 60, "400 identifies")
+    wait_until(lambda: track_drained(redis_client), 60, "400 identifies")
     times = [r["at"] for r in _track_requests(emulator)]
     assert _max_in_window(times) <= 10
     assert (len(times) - 1) / (max(times) - min(times)) >= 0.9 * 10

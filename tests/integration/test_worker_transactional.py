@@ -19,7 +19,7 @@ from rq import Queue, Worker
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.worker import WorkerStatus
-from support import enqueue_sends, free_port, queue_report, wait_until
+from support import enqueue_sends, finished_count, free_port, queue_report, wait_until
 
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
@@ -59,8 +59,9 @@ def _max_in_window(times: list[float], window_s: float = 1.0) -> int:
 def test_rate_limit_shared_by_four_workers(redis_url: str, emulator: Any, fleet: Any) -> None:
     enqueue_sends(redis_url, 600)
     fleet.start(4, CIO_TRANSACTIONAL_RATE="20")
-    wait_until(lambda: len(emulator.state()["sends"]) >= 600, 60, "600 sends",
-               lambda: queue_report(redis.Redis.from_url(redis_url), QUEUE))
+    client = redis.Redis.from_url(redis_url)
+    wait_until(lambda: finished_count(client, QUEUE) >= 600, 60, "600 sends",
+               lambda: queue_report(client, QUEUE))
     sends = [r for r in emulator.requests("app") if r["path"].startswith("/v1/send/")]
     times = [r["at"] for r in sends]
     assert len(sends) == 600
