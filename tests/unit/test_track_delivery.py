@@ -13,6 +13,7 @@ import pytest
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, clean_registries
+from structlog.testing import capture_logs
 
 from producer import CustomerIO, Settings
 from producer.keys import Keys
@@ -257,3 +258,17 @@ def test_a_split_after_an_unreadable_job_settles_in_claim_order() -> None:
     assert statuses[5] == JobStatus.FAILED  # ids[6], the poison
     assert all(s == JobStatus.FINISHED for n, s in enumerate(statuses) if n != 5)
     assert f.redis.llen(Keys(partitions=1).claimed(0)) == 0
+
+
+def test_delivery_lines_count_attempts_across_retries() -> None:
+    answers = iter([httpx.Response(503), httpx.Response(200, json={})])
+    f = Fixture(lambda request: next(answers))
+    f.cio.identify("p")
+    drainer = f.drainer()
+    with capture_logs() as logs:
+        drainer.pass_over_partitions()
+        f.unpause()
+        drainer.pass_over_partitions()
+    lines = [line for line in logs if line["event"] == "delivery_attempt"]
+    assert [(line["attempt"], line["http_status"]) for line in lines] == [(1, 503), (2, 200)]
+    assert all(line["operations"] == 1 and line["operation"] == "batch" for line in lines)

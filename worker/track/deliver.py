@@ -57,6 +57,7 @@ class BatchDelivery:
         self.settings = ctx.settings
         self._order: list[str] = []
         self._settled = 0
+        self._attempt = 1
 
     def deliver(self, partition: int, claim: Claim) -> Paused | None:
         """Deliver ``claim`` to the end (None) or until a retryable failure (Paused)."""
@@ -70,6 +71,7 @@ class BatchDelivery:
         # (dead-lettered above) go with the request that follows them.
         self._order = [i.job_id for i in claim.items]
         self._settled = 0
+        self._attempt = claim.failed_attempts + 1
         items = [i for i in claim.items if isinstance(i, Item)]
         if not items:
             self.ledger.settle(partition, self._order, [])
@@ -164,6 +166,7 @@ class BatchDelivery:
             first_job_id=segment[0].job_id,
             operation="anonymous event" if segment[0].anonymous else "batch",
             operations=len(segment),
+            attempt=self._attempt,
             http_status=outcome_status(outcome),
             outcome=type(outcome).__name__.lower(),
             latency_ms=round(getattr(outcome, "latency_s", 0.0) * 1000, 1),
@@ -208,6 +211,7 @@ class BatchDelivery:
         delivered = [item.job_id for item in segment if item.job_id not in dead_ids]
         self.ledger.settle(partition, head, delivered)
         self._settled = end
+        self._attempt = 1  # settling restarts the count (the attempt hash is deleted)
 
     def _dead(self, partition: int, dead: list[tuple[str, dict[str, Any]]]) -> None:
         queue = self.ctx.keys.track_queue(partition)

@@ -39,11 +39,15 @@ class LeaseLost(Exception):
 
 
 class Claim:
-    """Claimed jobs of one partition, in order; ``redelivery`` when left from before."""
+    """Claimed jobs of one partition, in order; ``redelivery`` when left from before, with
+    ``failed_attempts`` already made on them."""
 
-    def __init__(self, items: list[Item | Unreadable], redelivery: bool) -> None:
+    def __init__(
+        self, items: list[Item | Unreadable], redelivery: bool, failed_attempts: int = 0
+    ) -> None:
         self.items = items
         self.redelivery = redelivery
+        self.failed_attempts = failed_attempts
 
 
 class Ledger:
@@ -67,15 +71,16 @@ class Ledger:
                 self.keys.lease(partition),
                 self.queue_key(partition),
                 self.keys.claimed(partition),
+                self.keys.claimed_meta(partition),
             ],
             args=[self.worker_id, max_ops],
         )
         if reply is None:
             raise LeaseLost(f"partition {partition}")
-        redelivery = int(reply[0]) == 1
-        ids = [i.decode() for i in reply[1:]]
+        redelivery, failed_attempts = int(reply[0]) == 1, int(reply[1])
+        ids = [i.decode() for i in reply[2:]]
         if not ids:
-            return Claim([], redelivery)
+            return Claim([], redelivery, failed_attempts)
         started_at = rq_timestamp()
         with self.connection.pipeline(transaction=False) as pipe:
             for job_id in ids:
@@ -90,7 +95,9 @@ class Ledger:
                 )
             replies = pipe.execute()
         return Claim(
-            [decode_item(job_id, replies[2 * i]) for i, job_id in enumerate(ids)], redelivery
+            [decode_item(job_id, replies[2 * i]) for i, job_id in enumerate(ids)],
+            redelivery,
+            failed_attempts,
         )
 
     def settle(self, partition: int, head: Sequence[str], delivered: Sequence[str]) -> None:
