@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from clients_support import Handler, Recorder, load_spec
 from jsonschema import Draft202012Validator
 
 from worker.clients import (
@@ -26,38 +26,11 @@ from worker.clients import (
 from worker.clients.base import encode_json
 from worker.settings import WorkerSettings
 
-REPO = Path(__file__).resolve().parents[2]
-SPEC_PATHS = (
-    REPO / "worker" / "emulator" / "track-api.openapi.json",
-    REPO.parent / "shared" / "reference" / "customerio-track-api.openapi.json",
-)
 SETTINGS = WorkerSettings(site_id="site", api_key="track-key", app_api_key="app-key")
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Recorder:
-    """A MockTransport handler that records requests and answers with ``respond``."""
-
-    def __init__(self, respond: Handler | None = None) -> None:
-        self.requests: list[httpx.Request] = []
-        self.respond = respond or (
-            lambda _request: httpx.Response(200, json={"delivery_id": "d-1", "queued_at": 17})
-        )
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.respond(request)
-
-    @property
-    def last(self) -> httpx.Request:
-        return self.requests[-1]
-
 
 @pytest.fixture
 def recorder() -> Recorder:
-    return Recorder()
+    return Recorder(default_body={"delivery_id": "d-1", "queued_at": 17})
 
 
 @pytest.fixture
@@ -68,11 +41,7 @@ def client(recorder: Recorder) -> Iterator[AppClient]:
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    for path in SPEC_PATHS:
-        if path.exists():
-            loaded: dict[str, Any] = json.loads(path.read_text())
-            return loaded
-    pytest.fail(f"the Customer.io spec is in none of {SPEC_PATHS}")
+    return load_spec()
 
 
 EMAIL = {

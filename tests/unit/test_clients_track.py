@@ -6,11 +6,11 @@ import base64
 import json
 from collections.abc import Callable, Iterator
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from clients_support import Handler, Recorder, load_spec
 from jsonschema import Draft202012Validator
 
 from producer.errors import SettingsError
@@ -28,32 +28,7 @@ from worker.clients import (
 from worker.clients.base import encode_json
 from worker.settings import WorkerSettings
 
-REPO = Path(__file__).resolve().parents[2]
-SPEC_PATHS = (
-    REPO / "worker" / "emulator" / "track-api.openapi.json",
-    REPO.parent / "shared" / "reference" / "customerio-track-api.openapi.json",
-)
 SETTINGS = WorkerSettings(site_id="site 1", api_key="track-key", app_api_key="app-key")
-
-Handler = Callable[[httpx.Request], httpx.Response]
-
-
-class Recorder:
-    """A MockTransport handler that records requests and answers with ``respond``."""
-
-    def __init__(self, respond: Handler | None = None) -> None:
-        self.requests: list[httpx.Request] = []
-        self.respond = respond or (lambda _request: httpx.Response(200, json={}))
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        request.read()
-        self.requests.append(request)
-        return self.respond(request)
-
-    @property
-    def last(self) -> httpx.Request:
-        return self.requests[-1]
-
 
 @pytest.fixture
 def recorder() -> Recorder:
@@ -68,11 +43,7 @@ def client(recorder: Recorder) -> Iterator[TrackClient]:
 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
-    for path in SPEC_PATHS:
-        if path.exists():
-            loaded: dict[str, Any] = json.loads(path.read_text())
-            return loaded
-    pytest.fail(f"the Track API spec is in none of {SPEC_PATHS}")
+    return load_spec()
 
 
 def _validate(spec: dict[str, Any], method: str, path: str, body: object) -> None:
