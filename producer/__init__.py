@@ -11,6 +11,7 @@ from producer.client import APIClient, CustomerIO
 from producer.errors import (
     CustomerIOException,
     ProducerUnavailable,
+    RedisFull,
     SettingsError,
     ValidationError,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "CustomerIO",
     "CustomerIOException",
     "ProducerUnavailable",
+    "RedisFull",
     "Region",
     "Regions",
     "SendEmailRequest",

@@ -6,12 +6,19 @@ All of them derive from :class:`CustomerIOException`, the one exception class of
     CustomerIOException
     ├── ValidationError        the call's input can never be delivered; nothing was written
     ├── ProducerUnavailable    Redis did not answer within CIO_REDIS_TIMEOUT_S; nothing was written
+    ├── RedisFull              Redis is at its maxmemory limit (noeviction); nothing was written
     └── SettingsError          an environment variable has a bad value (names the variable)
 """
 
 from __future__ import annotations
 
-__all__ = ["CustomerIOException", "ProducerUnavailable", "SettingsError", "ValidationError"]
+__all__ = [
+    "CustomerIOException",
+    "ProducerUnavailable",
+    "RedisFull",
+    "SettingsError",
+    "ValidationError",
+]
 
 
 class CustomerIOException(Exception):
@@ -33,6 +40,14 @@ class ValidationError(CustomerIOException):
 
 class ProducerUnavailable(CustomerIOException):
     """Redis could not be reached in time; the operation was not enqueued (and not half-written)."""
+
+
+class RedisFull(CustomerIOException):
+    """Redis refused the write because it is at its ``maxmemory`` limit (``noeviction``).
+
+    Nothing was written. Workers keep delivering (which frees memory), so retrying later, at a
+    lower rate, succeeds once the backlog has drained.
+    """
 
 
 class SettingsError(CustomerIOException):

@@ -73,6 +73,7 @@ def test_regions_and_exception_match() -> None:
     assert tuple(producer.Regions.EU) == tuple(customerio.Regions.EU)
     assert issubclass(producer.ValidationError, producer.CustomerIOException)
     assert issubclass(producer.ProducerUnavailable, producer.CustomerIOException)
+    assert issubclass(producer.RedisFull, producer.CustomerIOException)
 
 
 @pytest.mark.parametrize(("sdk_cls", "our_cls"), PAIRS[2:], ids=lambda c: c.__name__)
