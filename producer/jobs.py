@@ -34,7 +34,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.utils import now
 
-from producer.errors import ProducerUnavailable, ValidationError
+from producer.errors import ProducerUnavailable, RedisFull, ValidationError
 from producer.ids import partition_for
 from producer.keys import Keys
 from producer.operations import TrackOp
@@ -178,6 +178,13 @@ class Enqueuer:
             except redis.exceptions.NoScriptError:
                 # First use on this server (or after SCRIPT FLUSH): EVAL also caches it.
                 self.connection.eval(_ENQUEUE_LUA, len(keys), *keys, *args)
+        except redis.exceptions.OutOfMemoryError:
+            # The script's first write was refused, so it wrote nothing (Redis checks memory
+            # before a script's first write only, which keeps the block all-or-nothing).
+            raise RedisFull(
+                f"Redis is full (maxmemory reached); {len(jobs)} job(s) not enqueued: "
+                "workers keep delivering, which frees memory; retry later, more slowly"
+            ) from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise ProducerUnavailable(
                 f"Redis did not answer within {self.timeout_s} s ({type(exc).__name__}); "
