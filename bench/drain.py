@@ -51,12 +51,12 @@ from producer.operations import person_op  # noqa: E402
 from producer.serializer import SafeSerializer  # noqa: E402
 from worker.clients.outcomes import Success  # noqa: E402
 from worker.clients.track import TrackClient  # noqa: E402
+from worker.core.settings import WorkerSettings  # noqa: E402
 from worker.emulator.testing import (  # noqa: E402
     EmulatorHandle,
     die_with_parent,
     running_emulator,
 )
-from worker.settings import WorkerSettings  # noqa: E402
 
 PREFIX = "benchdrain"
 PARTITIONS = 8

@@ -1,8 +1,8 @@
 """The job functions named by the job contract (:mod:`producer.jobs`).
 
 RQ imports these by name; each finds its worker context and the running job, and delivers.
-They return a small primitive dict (the RQ result) or raise :class:`~worker.errors.RetryLater`
-or :class:`~worker.errors.DeadLetter`, which the worker turns into a scheduled retry or a
+They return a small primitive dict (the RQ result) or raise :class:`~worker.core.errors.RetryLater`
+or :class:`~worker.core.errors.DeadLetter`, which the worker turns into a scheduled retry or a
 dead letter.
 """
 
@@ -13,8 +13,8 @@ from typing import Any
 from rq import get_current_job
 from rq.job import Job
 
-from worker import context
-from worker.transactional import deliver_send
+from worker.runner import context
+from worker.transactional.deliver import deliver_send
 
 __all__ = [
     "TrackJobsAreBatched",

@@ -23,8 +23,8 @@ from worker.clients import (
     TrackClient,
     Transient,
 )
+from worker.core.settings import WorkerSettings
 from worker.emulator.testing import EmulatorHandle, running_emulator
-from worker.settings import WorkerSettings
 
 READ_TIMEOUT_S = 0.5  # short, so a "hang" fault outlasts it quickly
 HANG_S = 3.0  # the emulator's hang: well past the read timeout, so the outcome is certain

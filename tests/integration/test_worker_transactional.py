@@ -24,7 +24,7 @@ from support import enqueue_sends, finished_count, free_port, queue_report, wait
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
 from worker.emulator.testing import die_with_parent
-from worker.records import DeliveryRecords
+from worker.transactional.records import DeliveryRecords
 
 pytestmark = pytest.mark.integration
 

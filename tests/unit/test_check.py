@@ -9,10 +9,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from worker import check
-from worker.check import CheckLine, run_checks
-from worker.clients import AppClient, TrackClient
-from worker.settings import WorkerSettings
+from worker.clients import AppClient, TrackClient, check
+from worker.clients.check import CheckLine, run_checks
+from worker.core.settings import WorkerSettings
 
 SITE_ID, TRACK_KEY, APP_KEY = "site-1", "track-key", "app-key"
 

@@ -24,7 +24,7 @@ from worker.clients import (
     Transient,
 )
 from worker.clients.base import encode_json
-from worker.settings import WorkerSettings
+from worker.core.settings import WorkerSettings
 
 SETTINGS = WorkerSettings(site_id="site", api_key="track-key", app_api_key="app-key")
 

@@ -26,7 +26,7 @@ from worker.clients import (
     Transient,
 )
 from worker.clients.base import encode_json
-from worker.settings import WorkerSettings
+from worker.core.settings import WorkerSettings
 
 SETTINGS = WorkerSettings(site_id="site 1", api_key="track-key", app_api_key="app-key")
 

@@ -20,6 +20,7 @@ import pytest
 
 import worker.ratelimit
 from producer.keys import Keys
+from worker.core.settings import WorkerSettings
 from worker.ratelimit import (
     RateLimiter,
     RateLimitTimeout,
@@ -27,7 +28,6 @@ from worker.ratelimit import (
     emission_interval_us,
 )
 from worker.ratelimit._scripts import scripts_for
-from worker.settings import WorkerSettings
 
 START_US = 1_800_000_000_000_000  # an arbitrary Redis TIME, in microseconds
 KEYS = Keys(prefix="t")

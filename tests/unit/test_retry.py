@@ -16,8 +16,8 @@ from worker.clients.outcomes import (
     Success,
     Transient,
 )
-from worker.retry import Decision, RetryPolicy, backoff, classify, give_up
-from worker.settings import WorkerSettings
+from worker.core.settings import WorkerSettings
+from worker.policy.retry import Decision, RetryPolicy, backoff, classify, give_up
 
 D = Decision
 RESET = Ambiguous("connection reset after the request was sent")

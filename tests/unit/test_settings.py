@@ -9,7 +9,7 @@ import pytest
 
 from producer.errors import SettingsError
 from producer.settings import KNOWN_VARIABLES, Settings
-from worker.settings import WorkerSettings
+from worker.core.settings import WorkerSettings
 
 EXAMPLE_ENV = Path(__file__).resolve().parents[2] / "config" / "example.env"
 

@@ -19,8 +19,8 @@ from producer import CustomerIO, Settings
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
 from worker.clients.track import TrackClient
-from worker.context import WorkerContext
-from worker.settings import WorkerSettings
+from worker.core.settings import WorkerSettings
+from worker.runner.context import WorkerContext
 from worker.track.drainer import TrackDrainer
 from worker.track.ledger import LeaseLost
 

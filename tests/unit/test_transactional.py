@@ -12,10 +12,10 @@ from rq.job import Job
 
 from producer.serializer import SafeSerializer
 from worker.clients.app import AppClient
-from worker.context import WorkerContext
-from worker.errors import DeadLetter, RetryLater
-from worker.settings import WorkerSettings
-from worker.transactional import deliver_send
+from worker.core.errors import DeadLetter, RetryLater
+from worker.core.settings import WorkerSettings
+from worker.runner.context import WorkerContext
+from worker.transactional.deliver import deliver_send
 
 REQUEST = {"transactional_message_id": 1, "to": "a@x.io", "identifiers": {"id": "1"}}
 

@@ -15,7 +15,7 @@ import httpx
 from worker.clients.base import ApiClient, MissingCredential
 from worker.clients.outcomes import Outcome
 from worker.clients.responses import Api
-from worker.settings import WorkerSettings
+from worker.core.settings import WorkerSettings
 
 __all__ = ["SEND_KINDS", "AppClient", "SendKind"]
 

@@ -20,7 +20,7 @@ import httpx
 from producer.errors import SettingsError
 from worker.clients.outcomes import Outcome
 from worker.clients.responses import Api, outcome_from_exception, outcome_from_response
-from worker.settings import WorkerSettings
+from worker.core.settings import WorkerSettings
 
 __all__ = [
     "USER_AGENT",

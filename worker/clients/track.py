@@ -16,7 +16,7 @@ import httpx
 from worker.clients.base import USER_AGENT, ApiClient, MissingCredential, path_segment
 from worker.clients.outcomes import Outcome
 from worker.clients.responses import Api
-from worker.settings import WorkerSettings
+from worker.core.settings import WorkerSettings
 
 __all__ = ["TrackClient"]
 

@@ -35,9 +35,9 @@ from typing import IO, Any
 
 import httpx
 
+from worker.core.lifecycle import die_with_parent
 from worker.emulator.cli import LISTENING_PREFIX
 from worker.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
-from worker.lifecycle import die_with_parent
 
 __all__ = ["EmulatorHandle", "EmulatorStartError", "die_with_parent", "running_emulator"]
 

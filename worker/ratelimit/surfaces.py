@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import redis
 
 from producer.keys import Keys, Surface
+from worker.core.settings import WorkerSettings
 from worker.ratelimit.limiter import RateLimiter
-from worker.settings import WorkerSettings
 
 __all__ = ["SurfaceLimiters", "build_limiters"]
 

@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from worker.attempts import describe_outcome, outcome_status
 from worker.clients.outcomes import Outcome, Partial, RateLimited
-from worker.context import WorkerContext
-from worker.logs import get_logger
-from worker.retry import Decision
+from worker.core.logs import get_logger
+from worker.deadletters.attempts import describe_outcome, outcome_status
+from worker.policy.retry import Decision
+from worker.runner.context import WorkerContext
 from worker.track.items import Item, Unreadable, cut_segments
 from worker.track.ledger import Claim, Ledger
 

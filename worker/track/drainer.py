@@ -16,8 +16,8 @@ import time
 import redis
 from rq.suspension import is_suspended
 
-from worker.context import WorkerContext
-from worker.logs import get_logger
+from worker.core.logs import get_logger
+from worker.runner.context import WorkerContext
 from worker.track.deliver import BatchDelivery
 from worker.track.leases import PartitionLeases
 from worker.track.ledger import LeaseLost, Ledger

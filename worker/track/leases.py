@@ -18,12 +18,12 @@ from importlib import resources
 import redis
 
 from producer.keys import Keys
-from worker.logs import get_logger
+from worker.core.logs import get_logger
 
 __all__ = ["PartitionLeases"]
 
 log = get_logger("cio.leases")
-_LEASE_LUA = (resources.files("worker") / "lua" / "lease.lua").read_text()
+_LEASE_LUA = (resources.files("worker.track") / "lease.lua").read_text()
 
 
 class PartitionLeases:

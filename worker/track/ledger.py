@@ -23,12 +23,12 @@ from rq.results import Result
 from producer.jobs import rq_timestamp
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
-from worker.attempts import format_dead_letter
+from worker.deadletters.attempts import format_dead_letter
 from worker.track.items import Item, Unreadable, decode_item
 
 __all__ = ["Claim", "LeaseLost", "Ledger"]
 
-_LUA = resources.files("worker") / "lua"
+_LUA = resources.files("worker.track")
 _JOB_PREFIX: Final = Job.redis_job_namespace_prefix
 #: How long finished Track jobs stay visible (RQ's default result TTL).
 RESULT_TTL_S: Final = 500

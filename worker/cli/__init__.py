@@ -18,9 +18,9 @@ __all__ = ["main"]
 #: Modules that provide sub-commands, each with ``register(subparsers) -> None``; the parser
 #: they add sets ``func`` (``func(args) -> int``, the exit code).
 _COMMAND_MODULES = (
-    "worker.process",
-    "worker.dlq",
-    "worker.check",
+    "worker.runner.process",
+    "worker.deadletters.store",
+    "worker.clients.check",
     "worker.emulator.cli",
 )
 
@@ -48,7 +48,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cio-pipeline: {exc}", file=sys.stderr)
         return 2
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -17,10 +17,10 @@ import redis
 from producer.keys import Keys
 from worker.clients.app import AppClient
 from worker.clients.track import TrackClient
+from worker.core.settings import WorkerSettings
+from worker.policy.retry import RetryPolicy
 from worker.ratelimit.surfaces import SurfaceLimiters, build_limiters
-from worker.records import DeliveryRecords
-from worker.retry import RetryPolicy
-from worker.settings import WorkerSettings
+from worker.transactional.records import DeliveryRecords
 
 __all__ = ["WorkerContext", "current", "install", "worker_connection"]
 

@@ -18,20 +18,20 @@ from typing import Any, cast
 
 from rq.job import Job
 
-from worker.attempts import (
+from worker.clients.app import SendKind
+from worker.clients.outcomes import Outcome, RateLimited, Success
+from worker.core.errors import RetryLater
+from worker.core.logs import get_logger
+from worker.deadletters.attempts import (
     begin_attempt,
     dead_letter,
     describe_outcome,
     outcome_status,
     save_meta,
 )
-from worker.clients.app import SendKind
-from worker.clients.outcomes import Outcome, RateLimited, Success
-from worker.context import WorkerContext
-from worker.errors import RetryLater
-from worker.logs import get_logger
+from worker.policy.retry import Decision
 from worker.ratelimit.limiter import RateLimitTimeout
-from worker.retry import Decision
+from worker.runner.context import WorkerContext
 
 __all__ = ["deliver_send"]
 

@@ -4,7 +4,7 @@ It is RQ's ``SimpleWorker`` (jobs run in the worker process: the forking worker 
 per job and could not reach the 100 sends/s the App API allows), registered with RQ so
 rq-dashboard and ``rq info`` list it and ``rq suspend``/``resume`` apply. It reads jobs with
 the safe serializer, runs RQ's scheduler (retries are scheduled jobs, so they survive restarts
-and never block the worker), and turns the job outcomes of :mod:`worker.errors` into RQ's own
+and never block the worker), and turns the job outcomes of :mod:`worker.core.errors` into RQ's own
 states: :class:`RetryLater` becomes a scheduled retry, :class:`DeadLetter` a failed job in the
 queue's FailedJobRegistry with a readable reason. SIGTERM or SIGINT: finish the job in hand,
 then exit 0 (a second signal stops at once; the job's delivery record then keeps it from
@@ -25,12 +25,12 @@ from rq.job import Job
 from rq.suspension import is_suspended
 
 from producer.serializer import SafeSerializer
-from worker.attempts import dead_letter, format_dead_letter
-from worker.context import WorkerContext, install, worker_connection
-from worker.errors import DeadLetter, JobOutcome, RetryLater
-from worker.lifecycle import die_with_parent
-from worker.logs import configure_logging, get_logger
-from worker.settings import WorkerSettings
+from worker.core.errors import DeadLetter, JobOutcome, RetryLater
+from worker.core.lifecycle import die_with_parent
+from worker.core.logs import configure_logging, get_logger
+from worker.core.settings import WorkerSettings
+from worker.deadletters.attempts import dead_letter, format_dead_letter
+from worker.runner.context import WorkerContext, install, worker_connection
 from worker.track.drainer import TrackDrainer
 
 __all__ = ["CioWorker", "register"]

@@ -16,7 +16,7 @@ from typing import Any
 from rq.job import Job
 
 from worker.clients.outcomes import Outcome, Partial, Permanent, RateLimited, Transient
-from worker.errors import DeadLetter
+from worker.core.errors import DeadLetter
 
 __all__ = [
     "begin_attempt",

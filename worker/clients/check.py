@@ -29,7 +29,7 @@ from worker.clients.outcomes import (
     Transient,
 )
 from worker.clients.track import TrackClient
-from worker.settings import WorkerSettings
+from worker.core.settings import WorkerSettings
 
 __all__ = ["CheckLine", "check_app", "check_track", "register", "run_checks"]
 

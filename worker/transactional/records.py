@@ -17,7 +17,7 @@ from producer.keys import Keys
 
 __all__ = ["Claim", "DeliveryRecords"]
 
-_CLAIM_LUA: Final = (resources.files("worker") / "lua" / "claim_send.lua").read_text()
+_CLAIM_LUA: Final = (resources.files("worker.transactional") / "claim_send.lua").read_text()
 
 
 def _text(value: Any) -> str:

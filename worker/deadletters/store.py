@@ -22,8 +22,8 @@ from rq.registry import FailedJobRegistry
 
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
-from worker.context import worker_connection
-from worker.settings import WorkerSettings
+from worker.core.settings import WorkerSettings
+from worker.runner.context import worker_connection
 
 __all__ = ["DeadLetterEntry", "DeadLetters", "NotADeadLetter", "register"]
 

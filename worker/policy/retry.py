@@ -35,7 +35,7 @@ from worker.clients.outcomes import (
     Success,
     Transient,
 )
-from worker.settings import WorkerSettings
+from worker.core.settings import WorkerSettings
 
 __all__ = ["Decision", "RetryPolicy", "backoff", "classify", "give_up"]
 

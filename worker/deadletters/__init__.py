@@ -1,0 +1,5 @@
+"""Dead letters: jobs parked in their queue's FailedJobRegistry with a reason a person can act on.
+
+- :mod:`.attempts`  attempt bookkeeping in a job's meta, and the dead-letter record
+- :mod:`.store`     list, show, replay and purge dead letters across every queue
+"""

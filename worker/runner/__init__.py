@@ -1,0 +1,6 @@
+"""Entry points' wiring: the worker process and the context its jobs run in.
+
+- :mod:`.process`  ``cio-pipeline worker``: the RQ worker and the Track drainer
+- :mod:`.context`  :class:`WorkerContext`: builds clients and limiters and wires the
+  capabilities together for the jobs of one process
+"""
