@@ -9,7 +9,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from worker.clients import AppClient, TrackClient, check
+from worker.cli import check as check_command
+from worker.clients import AppClient, TrackClient
 from worker.clients.check import CheckLine, run_checks
 from worker.core.settings import WorkerSettings
 
@@ -230,7 +231,7 @@ def _run_command(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> int:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     parser = argparse.ArgumentParser()
-    check.register(parser.add_subparsers())
+    check_command.register(parser.add_subparsers())
     args = parser.parse_args(["check"])
     code: int = args.func(args)
     return code

@@ -1,6 +1,7 @@
-"""worker/deadletters/store.py on fakeredis: dead-letter entries, listing, show, replay, purge, the table,
-and the JOB_ID/--all argument rules. Failed jobs are made with RQ's own API, as a worker
-leaves them (a FailedJobRegistry entry, a failure Result, ``meta["dead_letter"]``)."""
+"""Dead letters on fakeredis (worker/deadletters/store.py and the dlq command): entries,
+listing, show, replay, purge, the table, and the JOB_ID/--all argument rules. Failed jobs are
+made with RQ's own API, as a worker leaves them (a FailedJobRegistry entry, a failure Result,
+``meta["dead_letter"]``)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from rq.results import Result
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
 from worker.cli import build_parser
-from worker.deadletters.store import DeadLetters, NotADeadLetter, _print_table, _targets, _when
+from worker.cli.dlq import _print_table, _targets, _when
+from worker.deadletters.store import DeadLetters, NotADeadLetter
 
 TX = "cio-transactional"
 REQUEST = {"transactional_message_id": 1, "to": "ann@example.com", "identifiers": {"id": "1"},

@@ -1,4 +1,5 @@
-"""Table tests of the retry policy: classify, backoff, give_up and RetryPolicy."""
+"""Table tests of retry timing: backoff, give_up, and RetryPolicy (the decision table is in
+test_decisions.py)."""
 
 from __future__ import annotations
 
@@ -8,54 +9,11 @@ import pytest
 
 from worker.clients.outcomes import (
     Ambiguous,
-    BatchItemError,
-    Outcome,
-    Partial,
-    Permanent,
-    RateLimited,
-    Success,
     Transient,
 )
 from worker.core.settings import WorkerSettings
-from worker.policy.retry import Decision, RetryPolicy, backoff, classify, give_up
-
-D = Decision
-RESET = Ambiguous("connection reset after the request was sent")
-READ_TIMEOUT = Ambiguous("read timeout")
-
-# outcome, Track (idempotent), send, send with at_least_once
-CLASSIFY_TABLE: list[tuple[Outcome, Decision, Decision, Decision]] = [
-    (Success(200, {"delivery_id": "d1"}), D.DELIVERED, D.DELIVERED, D.DELIVERED),
-    (Partial((BatchItemError(3, "invalid"),)), D.PARTIAL, D.PARTIAL, D.PARTIAL),
-    (RateLimited(), D.RETRY, D.RETRY, D.RETRY),
-    (RateLimited(retry_after_s=7.0), D.RETRY, D.RETRY, D.RETRY),
-    (Transient("connect error", sent=False), D.RETRY, D.RETRY, D.RETRY),
-    (Transient("pool timeout", status=None, sent=False), D.RETRY, D.RETRY, D.RETRY),
-    (Transient("service unavailable", status=503), D.RETRY, D.RETRY, D.RETRY),
-    (Transient("request timeout", status=408), D.RETRY, D.RETRY, D.RETRY),
-    (Transient("internal error", status=500), D.RETRY, D.AMBIGUOUS, D.RETRY),
-    (Transient("bad gateway", status=502), D.RETRY, D.AMBIGUOUS, D.RETRY),
-    (Transient("gateway timeout", status=504), D.RETRY, D.AMBIGUOUS, D.RETRY),
-    (Transient("not implemented", status=501), D.RETRY, D.AMBIGUOUS, D.RETRY),
-    (Transient("insufficient storage", status=507), D.RETRY, D.AMBIGUOUS, D.RETRY),
-    (Transient("dropped after sending", status=None, sent=True), D.RETRY, D.AMBIGUOUS, D.RETRY),
-    (RESET, D.RETRY, D.AMBIGUOUS, D.RETRY),
-    (READ_TIMEOUT, D.RETRY, D.AMBIGUOUS, D.RETRY),
-    *[
-        (Permanent(status, "no"), D.DEAD, D.DEAD, D.DEAD)
-        for status in (400, 401, 403, 404, 405, 409, 413, 415, 422, 451)
-    ],
-]
-
-
-@pytest.mark.parametrize(("outcome", "track", "send", "send_at_least_once"), CLASSIFY_TABLE)
-def test_classify(
-    outcome: Outcome, track: Decision, send: Decision, send_at_least_once: Decision
-) -> None:
-    assert classify(outcome, idempotent=True) is track
-    assert classify(outcome, idempotent=True, at_least_once=True) is track
-    assert classify(outcome, idempotent=False) is send
-    assert classify(outcome, idempotent=False, at_least_once=True) is send_at_least_once
+from worker.policy.decisions import Decision, Work
+from worker.policy.retry import RetryPolicy, backoff, give_up
 
 
 def fixed(value: float) -> Callable[[], float]:
@@ -144,7 +102,7 @@ def test_retry_policy_binds_settings_and_random_source() -> None:
     assert policy.backoff(2) == 4.0
     assert policy.backoff(5) == 10.0
     assert policy.backoff(1, retry_after_s=30.0) == 30.0
-    assert policy.classify(Transient("bad gateway", status=502), idempotent=False) is D.RETRY
+    assert policy.classify(Transient("bad gateway", status=502), Work.SEND) is Decision.RETRY
     assert policy.give_up(3, 0.0, 1.0)
     assert policy.give_up(1, 0.0, 100.0)
     assert not policy.give_up(2, 0.0, 99.0)
@@ -152,5 +110,5 @@ def test_retry_policy_binds_settings_and_random_source() -> None:
 
 def test_retry_policy_default_is_at_most_once_for_sends() -> None:
     policy = RetryPolicy.from_settings(WorkerSettings())
-    assert policy.classify(READ_TIMEOUT, idempotent=False) is D.AMBIGUOUS
+    assert policy.classify(Ambiguous("read timeout"), Work.SEND) is Decision.AMBIGUOUS
     assert 0.0 <= policy.backoff(3) <= 4.0

@@ -19,8 +19,8 @@ __all__ = ["main"]
 #: they add sets ``func`` (``func(args) -> int``, the exit code).
 _COMMAND_MODULES = (
     "worker.runner.process",
-    "worker.deadletters.store",
-    "worker.clients.check",
+    "worker.cli.dlq",
+    "worker.cli.check",
     "worker.emulator.cli",
 )
 

@@ -1,4 +1,4 @@
-"""``cio-pipeline check``: are the credentials, region and hosts right? One line per API.
+"""Are the credentials, region and hosts right? One line per API (``cio-pipeline check``).
 
 Track: ``GET /api/v1/accounts/region`` with Basic auth, which also tells the workspace's region.
 App: ``GET /v1/transactional`` with the Bearer key, which lists templates and changes nothing.
@@ -10,13 +10,10 @@ Exit codes: 0 both APIs work, 1 something is wrong (the lines say what), 2 bad s
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 
 import httpx
 
-from producer.errors import SettingsError
 from worker.clients.app import AppClient
 from worker.clients.base import MissingCredential
 from worker.clients.outcomes import (
@@ -31,7 +28,7 @@ from worker.clients.outcomes import (
 from worker.clients.track import TrackClient
 from worker.core.settings import WorkerSettings
 
-__all__ = ["CheckLine", "check_app", "check_track", "register", "run_checks"]
+__all__ = ["CheckLine", "check_app", "check_track", "run_checks"]
 
 _SWAPPED = (
     "the keys are swapped: put the Track API key in CUSTOMERIO_API_KEY "
@@ -152,29 +149,3 @@ def _problem(outcome: Outcome, url: str, url_variable: str) -> str:
     if isinstance(outcome, Partial | Success):  # not reachable for these GET endpoints
         return f"unexpected HTTP {outcome.status} from {url}"
     raise AssertionError(f"unhandled outcome {outcome!r}")  # pragma: no cover
-
-
-def _run(args: argparse.Namespace) -> int:
-    try:
-        settings = WorkerSettings.from_env()
-    except SettingsError as exc:
-        print(f"cio-pipeline check: {exc}", file=sys.stderr)
-        return 2
-    lines = run_checks(settings)
-    for line in lines:
-        print(line)
-    return 0 if all(line.ok for line in lines) else 1
-
-
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``check`` sub-command to the ``cio-pipeline`` parser."""
-    parser = subparsers.add_parser(
-        "check",
-        help="check Customer.io credentials, region and hosts (Track and App API)",
-        description=(
-            "Call GET /api/v1/accounts/region (Track) and GET /v1/transactional (App) with the "
-            "configured credentials and print one line per API. Exit 0 when both work, "
-            "1 when something is wrong, 2 when the settings are invalid."
-        ),
-    )
-    parser.set_defaults(func=_run)

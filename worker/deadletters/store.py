@@ -1,4 +1,5 @@
-"""Dead letters: list, show, replay and purge them across every queue (``cio-pipeline dlq``).
+"""Dead letters: list, show, replay and purge them across every queue (``cio-pipeline dlq``
+is the command line over :class:`DeadLetters`).
 
 A dead letter is a failed job in its origin queue's RQ FailedJobRegistry (so rq-dashboard's
 Failed view lists it and its Requeue works), with ``meta["dead_letter"]`` saying why. Replay
@@ -8,24 +9,18 @@ de-duplicates events and a send that was delivered after all is not sent again.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 import redis
-from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
-from worker.core.settings import WorkerSettings
-from worker.runner.context import worker_connection
 
-__all__ = ["DeadLetterEntry", "DeadLetters", "NotADeadLetter", "register"]
+__all__ = ["DeadLetterEntry", "DeadLetters", "NotADeadLetter"]
 
 
 class NotADeadLetter(ValueError):
@@ -56,12 +51,12 @@ class DeadLetters:
         self.connection = connection
         self.keys = keys
 
+    def _registry(self, queue: str) -> FailedJobRegistry:
+        """The FailedJobRegistry (the dead letters) of ``queue``."""
+        return FailedJobRegistry(queue, connection=self.connection, serializer=SafeSerializer)
+
     def _registries(self, queue: str | None) -> list[FailedJobRegistry]:
-        names = [queue] if queue else list(self.keys.all_queues)
-        return [
-            FailedJobRegistry(name, connection=self.connection, serializer=SafeSerializer)
-            for name in names
-        ]
+        return [self._registry(name) for name in ([queue] if queue else self.keys.all_queues)]
 
     def _fetch(self, job_id: str) -> Job:
         return Job.fetch(job_id, connection=self.connection, serializer=SafeSerializer)
@@ -108,10 +103,7 @@ class DeadLetters:
     def _dead_job(self, job_id: str) -> Job:
         """The job, if it is a dead letter (in its queue's FailedJobRegistry)."""
         job = self._fetch(job_id)
-        registry = FailedJobRegistry(
-            job.origin, connection=self.connection, serializer=SafeSerializer
-        )
-        if job_id not in registry:
+        if job_id not in self._registry(job.origin):
             raise NotADeadLetter(f"{job_id} is not a dead letter (status {job.get_status()})")
         return job
 
@@ -131,106 +123,11 @@ class DeadLetters:
                 record = self.connection.get(record_key)
                 if isinstance(record, bytes) and not record.startswith(b"delivered:"):
                     self.connection.delete(record_key)
-        registry = FailedJobRegistry(
-            job.origin, connection=self.connection, serializer=SafeSerializer
-        )
-        registry.requeue(job_id)
+        self._registry(job.origin).requeue(job_id)
         return f"replayed {job_id} on {job.origin}"
 
     def purge(self, job_id: str) -> str:
         """Delete one dead letter for good (never a job that is not one)."""
         job = self._dead_job(job_id)
-        registry = FailedJobRegistry(
-            job.origin, connection=self.connection, serializer=SafeSerializer
-        )
-        registry.remove(job, delete_job=True)
+        self._registry(job.origin).remove(job, delete_job=True)
         return f"purged {job_id} from {job.origin}"
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _print_table(entries: list[DeadLetterEntry]) -> None:
-    if not entries:
-        print("no dead letters")
-        return
-    print(f"{'JOB ID':<38}{'QUEUE':<20}{'STATUS':<8}{'TRIES':<7}{'LAST ATTEMPT (UTC)':<21}REASON")
-    for e in entries:
-        reason = (e.reason + (f" [{e.message}]" if e.message else ""))[:90]
-        print(
-            f"{e.job_id:<38}{e.queue:<20}{e.status or '-'!s:<8}{e.attempts or '-'!s:<7}"
-            f"{_when(e.last_attempt_at):<21}{reason}"
-        )
-    print(f"{len(entries)} dead letter(s)")
-
-
-def _targets(dlq: DeadLetters, args: argparse.Namespace) -> list[str]:
-    if args.all == bool(args.job_ids):
-        raise SystemExit("give JOB_ID... or --all (not both)")
-    if args.all:
-        return [job_id for _, job_id in dlq.ids(args.queue)]
-    return list(args.job_ids)
-
-
-def _run(args: argparse.Namespace) -> int:
-    settings = WorkerSettings.from_env()
-    keys = Keys(settings.queue.queue_prefix, settings.queue.partitions)
-    dlq = DeadLetters(worker_connection(settings), keys)
-    if args.dlq_command == "list":
-        entries = dlq.list(args.queue)
-        if args.json:
-            json.dump([asdict(e) for e in entries], sys.stdout, indent=2)
-            print()
-        else:
-            _print_table(entries)
-        return 0
-    if args.dlq_command == "show":
-        try:
-            entry, text = dlq.show(args.job_id)
-        except NoSuchJobError:
-            print(f"no job {args.job_id}", file=sys.stderr)
-            return 1
-        for key, value in asdict(entry).items():
-            print(f"{key + ':':<18}{value}")
-        print("\n" + text)
-        return 0
-    status = 0
-    for job_id in _targets(dlq, args):
-        try:
-            if args.dlq_command == "replay":
-                print(dlq.replay(job_id, resend_ambiguous=args.resend_ambiguous))
-            else:
-                print(dlq.purge(job_id))
-        except (NoSuchJobError, InvalidJobOperation, redis.ResponseError, ValueError) as exc:
-            print(f"{job_id}: {exc}", file=sys.stderr)
-            status = 1
-    return status
-
-
-def register(subparsers: Any) -> None:
-    """Add ``cio-pipeline dlq list|show|replay|purge``."""
-    parser = subparsers.add_parser("dlq", help="inspect, replay or purge dead letters")
-    sub = parser.add_subparsers(dest="dlq_command", metavar="ACTION", required=True)
-    listing = sub.add_parser("list", help="list dead letters of every queue")
-    listing.add_argument("--queue", help="only this queue (e.g. cio-transactional)")
-    listing.add_argument("--json", action="store_true", help="machine-readable output")
-    show = sub.add_parser("show", help="one dead letter with its full reason")
-    show.add_argument("job_id")
-    for action, text in (
-        ("replay", "re-enqueue dead letters (same ids and keys)"),
-        ("purge", "delete dead letters for good"),
-    ):
-        p = sub.add_parser(action, help=text)
-        p.add_argument("job_ids", nargs="*", metavar="JOB_ID")
-        p.add_argument("--all", action="store_true", help="every dead letter (of --queue)")
-        p.add_argument("--queue", help="with --all: only this queue")
-        if action == "replay":
-            p.add_argument(
-                "--resend-ambiguous",
-                action="store_true",
-                help="also send again sends that may have been delivered",
-            )
-    parser.set_defaults(func=_run)

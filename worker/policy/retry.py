@@ -1,90 +1,24 @@
-"""Retry policy: what to do with an outcome, how long to back off, when to give up.
+"""Retry timing: how long to back off, when to give up, and the policy bound to the settings.
 
-Pure functions of their arguments (the random source and the clock's readings included), so they
-are tested with tables; :class:`RetryPolicy` bundles them with the settings and a random source.
-
-Classification (:func:`classify`), for an outcome of :mod:`worker.clients.outcomes`::
-
-    Success                    DELIVERED
-    Partial (207)              PARTIAL     settle item by item: listed indexes dead, rest delivered
-    RateLimited (429)          RETRY       Customer.io refused the request, it did not act on it
-    Permanent (4xx)            DEAD        400/401/403/404/413/422 and every other 4xx
-    Transient, Ambiguous       RETRY       idempotent work (Track: identify, ULID-deduped events)
-    ... not idempotent (transactional sends, invariant I: never e-mail twice because of us):
-    Transient(sent=False)      RETRY       the request never left this process
-    Transient 503              RETRY       unavailable: the request was refused, not processed
-    Transient 408              RETRY       the server had not received the whole request (RFC 9110
-                                           15.5.9), so it cannot have acted on it
-    Transient 500/502/504,     AMBIGUOUS   the send may have been acted on: dead-lettered as
-      other 5xx, Ambiguous                 ambiguous; RETRY instead when at_least_once is set
+Pure functions of their arguments (the random source and the clock's readings included), so
+they are tested with tables; :class:`RetryPolicy` bundles them, and the decision table of
+:mod:`.decisions`, with the settings and a random source.
 """
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from worker.clients.outcomes import (
-    Ambiguous,
-    Outcome,
-    Partial,
-    Permanent,
-    RateLimited,
-    Success,
-    Transient,
-)
+from worker.clients.outcomes import Outcome
 from worker.core.settings import WorkerSettings
+from worker.policy.decisions import Decision, Work, classify
 
-__all__ = ["Decision", "RetryPolicy", "backoff", "classify", "give_up"]
-
-#: Statuses after which Customer.io certainly did not act on a (non-idempotent) request.
-NOT_ACTED_ON_STATUSES = frozenset({408, 429, 503})
+__all__ = ["RetryPolicy", "backoff", "give_up"]
 
 # Beyond this many doublings any sane cap is reached; it also keeps 2 ** n from overflowing a float.
 _MAX_DOUBLINGS = 64
-
-
-class Decision(enum.Enum):
-    """What the worker does with a job after one attempt."""
-
-    DELIVERED = "delivered"
-    """Customer.io accepted it: finish the job."""
-    PARTIAL = "partial"
-    """207: dead-letter the listed batch items, finish the rest."""
-    RETRY = "retry"
-    """Try again after :func:`backoff` (unless :func:`give_up` says otherwise)."""
-    DEAD = "dead"
-    """Retrying cannot help: dead-letter with Customer.io's status and message."""
-    AMBIGUOUS = "ambiguous"
-    """A non-idempotent send may have been acted on: dead-letter as ``ambiguous``, never retry."""
-
-
-def classify(outcome: Outcome, *, idempotent: bool, at_least_once: bool = False) -> Decision:
-    """The decision for ``outcome`` (see the module's table).
-
-    ``idempotent`` is True for Track work, which may be repeated harmlessly; ``at_least_once``
-    (``CIO_SEND_AT_LEAST_ONCE``) lets a non-idempotent send be retried after an ambiguous
-    failure, accepting a possible duplicate.
-    """
-    if isinstance(outcome, Success):
-        return Decision.DELIVERED
-    if isinstance(outcome, Partial):
-        return Decision.PARTIAL
-    if isinstance(outcome, RateLimited):
-        return Decision.RETRY
-    if isinstance(outcome, Permanent):
-        return Decision.DEAD
-    if idempotent or at_least_once or _certainly_not_acted_on(outcome):
-        return Decision.RETRY
-    return Decision.AMBIGUOUS
-
-
-def _certainly_not_acted_on(outcome: Transient | Ambiguous) -> bool:
-    if isinstance(outcome, Ambiguous):
-        return False
-    return not outcome.sent or outcome.status in NOT_ACTED_ON_STATUSES
 
 
 def backoff(
@@ -157,9 +91,9 @@ class RetryPolicy:
             rand=rand,
         )
 
-    def classify(self, outcome: Outcome, *, idempotent: bool) -> Decision:
-        """:func:`classify` with this policy's ``at_least_once``."""
-        return classify(outcome, idempotent=idempotent, at_least_once=self.at_least_once)
+    def classify(self, outcome: Outcome, work: Work, *, operations: int = 1) -> Decision:
+        """:func:`~worker.policy.decisions.classify` with this policy's ``at_least_once``."""
+        return classify(outcome, work, operations=operations, at_least_once=self.at_least_once)
 
     def backoff(self, attempt: int, retry_after_s: float | None = None) -> float:
         """:func:`backoff` with this policy's base, cap and random source."""

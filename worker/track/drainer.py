@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Protocol
 
 import redis
 from rq.suspension import is_suspended
 
 from worker.core.logs import get_logger
-from worker.runner.context import WorkerContext
-from worker.track.deliver import BatchDelivery
+from worker.track.deliver import BatchDelivery, TrackParts
 from worker.track.leases import PartitionLeases
 from worker.track.ledger import LeaseLost, Ledger
 
-__all__ = ["TrackDrainer"]
+__all__ = ["DrainerParts", "TrackDrainer"]
 
 log = get_logger("cio.track")
 
@@ -35,10 +35,17 @@ _POLL_MAX_S = 0.05
 _TOP_UP_EVERY_S = 0.25
 
 
+class DrainerParts(TrackParts, Protocol):
+    """What the drainer needs from its worker: the Track parts and the Redis connection."""
+
+    @property
+    def connection(self) -> redis.Redis: ...
+
+
 class TrackDrainer:
     """Drains the Track partitions this worker leases until :meth:`stop`."""
 
-    def __init__(self, ctx: WorkerContext, worker_id: str, *, burst: bool = False) -> None:
+    def __init__(self, ctx: DrainerParts, worker_id: str, *, burst: bool = False) -> None:
         self.ctx = ctx
         self.burst = burst
         self.leases = PartitionLeases(ctx.connection, ctx.keys, worker_id, ctx.settings.lease_ttl_s)

@@ -14,14 +14,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from rq.job import Job
 
-from worker.clients.app import SendKind
+from worker.clients.app import AppClient, SendKind
 from worker.clients.outcomes import Outcome, RateLimited, Success
 from worker.core.errors import RetryLater
 from worker.core.logs import get_logger
+from worker.core.settings import WorkerSettings
 from worker.deadletters.attempts import (
     begin_attempt,
     dead_letter,
@@ -29,17 +30,36 @@ from worker.deadletters.attempts import (
     outcome_status,
     save_meta,
 )
-from worker.policy.retry import Decision
+from worker.policy.decisions import Decision, Work
+from worker.policy.retry import RetryPolicy
 from worker.ratelimit.limiter import RateLimitTimeout
-from worker.runner.context import WorkerContext
+from worker.ratelimit.surfaces import SurfaceLimiters
+from worker.transactional.records import DeliveryRecords
 
-__all__ = ["deliver_send"]
+__all__ = ["SendParts", "deliver_send"]
 
 log = get_logger("cio.transactional")
 
 #: Longest a job waits for a rate-limit token before handing itself back as a retry
 #: (keeps a long 429 pause from holding a worker, or tripping RQ's job timeout).
 _TOKEN_WAIT_S = 30.0
+
+
+
+class SendParts(Protocol):
+    """What the transactional path needs from its worker (the runner's context provides it)."""
+
+    @property
+    def settings(self) -> WorkerSettings: ...
+    @property
+    def records(self) -> DeliveryRecords: ...
+    @property
+    def app(self) -> AppClient: ...
+    @property
+    def limiters(self) -> SurfaceLimiters: ...
+    @property
+    def policy(self) -> RetryPolicy: ...
+
 
 _AMBIGUOUS_HELP = (
     "check the message in Customer.io's delivery log; if it was not sent, "
@@ -48,7 +68,7 @@ _AMBIGUOUS_HELP = (
 
 
 def deliver_send(
-    ctx: WorkerContext, job: Job, kind: str, request: dict[str, Any], idempotency_key: str
+    ctx: SendParts, job: Job, kind: str, request: dict[str, Any], idempotency_key: str
 ) -> dict[str, Any]:
     """Send ``request`` once; returns ``{"delivery_id": ...}`` or raises RetryLater/DeadLetter."""
     attempt = begin_attempt(job)
@@ -79,7 +99,7 @@ def deliver_send(
             ctx.limiters.transactional.paused_for(), "waiting for the rate limit"
         ) from None
     outcome = app.send(cast(SendKind, kind), request)
-    decision = ctx.policy.classify(outcome, idempotent=False)
+    decision = ctx.policy.classify(outcome, Work.SEND)
     _log(job, operation, attempt, decision.value, outcome, getattr(outcome, "latency_s", 0.0))
 
     if decision is Decision.DELIVERED:
@@ -107,7 +127,7 @@ def deliver_send(
 
 
 def _retry(
-    ctx: WorkerContext, job: Job, operation: str, attempt: int, outcome: Outcome
+    ctx: SendParts, job: Job, operation: str, attempt: int, outcome: Outcome
 ) -> dict[str, Any]:
     retry_after = outcome.retry_after_s if isinstance(outcome, RateLimited) else None
     delay = ctx.policy.backoff(attempt, retry_after)
@@ -126,7 +146,7 @@ def _retry(
 
 
 def _held_by_other_job(
-    ctx: WorkerContext,
+    ctx: SendParts,
     job: Job,
     operation: str,
     attempt: int,
