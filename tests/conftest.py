@@ -16,6 +16,17 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+_INTEGRATION_DIR = os.path.join(os.path.dirname(__file__), "integration")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration is an ``integration`` test (real Redis, processes),
+    so ``-m "not integration"`` runs the fast, hermetic unit tests alone."""
+    for item in items:
+        if str(item.path).startswith(_INTEGRATION_DIR):
+            item.add_marker(pytest.mark.integration)
+
+
 BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 _LOCK_TTL_S = 3 * 3600
 

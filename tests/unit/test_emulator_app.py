@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_emulator_support import APP, TestClient, emulator_client
+from emulator_support import APP, TestClient, emulator_client
 
 EMAIL = {"transactional_message_id": 12, "to": "jane@example.com",
          "identifiers": {"id": "42"}, "message_data": {"code": "1234"}}

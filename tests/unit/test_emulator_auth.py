@@ -6,7 +6,7 @@ import base64
 from collections.abc import Iterator
 
 import pytest
-from test_emulator_support import APP, TRACK, TestClient, emulator_client
+from emulator_support import APP, TRACK, TestClient, emulator_client
 
 from worker.emulator import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
 

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from test_emulator_support import APP, TRACK, TestClient, emulator_client, event_id, person_op
+from emulator_support import APP, TRACK, TestClient, emulator_client, event_id, person_op
 
 import worker.emulator
 from worker.emulator import EmulatorConfig, create_app

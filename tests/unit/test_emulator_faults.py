@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_emulator_support import APP, TRACK, TestClient, emulator_client
+from emulator_support import APP, TRACK, TestClient, emulator_client
 
 from worker.emulator import FaultPlan, ScriptedFault, SurfaceFaults
 from worker.emulator.faults import FaultInjector

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from test_emulator_support import APP, TRACK, emulator_client
+from emulator_support import APP, TRACK, emulator_client
 
 from worker.emulator.ratelimit import SlidingWindowLimiter
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_emulator_support import TRACK, TestClient, emulator_client, event_id
+from emulator_support import TRACK, TestClient, emulator_client, event_id
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_emulator_support import TRACK, TestClient, emulator_client, event_id, person_op
+from emulator_support import TRACK, TestClient, emulator_client, event_id, person_op
 
 
 @pytest.fixture

@@ -1,83 +1,25 @@
-"""Contract: every Track request body the emulator accepted is valid per the official spec.
-
-The bodies come from every emulator the unit tests built in this session (``ACCEPTED``; this
-module sorts after the others) plus a corpus of every operation sent here, so the test has
-material when run alone. They are checked against ``../shared/reference`` (Customer.io's
-published OpenAPI 3.1 spec, outside the repository) with a validator written here, not the
-emulator's, so the emulator cannot agree with itself by construction. App API sends are not
-part of that spec and are not checked here.
+"""Contract: a corpus of every Track operation, accepted by the emulator, is valid per the
+official spec (``spec_contract``). Every other emulator unit test checks the bodies its own
+emulator accepted the same way, when it closes (``emulator_support.emulator_client``), so no
+test depends on another or on the order they run in.
 """
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import jsonschema
 import pytest
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
-from test_emulator_support import ACCEPTED, TRACK, emulator_client, event_id, person_op
-
-REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-SPEC = REFERENCE / "customerio-track-api.openapi.json"
-URI = "urn:reference:track-api"
-BUNDLED = Path(__file__).resolve().parents[2] / "worker" / "emulator" / "track-api.openapi.json"
+from emulator_support import TRACK, emulator_client, event_id, person_op
+from spec_contract import BUNDLED, SCHEMAS, SPEC, spec_violations, validator
 
 pytestmark = pytest.mark.skipif(
     not SPEC.exists(), reason=f"official spec not found at {SPEC} (outside the repository)")
 
 
-def _body_schema(path: str, method: str) -> str:
-    escaped = path.replace("~", "~0").replace("/", "~1")
-    return f"/paths/{escaped}/{method}/requestBody/content/application~1json/schema"
-
-
-#: (method, path pattern) -> pointer of the request body schema in the spec.
-SCHEMAS = {
-    ("PUT", "customer"): _body_schema("/api/v1/customers/{identifier}", "put"),
-    ("POST", "events"): _body_schema("/api/v1/customers/{identifier}/events", "post"),
-    ("PUT", "devices"): _body_schema("/api/v1/customers/{identifier}/devices", "put"),
-    ("POST", "/api/v1/events"): _body_schema("/api/v1/events", "post"),
-    ("POST", "/api/v1/merge_customers"): _body_schema("/api/v1/merge_customers", "post"),
-    ("POST", "/api/v2/entity"): _body_schema("/api/v2/entity", "post"),
-    ("POST", "/api/v2/batch"): _body_schema("/api/v2/batch", "post"),
-}
-
-#: The published v1 merge schema's primary/secondary alternatives have no ``required`` key,
-#: so ``{"id": "1"}`` matches all three and ``oneOf`` fails for every body. Checked with the
-#: v2 merge operation's (correct) spelling of the same identifiers instead.
-MERGE_FIXED = {
-    "type": "object", "required": ["primary", "secondary"],
-    "properties": {
-        "primary": {"$ref": f"{URI}#/components/schemas/person_merge/properties/primary"},
-        "secondary": {"$ref": f"{URI}#/components/schemas/person_merge/properties/secondary"},
-    },
-}
-
-
-@cache
-def validator(pointer: str) -> jsonschema.Draft202012Validator:
-    spec = json.loads(SPEC.read_text(encoding="utf-8"))
-    registry: Registry[Any] = Registry().with_resource(URI, DRAFT202012.create_resource(spec))
-    schema = MERGE_FIXED if pointer == "merge-fixed" else {"$ref": f"{URI}#{quote(pointer)}"}
-    return jsonschema.Draft202012Validator(schema, registry=registry)
-
-
-def schema_key(method: str, path: str) -> tuple[str, str] | None:
-    if path.startswith("/api/v1/customers/"):
-        tail = path.rsplit("/", 1)[1] if path.count("/") > 4 else "customer"
-        return (method, tail) if (method, tail) in SCHEMAS else None
-    return (method, path) if (method, path) in SCHEMAS else None
-
-
 def corpus() -> list[tuple[str, str, Any]]:
     """Send one of everything through an emulator; return what it accepted."""
-    start = len(ACCEPTED)
-    with emulator_client() as client:
+    accepted: list[tuple[str, str, Any]] = []
+    with emulator_client(accepted=accepted) as client:
         calls: list[tuple[str, str, Any]] = [
             ("PUT", "/api/v1/customers/42", {"email": "a@b.co", "created_at": 1_700_000_000,
                                              "plan": "pro", "vip": True, "_update": False}),
@@ -108,21 +50,11 @@ def corpus() -> list[tuple[str, str, Any]]:
         ]
         for method, path, body in calls:
             assert client.request(method, path, json=body, auth=TRACK).status_code == 200
-    return ACCEPTED[start:]
+    return accepted
 
 
-def test_accepted_bodies_match_the_official_spec() -> None:
-    bodies = [*ACCEPTED, *corpus()] if ACCEPTED else corpus()
-    checked, failures = 0, []
-    for method, path, body in bodies:
-        key = schema_key(method, path)
-        if key is None:
-            continue  # App API sends, and Track calls without a body
-        pointer = "merge-fixed" if key[1] == "/api/v1/merge_customers" else SCHEMAS[key]
-        error = jsonschema.exceptions.best_match(validator(pointer).iter_errors(body))
-        checked += 1
-        if error is not None:
-            failures.append(f"{method} {path}: {error.json_path}: {error.message[:200]}")
+def test_every_operation_the_emulator_accepts_matches_the_official_spec() -> None:
+    checked, failures = spec_violations(corpus())
     assert checked >= 8
     assert not failures, "\n".join(failures)
 

@@ -72,6 +72,7 @@ def test_job_read_back_by_rq(tmp_path: object) -> None:
     assert fake.lrange(f"rq:queue:{job.origin}", 0, -1) == [job_id.encode()]
 
 
+@pytest.mark.integration  # starts subprocesses
 def test_partition_is_stable_across_processes() -> None:
     code = (
         "from producer.ids import partition_for;"

@@ -43,10 +43,7 @@ def _user_agent() -> str:
 USER_AGENT = _user_agent()
 
 # A worker is one thread and sends one request at a time per API, so a few connections are
-# plenty. Idle connections are dropped after 15 s, well before the usual server/load-balancer
-# idle timeouts (60-90 s): reusing a connection the server is closing turns a send into an
-# Ambiguous outcome, which for a transactional send means a dead letter.
-# Idle connections are dropped after 4 s, before common server keep-alive timeouts (uvicorn
+# plenty. Idle connections are dropped after 4 s, before common server keep-alive timeouts (uvicorn
 # 5 s, load balancers 60 s): a request written on a connection the server is closing at that
 # moment fails as Ambiguous, and an ambiguous send is dead-lettered rather than retried.
 _LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=4, keepalive_expiry=4.0)
