@@ -4,6 +4,7 @@ retries, leases, crash re-delivery. No network, no subprocesses."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -48,9 +49,9 @@ class Fixture:
         return self.handler(request)
 
     def drainer(self, worker_id: str = "w1") -> TrackDrainer:
-        ctx = WorkerContext(self.settings, self.redis)
-        ctx.__dict__["track"] = TrackClient(self.settings,
-                                            transport=httpx.MockTransport(self.record))
+        track = TrackClient(self.settings, transport=httpx.MockTransport(self.record))
+        # A seeded random source: backoff delays are the same on every run.
+        ctx = WorkerContext(self.settings, self.redis, rand=random.Random(7), track_client=track)
         drainer = TrackDrainer(ctx, worker_id, burst=True)
         drainer.leases.heartbeat()
         return drainer
@@ -134,14 +135,13 @@ def test_413_splits_the_request() -> None:
 
 def test_retryable_failure_keeps_the_batch_at_the_head() -> None:
     answers = iter([httpx.Response(503), httpx.Response(200, json={})])
-    f = Fixture(lambda request: next(answers))
+    # A backoff of many seconds: the pause cannot lapse while the test looks at it.
+    f = Fixture(lambda request: next(answers), backoff_base_s=60.0, backoff_cap_s=120.0)
     first = [f.cio.identify(f"p{n}") for n in range(3)]
     drainer = f.drainer()
     assert drainer.pass_over_partitions()
     assert {f.status(i) for i in first} == {JobStatus.STARTED}
-    pause_key = Keys(partitions=1).partition_pause(0)
-    assert f.redis.exists(pause_key)
-    f.redis.set(pause_key, "1", px=60_000)  # hold the (jittered, tiny) backoff for the test
+    assert f.redis.pttl(Keys(partitions=1).partition_pause(0)) > 10_000
     later = f.cio.identify("late")  # newer work waits behind the claimed batch
     assert not drainer.pass_over_partitions()  # paused
     f.unpause()

@@ -31,9 +31,8 @@ def _context(handler: Handler, **settings: Any) -> tuple[WorkerContext, list[htt
 
     config = WorkerSettings(app_api_key="app-key", app_url="http://cio.test", rate_headroom=0,
                             transactional_rate=1000, **settings)
-    ctx = WorkerContext(config, fakeredis.FakeRedis())
-    ctx.__dict__["app"] = AppClient(config, transport=httpx.MockTransport(record))
-    return ctx, seen
+    app = AppClient(config, transport=httpx.MockTransport(record))
+    return WorkerContext(config, fakeredis.FakeRedis(), app_client=app), seen
 
 
 def _job(ctx: WorkerContext) -> Job:
@@ -170,11 +169,11 @@ def test_another_jobs_claim_means_wait() -> None:
 
 
 def test_replayed_dead_letter_starts_a_fresh_round_of_attempts() -> None:
-    ctx, _ = _context(lambda request: httpx.Response(400))
+    answers = iter([httpx.Response(400)])
+    ctx, _ = _context(lambda request: next(answers, None) or ok(request))
     job = _job(ctx)
     with pytest.raises(DeadLetter):
         deliver_send(ctx, job, "email", REQUEST, "k")
-    ctx.__dict__["app"] = AppClient(ctx.settings, transport=httpx.MockTransport(ok))
     assert deliver_send(ctx, job, "email", REQUEST, "k")["delivery_id"] == "d-1"
     assert job.meta["attempts"] == 1
     assert job.meta["replayed_from"]["status"] == 400

@@ -11,15 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from producer.errors import SettingsError
+from producer.regions import Region, Regions
 from producer.settings import EnvReader, Settings
 
-__all__ = ["REGION_HOSTS", "WorkerSettings"]
+__all__ = ["REGIONS", "WorkerSettings"]
 
-#: Customer.io's hosts per region: (Track API base URL, App API base URL).
-REGION_HOSTS: dict[str, tuple[str, str]] = {
-    "us": ("https://track.customer.io", "https://api.customer.io"),
-    "eu": ("https://track-eu.customer.io", "https://api-eu.customer.io"),
-}
+#: Customer.io's regions by name (``us``, ``eu``), with their hosts.
+REGIONS: dict[str, Region] = Regions.by_name()
 
 
 @dataclass(frozen=True)
@@ -62,7 +60,7 @@ class WorkerSettings:
     webhook_signing_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.region not in REGION_HOSTS:
+        if self.region not in REGIONS:
             raise SettingsError(f"CUSTOMERIO_REGION must be us or eu, got {self.region!r}")
         for name, url in (
             ("CUSTOMERIO_TRACK_URL", self.track_url),
@@ -96,12 +94,12 @@ class WorkerSettings:
     @property
     def track_base_url(self) -> str:
         """Track API base URL: ``CUSTOMERIO_TRACK_URL`` or the region's host."""
-        return (self.track_url or REGION_HOSTS[self.region][0]).rstrip("/")
+        return (self.track_url or REGIONS[self.region].track_url).rstrip("/")
 
     @property
     def app_base_url(self) -> str:
         """App API base URL: ``CUSTOMERIO_APP_URL`` or the region's host."""
-        return (self.app_url or REGION_HOSTS[self.region][1]).rstrip("/")
+        return (self.app_url or REGIONS[self.region].api_url).rstrip("/")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -113,7 +111,7 @@ class WorkerSettings:
             site_id=env.optional_text("CUSTOMERIO_SITE_ID"),
             api_key=env.optional_text("CUSTOMERIO_API_KEY"),
             app_api_key=env.optional_text("CUSTOMERIO_APP_API_KEY"),
-            region=env.choice("CUSTOMERIO_REGION", d.region, tuple(REGION_HOSTS)),
+            region=env.choice("CUSTOMERIO_REGION", d.region, tuple(REGIONS)),
             track_url=env.optional_text("CUSTOMERIO_TRACK_URL"),
             app_url=env.optional_text("CUSTOMERIO_APP_URL"),
             http_connect_timeout_s=env.number(

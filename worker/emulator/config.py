@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from producer.regions import Regions
 from worker.emulator.faults import FaultPlan
 
 __all__ = [
@@ -26,10 +27,7 @@ DEV_API_KEY = "emulator-track-api-key"
 DEV_APP_API_KEY = "emulator-app-api-key"
 
 #: What ``GET /api/v1/accounts/region`` reports per region (Customer.io's Track hosts).
-REGION_URLS: dict[str, str] = {
-    "us": "https://track.customer.io",
-    "eu": "https://track-eu.customer.io",
-}
+REGION_URLS: dict[str, str] = {name: r.track_url for name, r in Regions.by_name().items()}
 
 
 @dataclass(frozen=True)

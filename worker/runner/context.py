@@ -39,11 +39,17 @@ def worker_connection(settings: WorkerSettings) -> redis.Redis:
 @dataclass
 class WorkerContext:
     """One worker process's shared parts. HTTP clients are created on first use, so a worker
-    that only sends transactional messages needs no Track credentials (and vice versa)."""
+    that only sends transactional messages needs no Track credentials (and vice versa).
+
+    ``app_client`` and ``track_client`` replace the clients built from the settings (tests
+    pass clients on ``httpx.MockTransport``); ``rand`` is the backoff's random source.
+    """
 
     settings: WorkerSettings
     connection: redis.Redis
     rand: random.Random = field(default_factory=random.Random)
+    app_client: AppClient | None = None
+    track_client: TrackClient | None = None
 
     @cached_property
     def keys(self) -> Keys:
@@ -63,11 +69,11 @@ class WorkerContext:
 
     @cached_property
     def app(self) -> AppClient:
-        return AppClient(self.settings)
+        return self.app_client or AppClient(self.settings)
 
     @cached_property
     def track(self) -> TrackClient:
-        return TrackClient(self.settings)
+        return self.track_client or TrackClient(self.settings)
 
     @property
     def dead_letter_ttl_s(self) -> int:
