@@ -17,14 +17,20 @@ import argparse
 import math
 import os
 import socket
+from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.suspension import is_suspended
+from rq.utils import now
+from rq.worker import WorkerStatus
 
 from producer.serializer import SafeSerializer
+from worker import context
+from worker.allowed_jobs import JobShape, Refusal, allowed_jobs, check_job
 from worker.attempts import dead_letter, format_dead_letter
 from worker.context import WorkerContext, install, worker_connection
 from worker.errors import DeadLetter, JobOutcome, RetryLater
@@ -73,6 +79,35 @@ class CioWorker(SimpleWorker):
             self.check_for_suspension(burst=False)
             if self._stop_requested:
                 return None
+
+    @cached_property
+    def allowed_jobs(self) -> dict[str, Mapping[str, JobShape]]:
+        """The jobs each queue may hold (:mod:`worker.allowed_jobs`), for this prefix."""
+        return allowed_jobs(context.current().keys)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run ``job`` only if it is one of our job functions, called our way, for ``queue``;
+        otherwise dead-letter it unrun (nothing imported, nothing called) and go on."""
+        refusal = check_job(job, self.allowed_jobs.get(queue.name, {}))
+        if refusal is None:
+            super().execute_job(job, queue)
+            return
+        self._refuse(job, queue, refusal)
+
+    def _refuse(self, job: Job, queue: Queue, refusal: Refusal) -> None:
+        # Fail it through RQ's own failure path (execution records, counters, the queue's
+        # FailedJobRegistry), but never through perform_job, which would import the function,
+        # nor through RQ's exception handling, which logs the job's arguments.
+        log.error("job_refused", job_id=job.id, queue=queue.name, reason=refusal.reason)
+        job.origin = queue.name  # the dead letter goes where the job came from, whatever it says
+        job.webhooks = []  # RQ would POST the outcome to a forged job's webhook URLs
+        execution = self.prepare_execution(job)
+        if len(self.queues) == 1:  # RQ dequeued it into the intermediate queue (BLMOVE)
+            self.connection.lrem(queue.intermediate_queue_key, 1, job.id)
+        job.started_at = job.ended_at = now()
+        self._outcome = dead_letter(job, "unknown", refusal.reason)
+        self.handle_job_failure(job, queue, exc_string="", execution=execution)
+        self.set_state(WorkerStatus.IDLE)
 
     def handle_exception(
         self,
