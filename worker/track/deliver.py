@@ -58,6 +58,7 @@ class BatchDelivery:
         self._order: list[str] = []
         self._settled = 0
         self._attempt = 1
+        self._keep_s = ctx.settings.track_keep_delivered_s
 
     def deliver(self, partition: int, claim: Claim) -> Paused | None:
         """Deliver ``claim`` to the end (None) or until a retryable failure (Paused)."""
@@ -74,7 +75,7 @@ class BatchDelivery:
         self._attempt = claim.failed_attempts + 1
         items = [i for i in claim.items if isinstance(i, Item)]
         if not items:
-            self.ledger.settle(partition, self._order, [])
+            self.ledger.settle(partition, self._order, [], keep_s=self._keep_s)
             return None
         for segment in cut_segments(
             items, max_ops=self.settings.batch_max_ops, max_bytes=self.settings.batch_max_bytes
@@ -209,7 +210,7 @@ class BatchDelivery:
         head = self._order[self._settled : end]
         dead_ids = set(dead)
         delivered = [item.job_id for item in segment if item.job_id not in dead_ids]
-        self.ledger.settle(partition, head, delivered)
+        self.ledger.settle(partition, head, delivered, keep_s=self._keep_s)
         self._settled = end
         self._attempt = 1  # settling restarts the count (the attempt hash is deleted)
 
