@@ -24,6 +24,7 @@ from typing import Any
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job
+from rq.job_lifecycle import call_exception_handlers
 from rq.suspension import is_suspended
 from rq.utils import now
 from rq.worker import WorkerStatus
@@ -120,8 +121,16 @@ class CioWorker(SimpleWorker):
         self._outcome = exc_value
         if isinstance(exc_value, JobOutcome):
             return
-        log.error("job_crashed", job_id=job.id, queue=job.origin, error=type(exc_value).__name__)
-        super().handle_exception(job, exc_type, exc_value, tb)
+        # Our line carries the traceback as a structured field; RQ's own line would paste it
+        # into the message as text (and pass the job's arguments along as extras).
+        log.error(
+            "job_crashed",
+            job_id=job.id,
+            queue=job.origin,
+            error=type(exc_value).__name__,
+            exc_info=(exc_type, exc_value, tb),
+        )
+        call_exception_handlers(self._exc_handlers, job, exc_type, exc_value, tb)
 
     def handle_job_failure(
         self,
