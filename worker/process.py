@@ -56,6 +56,9 @@ class CioWorker(SimpleWorker):
         # that died) runs every 10 minutes by default: scheduled retries could stall that long
         # after a crash. Every 30 s costs a few cheap registry scans.
         kwargs.setdefault("maintenance_interval", 30)
+        # RQ logs each job's description as it takes it; a forged job's description is its
+        # call with the arguments (personal data, or a command line). Our lines say the rest.
+        kwargs.setdefault("log_job_description", False)
         super().__init__(*args, **kwargs)
         self._outcome: BaseException | None = None
 
