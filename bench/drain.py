@@ -498,7 +498,7 @@ def report(r: Results) -> None:
     if ours and ours.memory:
         before, queued_, drained = ours.memory
         mb = 1024 * 1024
-        _row("Redis MB: empty/queued/drained", f"{before / mb:.1f}/{queued_ / mb:.1f}/"
+        _row("Redis MB empty/queued/drain", f"{before / mb:.1f}/{queued_ / mb:.1f}/"
              f"{drained / mb:.1f}")
         _row("  bytes per queued operation", f"{(queued_ - before) / ours.ops:,.0f}")
         _row("  bytes per op left after drain", f"{(drained - before) / ours.ops:,.1f}", "", "",
