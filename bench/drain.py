@@ -14,6 +14,11 @@ Starts the Customer.io emulator (rate limit off), then:
 3. idle latency: with one worker running and nothing queued, the time from one ``identify()``
    call to its request's arrival at the emulator (the emulator's ``at``), p50/p99.
 
+Also reads Redis ``used_memory`` (INFO memory; the whole server, so a shared server's other
+users add noise) before producing, with the backlog queued, and after the drain, and prints
+the bytes per queued operation and what the drain left behind (delivered Track jobs are
+deleted as they settle unless ``--keep-delivered-s`` sets ``CIO_TRACK_KEEP_DELIVERED_S``).
+
 Prints ops/s, HTTP requests and ops per request of both, the ratio and the targets, and the
 emulator's own ceiling on this machine (the workload posted straight to it in 1000-op batches;
 the emulator shares the CPUs with the workers, so ours cannot beat it). Every
@@ -171,7 +176,7 @@ class Fleet:
         )
 
 
-def worker_env(redis_url: str, emulator: EmulatorHandle) -> dict[str, str]:
+def worker_env(redis_url: str, emulator: EmulatorHandle, keep_s: int = 0) -> dict[str, str]:
     """The workers' environment: ours, without any CIO_*/CUSTOMERIO_* of the caller's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CIO_", "CUSTOMERIO_"))}
     return (
@@ -182,6 +187,7 @@ def worker_env(redis_url: str, emulator: EmulatorHandle) -> dict[str, str]:
             "CIO_QUEUE_PREFIX": PREFIX,
             "CIO_PARTITIONS": str(PARTITIONS),
             "CIO_TRACK_RATE": "100000",
+            "CIO_TRACK_KEEP_DELIVERED_S": str(keep_s),
             "LOG_LEVEL": "warning",
             "PYTHONUNBUFFERED": "1",
         }
@@ -196,6 +202,7 @@ class Figures:
     seconds: float
     requests: int
     first_request_s: float = 0.0  # from the start to the first request
+    memory: tuple[int, int, int] | None = None  # Redis used_memory: before, queued, drained
 
     @property
     def rate(self) -> float:
@@ -204,6 +211,11 @@ class Figures:
     @property
     def per_request(self) -> float:
         return self.ops / self.requests
+
+
+def used_memory(client: redis.Redis) -> int:
+    """Redis ``used_memory`` in bytes (the whole server)."""
+    return int(client.info("memory")["used_memory"])
 
 
 def queued(client: redis.Redis, keys: Keys) -> int:
@@ -271,8 +283,10 @@ def run_ours(
         settings=Settings(redis_url=args.redis_url, queue_prefix=PREFIX, partitions=PARTITIONS),
     )
     keys = Keys(PREFIX, PARTITIONS)
+    memory_before = used_memory(client)
     started = time.perf_counter()
     total = prefill(cio, calls(args.ops, args.people))
+    memory_queued = used_memory(client)
     log(
         f"ours: enqueued {total} operations in {time.perf_counter() - started:.1f} s; "
         f"starting {args.workers} workers"
@@ -282,6 +296,7 @@ def run_ours(
     fleet.start(args.workers)
     try:
         problem = await_drained(client, keys, fleet, args.stall_s)
+        memory_drained = used_memory(client)
         records = await_accounted(emulator, total, 0 if problem else args.stall_s)
     finally:
         tails = fleet.log_tails()
@@ -298,6 +313,7 @@ def run_ours(
         max(r["at"] for r in records) - start,
         len(records),
         min(r["at"] for r in records) - start,
+        (memory_before, memory_queued, memory_drained),
     )
 
 
@@ -479,6 +495,14 @@ def report(r: Results) -> None:
     _row("ops delivered", _fmt(ours, ",", "ops"), _fmt(base, ",", "ops"))
     _row("seconds", _fmt(ours, ".2f", "seconds"), _fmt(base, ".2f", "seconds"))
     _row("  start to 1st request (s)", _fmt(ours, ".2f", "first_request_s"))
+    if ours and ours.memory:
+        before, queued_, drained = ours.memory
+        mb = 1024 * 1024
+        _row("Redis MB empty/queued/drain", f"{before / mb:.1f}/{queued_ / mb:.1f}/"
+             f"{drained / mb:.1f}")
+        _row("  bytes per queued operation", f"{(queued_ - before) / ours.ops:,.0f}")
+        _row("  bytes per op left after drain", f"{(drained - before) / ours.ops:,.1f}", "", "",
+             "~0 (delivered jobs deleted)")
     if r.ceiling is not None:
         _row("emulator ceiling ops/s", f"{r.ceiling:,.0f}", "", "", "(1 client, 1000-op batches)")
     if r.latency:
@@ -503,6 +527,12 @@ def main() -> None:
         default=20.0,
         help="give a phase up after this long without progress",
     )
+    parser.add_argument(
+        "--keep-delivered-s",
+        type=int,
+        default=0,
+        help="CIO_TRACK_KEEP_DELIVERED_S for our workers (0: delivered jobs deleted at once)",
+    )
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
@@ -513,7 +543,9 @@ def main() -> None:
         running_emulator(record_bodies=False) as emulator,
         tempfile.TemporaryDirectory(prefix="cio-drain-") as logdir,
     ):
-        fleet = Fleet(worker_env(args.redis_url, emulator), Path(logdir), [])
+        fleet = Fleet(
+            worker_env(args.redis_url, emulator, args.keep_delivered_s), Path(logdir), []
+        )
         results.ours = run_ours(args, client, emulator, fleet)
         results.ceiling = emulator_ceiling(emulator, args.people)
         if not args.skip_baseline:

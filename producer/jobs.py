@@ -43,6 +43,7 @@ from producer.serializer import SafeSerializer
 
 __all__ = [
     "ANONYMOUS_EVENT_FUNC",
+    "SEND_KINDS",
     "TRACK_OPERATION_FUNC",
     "Enqueuer",
     "JobSpec",
@@ -56,6 +57,9 @@ __all__ = [
 
 TRACK_OPERATION_FUNC: Final = "worker.jobs.track_operation"
 ANONYMOUS_EVENT_FUNC: Final = "worker.jobs.track_anonymous_event"
+#: The App API send kinds the producer enqueues (``APIClient.send_<kind>``); each is the job
+#: function ``worker.jobs.send_<kind>``, and workers run no other send function.
+SEND_KINDS: Final = ("email", "push", "sms", "whatsapp", "inbox_message", "in_app")
 _SEND_FUNC_PREFIX: Final = "worker.jobs.send_"
 _QUEUES_KEY: Final = Queue.redis_queues_keys
 _QUEUE_KEY_PREFIX: Final = Queue.redis_queue_namespace_prefix

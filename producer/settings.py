@@ -56,6 +56,7 @@ KNOWN_VARIABLES: Final = frozenset(
         "CIO_BATCH_MAX_OPS",
         "CIO_BATCH_MAX_BYTES",
         "CIO_BATCH_LINGER_MS",
+        "CIO_TRACK_KEEP_DELIVERED_S",
         # logging
         "LOG_FORMAT",
         "LOG_LEVEL",

@@ -38,6 +38,9 @@ class Fixture:
             "queue": Settings(partitions=1), "site_id": "s", "api_key": "k",
             "track_url": "http://cio.test", "rate_headroom": 0.0, "track_rate": 100_000,
             "batch_linger_ms": 0, "backoff_base_s": 0.01, "backoff_cap_s": 0.02,
+            # keep delivered jobs, so that these tests can read their final state; the
+            # default (deleted at once) is tested in test_track_cleanup.py
+            "track_keep_delivered_s": 600,
         }
         values.update(settings)
         self.settings = WorkerSettings(**values)
@@ -81,7 +84,7 @@ def test_a_batch_is_delivered_in_order_and_settled() -> None:
     assert {f.status(i) for i in ids} == {JobStatus.FINISHED}
     assert set(FinishedJobRegistry(QUEUE, connection=f.redis).get_job_ids()) == set(ids)
     assert f.redis.llen(Keys(partitions=1).claimed(0)) == 0
-    assert 0 < f.redis.ttl(f"rq:job:{ids[0]}") <= 500  # finished jobs expire like RQ's
+    assert 0 < f.redis.ttl(f"rq:job:{ids[0]}") <= 600  # kept jobs expire like RQ's results
 
 
 def test_207_dead_letters_exactly_the_listed_items() -> None:

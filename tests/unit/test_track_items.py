@@ -75,8 +75,10 @@ def test_decodes_what_the_producer_and_rq_write(compress: bool) -> None:
         (None, "gone"),
         (b"not a pickle", "unreadable"),
         (pickle.dumps(("worker.jobs.track_operation", None, (object(),), {})), "unreadable"),
-        (_data("worker.jobs.send_email", {"x": 1}), "not a Track operation"),
-        (_data(TRACK_OPERATION_FUNC, ["not", "a", "dict"]), "not a JSON object"),
+        (pickle.dumps("just a string"), "unreadable"),
+        (_data("worker.jobs.send_email", {"x": 1}), "forbidden job function"),
+        (_data("os.system", "touch pwned"), "forbidden job function 'os.system'"),
+        (_data(TRACK_OPERATION_FUNC, ["not", "a", "dict"]), "one dict argument"),
     ],
 )
 def test_undeliverable_jobs_say_why(data: bytes | None, reason: str) -> None:

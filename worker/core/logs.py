@@ -2,15 +2,26 @@
 
 Delivery log lines carry queue, job id, operation, HTTP status, outcome, attempt and latency;
 never credentials, attribute values or message bodies (callers pass only those fields).
+
+In JSON mode an exception is one more field of its line, ``exception``: a list of
+``{exc_type, exc_value, frames: [{filename, lineno, name}]}`` (structlog's
+``ExceptionDictTransformer``, *without* local variables, which may hold personal data or
+credentials). That holds for our lines (``log.exception``), for RQ's stdlib lines with
+``exc_info``, and for exceptions nobody caught (the process's and its threads' excepthooks),
+so a log collector never receives a multi-line Python traceback. The console keeps pretty
+tracebacks.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
+from types import TracebackType
 from typing import Any
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 
 __all__ = ["configure_logging", "get_logger"]
 
@@ -29,8 +40,13 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
     Every line, ours and RQ's, goes through the same renderer, so JSON output stays JSON lines.
     """
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    renderers: list[Any] = (
+        [
+            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False)),
+            structlog.processors.JSONRenderer(),
+        ]
+        if use_json
+        else [structlog.dev.ConsoleRenderer()]
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -46,7 +62,7 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
     )
@@ -56,6 +72,24 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
     # httpx logs every request URL at INFO, and Track URLs hold identifiers (e-mails).
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if use_json:
+        # Python prints uncaught exceptions as raw multi-line text on stderr; log them instead.
+        sys.excepthook = _log_uncaught
+        threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(
+    exc_type: type[BaseException], value: BaseException, tb: TracebackType | None
+) -> None:
+    get_logger("cio").critical("uncaught_exception", exc_info=(exc_type, value, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return  # what threading's own hook does: a thread that exits is no error
+    exc_info = (args.exc_type, args.exc_value, args.exc_traceback)
+    thread = args.thread.name if args.thread is not None else None
+    get_logger("cio").critical("uncaught_exception", thread=thread, exc_info=exc_info)
 
 
 def get_logger(name: str) -> Any:

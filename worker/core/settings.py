@@ -54,6 +54,7 @@ class WorkerSettings:
     batch_max_ops: int = 1000
     batch_max_bytes: int = 475_000
     batch_linger_ms: int = 50
+    track_keep_delivered_s: int = 0  # 0 = delete a delivered Track job when its batch settles
     # logging
     log_format: str = "auto"  # auto | json | console
     log_level: str = "info"
@@ -89,6 +90,7 @@ class WorkerSettings:
             ("CIO_HTTP_CONNECT_TIMEOUT_S", self.http_connect_timeout_s, 0.001, inf, "seconds"),
             ("CIO_HTTP_READ_TIMEOUT_S", self.http_read_timeout_s, 0.001, inf, "seconds"),
             ("CIO_LEASE_TTL_S", self.lease_ttl_s, 1, inf, "seconds"),
+            ("CIO_TRACK_KEEP_DELIVERED_S", self.track_keep_delivered_s, 0, 7 * 86_400, "seconds"),
         ]
 
     @property
@@ -138,6 +140,9 @@ class WorkerSettings:
             batch_max_ops=env.integer("CIO_BATCH_MAX_OPS", d.batch_max_ops, minimum=1),
             batch_max_bytes=env.integer("CIO_BATCH_MAX_BYTES", d.batch_max_bytes, minimum=1),
             batch_linger_ms=env.integer("CIO_BATCH_LINGER_MS", d.batch_linger_ms),
+            track_keep_delivered_s=env.integer(
+                "CIO_TRACK_KEEP_DELIVERED_S", d.track_keep_delivered_s
+            ),
             log_format=env.choice("LOG_FORMAT", d.log_format, ("auto", "json", "console")),
             log_level=env.choice("LOG_LEVEL", d.log_level, ("debug", "info", "warning", "error")),
             webhook_signing_key=env.optional_text("CUSTOMERIO_WEBHOOK_SIGNING_KEY"),

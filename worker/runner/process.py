@@ -17,19 +17,26 @@ import argparse
 import math
 import os
 import socket
+from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job
+from rq.job_lifecycle import call_exception_handlers
 from rq.suspension import is_suspended
+from rq.utils import now
+from rq.worker import WorkerStatus
 
 from producer.serializer import SafeSerializer
+from worker.core.allowed_jobs import JobShape, Refusal, allowed_jobs, check_job
 from worker.core.errors import DeadLetter, JobOutcome, RetryLater
 from worker.core.lifecycle import die_with_parent
 from worker.core.logs import configure_logging, get_logger
 from worker.core.settings import WorkerSettings
 from worker.deadletters.attempts import dead_letter, format_dead_letter
+from worker.runner import context
 from worker.runner.context import WorkerContext, install, worker_connection
 from worker.track.drainer import TrackDrainer
 
@@ -49,6 +56,9 @@ class CioWorker(SimpleWorker):
         # that died) runs every 10 minutes by default: scheduled retries could stall that long
         # after a crash. Every 30 s costs a few cheap registry scans.
         kwargs.setdefault("maintenance_interval", 30)
+        # RQ logs each job's description as it takes it; a forged job's description is its
+        # call with the arguments (personal data, or a command line). Our lines say the rest.
+        kwargs.setdefault("log_job_description", False)
         super().__init__(*args, **kwargs)
         self._outcome: BaseException | None = None
 
@@ -74,6 +84,35 @@ class CioWorker(SimpleWorker):
             if self._stop_requested:
                 return None
 
+    @cached_property
+    def allowed_jobs(self) -> dict[str, Mapping[str, JobShape]]:
+        """The jobs each queue may hold (:mod:`worker.core.allowed_jobs`), for this prefix."""
+        return allowed_jobs(context.current().keys)
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        """Run ``job`` only if it is one of our job functions, called our way, for ``queue``;
+        otherwise dead-letter it unrun (nothing imported, nothing called) and go on."""
+        refusal = check_job(job, self.allowed_jobs.get(queue.name, {}))
+        if refusal is None:
+            super().execute_job(job, queue)
+            return
+        self._refuse(job, queue, refusal)
+
+    def _refuse(self, job: Job, queue: Queue, refusal: Refusal) -> None:
+        # Fail it through RQ's own failure path (execution records, counters, the queue's
+        # FailedJobRegistry), but never through perform_job, which would import the function,
+        # nor through RQ's exception handling, which logs the job's arguments.
+        log.error("job_refused", job_id=job.id, queue=queue.name, reason=refusal.reason)
+        job.origin = queue.name  # the dead letter goes where the job came from, whatever it says
+        job.webhooks = []  # RQ would POST the outcome to a forged job's webhook URLs
+        execution = self.prepare_execution(job)
+        if len(self.queues) == 1:  # RQ dequeued it into the intermediate queue (BLMOVE)
+            self.connection.lrem(queue.intermediate_queue_key, 1, job.id)
+        job.started_at = job.ended_at = now()
+        self._outcome = dead_letter(job, "unknown", refusal.reason)
+        self.handle_job_failure(job, queue, exc_string="", execution=execution)
+        self.set_state(WorkerStatus.IDLE)
+
     def handle_exception(
         self,
         job: Job,
@@ -85,8 +124,16 @@ class CioWorker(SimpleWorker):
         self._outcome = exc_value
         if isinstance(exc_value, JobOutcome):
             return
-        log.error("job_crashed", job_id=job.id, queue=job.origin, error=type(exc_value).__name__)
-        super().handle_exception(job, exc_type, exc_value, tb)
+        # Our line carries the traceback as a structured field; RQ's own line would paste it
+        # into the message as text (and pass the job's arguments along as extras).
+        log.error(
+            "job_crashed",
+            job_id=job.id,
+            queue=job.origin,
+            error=type(exc_value).__name__,
+            exc_info=(exc_type, exc_value, tb),
+        )
+        call_exception_handlers(self._exc_handlers, job, exc_type, exc_value, tb)
 
     def handle_job_failure(
         self,

@@ -89,6 +89,7 @@ class BatchDelivery:
     def __init__(self, parts: TrackParts, ledger: Ledger) -> None:
         self.parts = parts
         self.ledger = ledger
+        self._keep_s = parts.settings.track_keep_delivered_s
 
     def deliver(self, partition: int, claim: Claim) -> Paused | None:
         """Deliver ``claim`` to the end (None) or until a retryable failure (Paused)."""
@@ -103,7 +104,7 @@ class BatchDelivery:
         progress = _Progress([i.job_id for i in claim.items], 0, claim.failed_attempts + 1)
         items = [i for i in claim.items if isinstance(i, Item)]
         if not items:
-            self.ledger.settle(partition, progress.order, [])
+            self.ledger.settle(partition, progress.order, [], keep_s=self._keep_s)
             return None
         settings = self.parts.settings
         for segment in cut_segments(
@@ -234,7 +235,7 @@ class BatchDelivery:
         head = progress.order[progress.settled : end]
         dead_ids = set(dead)
         delivered = [item.job_id for item in segment if item.job_id not in dead_ids]
-        self.ledger.settle(partition, head, delivered)
+        self.ledger.settle(partition, head, delivered, keep_s=self._keep_s)
         progress.settled = end
         progress.attempt = 1  # settling restarts the count (the attempt hash is deleted)
 

@@ -13,9 +13,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from producer.jobs import ANONYMOUS_EVENT_FUNC, TRACK_OPERATION_FUNC
+from producer.jobs import ANONYMOUS_EVENT_FUNC
 from producer.serializer import SafeSerializer
 from worker.clients.base import encode_json
+from worker.core.allowed_jobs import TRACK_JOBS, check_call
 
 __all__ = ["Item", "Unreadable", "cut_segments", "decode_item"]
 
@@ -55,14 +56,13 @@ def decode_item(job_id: str, data: bytes | None) -> Item | Unreadable:
     except zlib.error:
         raw = data  # RQ reads uncompressed data too (our producer leaves small jobs so)
     try:
-        func, _instance, args, _kwargs = SafeSerializer.loads(raw)
+        func, instance, args, kwargs = SafeSerializer.loads(raw)
     except Exception as exc:  # any failure to unpickle means "not a job we can deliver"
         return Unreadable(job_id, f"unreadable job data ({type(exc).__name__})")
-    if func not in (TRACK_OPERATION_FUNC, ANONYMOUS_EVENT_FUNC) or len(args) != 1:
-        return Unreadable(job_id, f"not a Track operation job ({func})")
+    refusal = check_call(TRACK_JOBS, func, instance, args, kwargs)
+    if refusal is not None:
+        return Unreadable(job_id, refusal.reason)
     operation = args[0]
-    if not isinstance(operation, dict):
-        return Unreadable(job_id, "the job's operation is not a JSON object")
     return Item(job_id, operation, encode_json(operation), func == ANONYMOUS_EVENT_FUNC)
 
 

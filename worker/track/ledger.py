@@ -3,8 +3,16 @@
 Job states stay RQ's, so rq-dashboard and ``rq info`` tell the truth: a job is ``queued`` in
 its partition queue, ``started`` once claimed (its id then sits in the partition's claimed
 list, never in RQ's own registries, so RQ's abandoned-job cleanup cannot touch it), then
-``finished`` (finished registry, hash expiring after the result TTL) or ``failed`` (the
-queue's FailedJobRegistry, with the dead-letter reason).
+delivered or ``failed`` (the queue's FailedJobRegistry, with the dead-letter reason).
+
+A delivered job is deleted when its batch settles (``CIO_TRACK_KEEP_DELIVERED_S=0``, the
+default): RQ would keep its whole payload for 500 s, and draining a backlog of 50,000
+operations then *grew* Redis by ~28 MB, at the moment Redis most needs the room. The counter
+``track_delivered`` in ``<prefix>:counters`` and the delivery log lines keep the history.
+With ``CIO_TRACK_KEEP_DELIVERED_S`` > 0 delivered jobs stay ``finished`` (finished registry,
+hash expiring) that long, for debugging.
+
+No write here creates a job hash: a claimed id whose hash is gone stays gone.
 """
 
 from __future__ import annotations
@@ -30,8 +38,6 @@ __all__ = ["Claim", "LeaseLost", "Ledger"]
 
 _LUA = resources.files("worker.track")
 _JOB_PREFIX: Final = Job.redis_job_namespace_prefix
-#: How long finished Track jobs stay visible (RQ's default result TTL).
-RESULT_TTL_S: Final = 500
 
 
 class LeaseLost(Exception):
@@ -58,6 +64,7 @@ class Ledger:
         self.keys = keys
         self.worker_id = worker_id
         self._claim = connection.register_script((_LUA / "claim_batch.lua").read_text())
+        self._start = connection.register_script((_LUA / "start_claimed.lua").read_text())
         self._settle = connection.register_script((_LUA / "settle_batch.lua").read_text())
 
     def queue_key(self, partition: int) -> str:
@@ -81,28 +88,21 @@ class Ledger:
         ids = [i.decode() for i in reply[2:]]
         if not ids:
             return Claim([], redelivery, failed_attempts)
-        started_at = rq_timestamp()
-        with self.connection.pipeline(transaction=False) as pipe:
-            for job_id in ids:
-                pipe.hget(_JOB_PREFIX + job_id, "data")
-                pipe.hset(
-                    _JOB_PREFIX + job_id,
-                    mapping={
-                        "status": JobStatus.STARTED.value,
-                        "started_at": started_at,
-                        "worker_name": self.worker_id,
-                    },
-                )
-            replies = pipe.execute()
+        data = self._start(
+            keys=[_JOB_PREFIX + job_id for job_id in ids], args=[rq_timestamp(), self.worker_id]
+        )
         return Claim(
-            [decode_item(job_id, replies[2 * i]) for i, job_id in enumerate(ids)],
+            [decode_item(job_id, value) for job_id, value in zip(ids, data, strict=True)],
             redelivery,
             failed_attempts,
         )
 
-    def settle(self, partition: int, head: Sequence[str], delivered: Sequence[str]) -> None:
+    def settle(
+        self, partition: int, head: Sequence[str], delivered: Sequence[str], *, keep_s: int
+    ) -> None:
         """Take ``head`` (the first ids of the claimed list) off the list, finishing the
-        ``delivered`` ones among them (the others were dead-lettered)."""
+        ``delivered`` ones among them (the others were dead-lettered): deleted when ``keep_s``
+        is 0, else kept as finished for ``keep_s`` seconds."""
         queue = self.keys.track_queue(partition)
         registry = FinishedJobRegistry(queue, connection=self.connection).key
         result = self._settle(
@@ -111,14 +111,15 @@ class Ledger:
                 self.keys.claimed(partition),
                 self.keys.claimed_meta(partition),
                 registry,
+                self.keys.counters,
                 *(_JOB_PREFIX + job_id for job_id in delivered),
             ],
             args=[
                 self.worker_id,
                 len(head),
                 rq_timestamp(),
-                RESULT_TTL_S,
-                time.time() + RESULT_TTL_S,
+                keep_s,
+                time.time() + keep_s,
                 *head,
                 *delivered,
             ],
