@@ -77,7 +77,13 @@ class ChunkedWriter:
 
     def add(self, job: PreparedJob) -> None:
         """Buffer ``job``, writing the buffered chunk first if ``job`` would not fit in it."""
-        self.add_all((job,))
+        size = job.size
+        if self._chunk and not self.bounds.fits(len(self._chunk), self._chunk_bytes, size):
+            self.add_all((job,))  # the slow path, with the failure accounting
+            return
+        self._chunk.append(job)
+        self._chunk_bytes += size
+        self.report.pending_ids.append(job.id)
 
     def add_all(self, jobs: Iterable[PreparedJob]) -> None:
         """:meth:`add` each of ``jobs``; if a chunk fails, the rest are not written."""
