@@ -4,14 +4,16 @@ Every write to Redis is one Lua call that is all-or-nothing. A ``pipeline()`` bl
 size, or a long ``batch()``, is written as a series of such chunks, each bounded
 
 - in jobs, because Redis runs a script to completion while every other client waits: a chunk
-  of :data:`MAX_CHUNK_JOBS` costs the server about 1.5 ms (measured with ``bench/producer.py``,
-  Redis 7.0: ~1.4 us of server time per job), a pause the workers do not notice;
+  of :data:`MAX_CHUNK_JOBS` (250) took the server about 2.3 ms (Redis 7.0 on a loaded 2-core
+  machine, ``commandstats``: ~9 us per job), a pause the workers do not notice. Larger chunks
+  cost more per job (1000 jobs: ~14 ms, ~14 us per job, measured in the same run), so
+  bigger is not faster;
 - in bytes, because the chunk's request and its answer must fit ``CIO_REDIS_TIMEOUT_S``:
   :data:`MAX_CHUNK_BYTES` is 1 MiB, about 8 ms on a 1 Gbit/s link (typical jobs are 250-400
   bytes, so the job bound usually cuts first; large e-mail sends are cut by bytes).
 
-Throughput is flat from 200 to 5000 jobs per chunk (one round trip per chunk is a fraction
-of a microsecond per job at these sizes), so the bounds trade nothing for the small pauses.
+Client throughput was the same at 250 and 1000 jobs per chunk (one round trip per chunk is
+a microsecond or two per job at these sizes), so the bounds trade nothing for short pauses.
 They are constants, not settings: nobody has needed to tune them, and a wrong value can only
 hurt. Tests pass their own :class:`ChunkBounds`.
 """
@@ -24,8 +26,8 @@ from typing import Final
 
 __all__ = ["DEFAULT_BOUNDS", "MAX_CHUNK_BYTES", "MAX_CHUNK_JOBS", "ChunkBounds", "cut_chunks"]
 
-#: Jobs per chunk (one Lua call): about 1.5 ms of Redis server time.
-MAX_CHUNK_JOBS: Final = 1000
+#: Jobs per chunk (one Lua call): about 2.3 ms of Redis server time (see above).
+MAX_CHUNK_JOBS: Final = 250
 #: Request bytes per chunk: about 8 ms on a 1 Gbit/s link.
 MAX_CHUNK_BYTES: Final = 1 << 20
 

@@ -2,7 +2,7 @@
 
 Each method validates and normalises its input (raising :class:`ValidationError` before any
 write), enqueues one RQ job and returns the job's id. ``pipeline()`` gives a client with the
-same methods that writes its calls in chunks of up to 1000 jobs (one round trip each) as the
+same methods that writes its calls in chunks of up to 250 jobs (one round trip each) as the
 block runs, and the rest when it ends; see :meth:`_Producer.pipeline` for what happens when
 something fails.
 """
@@ -83,7 +83,7 @@ class _Producer:
         """A client whose calls are written in chunks, for bulk work of any size.
 
         Each call returns its job id at once. Calls are buffered and written as chunks of up
-        to 1000 jobs (1 MiB), each one all-or-nothing Lua call, while the block runs; the
+        to 250 jobs (1 MiB), each one all-or-nothing Lua call, while the block runs; the
         last chunk when the block ends. Memory stays at one chunk plus 16 bytes per id.
 
         - A chunk that fails raises a :class:`ProducerUnavailable` or :class:`RedisFull` (from
@@ -214,7 +214,7 @@ class CustomerIO(_Producer):
 
     def batch(self, operations: Any) -> list[str]:
         """Validate every v2 operation (nothing is written if one is invalid), then enqueue
-        each as its own job: all or none up to 1000 jobs; a longer list is written in chunks,
+        each as its own job: all or none up to 250 jobs; a longer list is written in chunks,
         and a failure reports which ids were written (as in ``pipeline()``)."""
         if not isinstance(operations, list | tuple) or not operations:
             raise ValidationError("operations", "must be a non-empty list of v2 operations")

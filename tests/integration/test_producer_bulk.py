@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from producer import CustomerIO, ProducerUnavailable, RedisFull, Settings
+from producer.chunks import MAX_CHUNK_JOBS as C
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +96,10 @@ def _run_block(client: redis.Redis, calls: int) -> tuple[list[str], ProducerUnav
     return handed_out, raised.value
 
 
-@pytest.mark.parametrize(("calls", "attempted", "unknown"), [(5000, 3001, 1000), (2500, 2500, 500)])
+@pytest.mark.parametrize(
+    ("calls", "attempted", "unknown"),
+    [(5 * C, 3 * C + 1, C), (2 * C + C // 2, 2 * C + C // 2, C // 2)],
+)
 def test_lost_answer_makes_its_chunk_unknown_and_stops_the_block(
     redis_url: str, redis_client: redis.Redis, calls: int, attempted: int, unknown: int
 ) -> None:
@@ -104,7 +108,7 @@ def test_lost_answer_makes_its_chunk_unknown_and_stops_the_block(
     groups = error.written_ids + error.unknown_ids + error.not_written_ids
     assert len(groups) == len(set(groups)) == attempted  # the call that failed is counted too
     assert set(handed_out) <= set(groups)
-    assert (len(error.written_ids) == 2000 and len(error.unknown_ids) == 1000) or calls == 2500
+    assert (len(error.written_ids), len(error.unknown_ids)) == (2 * C, unknown)
     present = _in_redis(redis_client, groups)
     assert set(error.written_ids) <= present
     assert not set(error.not_written_ids) & present
@@ -115,11 +119,11 @@ def test_lost_answer_makes_its_chunk_unknown_and_stops_the_block(
 def test_request_not_sent_makes_its_chunk_not_written(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    handed_out, error = _run_block(_faulty_client(redis_url, 2, "refuse"), 5000)
-    assert len(handed_out) == 2000  # the 2001st call sent the second chunk, and raised
-    assert len(error.written_ids) == 1000
+    handed_out, error = _run_block(_faulty_client(redis_url, 2, "refuse"), 5 * C)
+    assert len(handed_out) == 2 * C  # the next call sent the second chunk, and raised
+    assert len(error.written_ids) == C
     assert error.unknown_ids == []
-    assert len(error.not_written_ids) == 1001  # the refused chunk and the call that sent it
+    assert len(error.not_written_ids) == C + 1  # the refused chunk and the call that sent it
     present = _in_redis(redis_client, error.written_ids + error.not_written_ids)
     assert present == set(error.written_ids)
 
@@ -152,7 +156,7 @@ def test_full_redis_stops_a_chunked_pipeline_with_exact_groups(private_redis: An
     client.config_set("maxmemory", used + 2_000_000)  # room for a few chunks, not all
     cio = CustomerIO(redis=client, settings=SETTINGS)
     with pytest.raises(RedisFull, match="maxmemory") as raised, cio.pipeline() as pipe:
-        for n in range(50_000):
+        for n in range(20_000):
             pipe.identify(str(n), plan="pro", email="someone@example.com")
     error = raised.value
     assert error.written_ids and error.not_written_ids
@@ -160,4 +164,4 @@ def test_full_redis_stops_a_chunked_pipeline_with_exact_groups(private_redis: An
     client.config_set("maxmemory", 0)  # let the checks below read freely
     present = _in_redis(client, error.written_ids + error.not_written_ids)
     assert present == set(error.written_ids)
-    assert len(error.written_ids) % 1000 == 0  # whole chunks only
+    assert len(error.written_ids) % C == 0  # whole chunks only

@@ -6,7 +6,9 @@ import fakeredis
 import pytest
 
 from producer import CustomerIO, EnqueueError, ProducerUnavailable, RedisFull, Settings
-from producer.chunks import ChunkBounds, cut_chunks
+from producer.chunks import MAX_CHUNK_JOBS, ChunkBounds, cut_chunks
+
+C = MAX_CHUNK_JOBS
 
 
 @pytest.mark.parametrize(
@@ -63,14 +65,14 @@ def test_pipeline_writes_chunks_as_it_goes() -> None:
     fake = fakeredis.FakeRedis()
     cio = CustomerIO(redis=fake, settings=Settings(partitions=1))
     with cio.pipeline() as pipe:
-        ids = [pipe.identify(str(i)) for i in range(2500)]
-        assert _queued(fake) == ids[:2000]  # two full chunks of 1000 written so far
+        ids = [pipe.identify(str(i)) for i in range(2 * C + C // 2)]
+        assert _queued(fake) == ids[: 2 * C]  # two full chunks written so far
         report = pipe.pipeline_report
         assert report is not None
-        assert report.written_ids == ids[:2000]
-        assert report.pending_ids == ids[2000:]
+        assert report.written_ids == ids[: 2 * C]
+        assert report.pending_ids == ids[2 * C :]
     assert _queued(fake) == ids
-    assert report.written_count == 2500 and report.pending_ids == []
+    assert report.written_count == len(ids) and report.pending_ids == []
     assert cio.pipeline_report is None  # the client itself stays unbuffered
 
 
@@ -79,25 +81,27 @@ def test_block_raising_midway_keeps_written_chunks_and_reports_the_rest() -> Non
     cio = CustomerIO(redis=fake, settings=Settings(partitions=1))
     ids: list[str] = []
     with pytest.raises(RuntimeError) as raised, cio.pipeline() as pipe:
-        for i in range(2500):
+        for i in range(2 * C + C // 2):
             ids.append(pipe.identify(str(i)))
         raise RuntimeError("app error")
     report = pipe.pipeline_report
     assert report is not None
-    assert _queued(fake) == ids[:2000] == report.written_ids
-    assert report.not_written_ids == ids[2000:]
+    assert _queued(fake) == ids[: 2 * C] == report.written_ids
+    assert report.not_written_ids == ids[2 * C :]
     assert report.unknown_ids == []
-    assert "2000 job(s) enqueued before this error, 500 not enqueued" in raised.value.__notes__[0]
+    note = f"{2 * C} job(s) enqueued before this error, {C // 2} not enqueued"
+    assert note in raised.value.__notes__[0]
 
 
 def test_batch_longer_than_a_chunk_is_written_in_chunks() -> None:
     fake = fakeredis.FakeRedis()
     cio = CustomerIO(redis=fake, settings=Settings(partitions=1))
     ops = [
-        {"type": "person", "identifiers": {"id": str(i)}, "action": "delete"} for i in range(2345)
+        {"type": "person", "identifiers": {"id": str(i)}, "action": "delete"}
+        for i in range(2 * C + 45)
     ]
     ids = cio.batch(ops)
-    assert len(ids) == 2345
+    assert len(ids) == 2 * C + 45
     assert _queued(fake) == ids
 
 
