@@ -14,9 +14,11 @@ function                                argument                    queue
 ======================================  ==========================  =========================
 
 Jobs are RQ jobs (the hash ``Job.to_dict`` gives, read back by ``Job.fetch``), written by
-one Lua script (``lua/enqueue.lua``) that does what ``Queue.enqueue_job`` does, so a call, or a
-whole ``pipeline()`` block, is written completely or not at all, in one round trip. (RQ's own
-enqueue sends six commands in a MULTI/EXEC; measured, that cost about 3x a PING per call.)
+one Lua script (``lua/enqueue.lua``) that does what ``Queue.enqueue_job`` does, so a call, or
+a chunk of a ``pipeline()`` block (:mod:`producer.chunks`), is written completely or not at
+all, in one round trip. (RQ's own enqueue sends six commands in a MULTI/EXEC; measured, that
+cost about 3x a PING per call.) Each job's share of the request is packed into Redis's wire
+format once, when it is prepared, so writing a chunk only joins bytes.
 """
 
 from __future__ import annotations
