@@ -10,11 +10,13 @@ Every method validates and normalises its input, enqueues one RQ job and returns
 from producer.client import APIClient, CustomerIO
 from producer.errors import (
     CustomerIOException,
+    EnqueueError,
     ProducerUnavailable,
     RedisFull,
     SettingsError,
     ValidationError,
 )
+from producer.pipeline import PipelineReport
 from producer.regions import Region, Regions
 from producer.requests import (
     SendEmailRequest,
@@ -30,6 +32,8 @@ __all__ = [
     "APIClient",
     "CustomerIO",
     "CustomerIOException",
+    "EnqueueError",
+    "PipelineReport",
     "ProducerUnavailable",
     "RedisFull",
     "Region",

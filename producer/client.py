@@ -1,13 +1,15 @@
 """``CustomerIO`` and ``APIClient``: the official SDK's API, enqueueing instead of sending.
 
 Each method validates and normalises its input (raising :class:`ValidationError` before any
-write), enqueues one RQ job and returns the job's id. ``pipeline()`` returns an object with the
-same methods that collects jobs and writes them all in one transaction when the ``with`` block
-ends (and writes nothing if the block raises).
+write), enqueues one RQ job and returns the job's id. ``pipeline()`` gives a client with the
+same methods that writes its calls in chunks of up to 250 jobs (one round trip each) as the
+block runs, and the rest when it ends; see :meth:`_Producer.pipeline` for what happens when
+something fails.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Self
@@ -17,7 +19,7 @@ import redis as redis_lib
 from producer.connection import connect
 from producer.errors import CustomerIOException, ValidationError
 from producer.ids import new_idempotency_key
-from producer.jobs import Enqueuer, JobSpec, PreparedJob, send_job, track_job
+from producer.jobs import Enqueuer, JobSpec, send_job, track_job
 from producer.keys import Keys
 from producer.operations import (
     TrackOp,
@@ -26,6 +28,7 @@ from producer.operations import (
     person_op,
     validate_v2_operation,
 )
+from producer.pipeline import ChunkedWriter, PipelineReport
 from producer.regions import Region, Regions
 from producer.requests import (
     SendEmailRequest,
@@ -55,14 +58,21 @@ class _Producer:
         self.keys = Keys(self.settings.queue_prefix, self.settings.partitions)
         self.redis = redis if redis is not None else connect(self.settings)
         self._enqueuer = Enqueuer(self.redis, self.settings.redis_timeout_s)
-        self._buffer: list[PreparedJob] | None = None
+        self._writer: ChunkedWriter | None = None
+
+    @property
+    def pipeline_report(self) -> PipelineReport | None:
+        """Inside (and after) a ``pipeline()`` block, the client it gave: which job ids are
+        written, not written or of unknown fate so far. ``None`` on a plain client."""
+        return None if self._writer is None else self._writer.report
 
     def _submit(self, spec: JobSpec) -> str:
+        writer = self._writer
+        if writer is None:
+            return self._enqueuer.enqueue(spec)
+        writer.check()  # after a failed chunk, no more ids are handed out
         job = self._enqueuer.prepare(spec)
-        if self._buffer is not None:
-            self._buffer.append(job)
-        else:
-            self._enqueuer.write([job])
+        writer.add(job)
         return job.id
 
     def _track(self, op: TrackOp) -> str:
@@ -70,15 +80,30 @@ class _Producer:
 
     @contextmanager
     def pipeline(self) -> Iterator[Self]:
-        """Collect calls and write them all in one round trip when the block ends (nothing
-        at all if the block raises). Returns job ids at once, as the plain calls do."""
-        buffer: list[PreparedJob] = []
-        self._buffer = buffer
+        """A client whose calls are written in chunks, for bulk work of any size.
+
+        Each call returns its job id at once. Calls are buffered and written as chunks of up
+        to 250 jobs (1 MiB), each one all-or-nothing Lua call, while the block runs; the
+        last chunk when the block ends. Memory stays at one chunk plus 16 bytes per id.
+
+        - A chunk that fails raises a :class:`ProducerUnavailable` or :class:`RedisFull` (from
+          the call that filled it, or from the end of the block) whose ``written_ids``,
+          ``not_written_ids`` and ``unknown_ids`` cover every id the block was given. Nothing
+          is attempted after it; further calls in the block raise it again.
+        - If the block itself raises, the calls since the last chunk are not written; the
+          chunks already written stay written. The exception gets a note with the counts,
+          and ``pipe.pipeline_report`` lists the ids.
+        """
+        pipe = copy.copy(self)  # this client stays unbuffered for other threads' calls
+        writer = pipe._writer = ChunkedWriter(self._enqueuer)
         try:
-            yield self
-        finally:
-            self._buffer = None
-        self._enqueuer.write(buffer)
+            yield pipe
+        except BaseException as exc:
+            if exc is not writer.failure:  # a failed chunk's exception has the accounting
+                writer.abandon()
+                exc.add_note(writer.report.summary())
+            raise
+        writer.finish()
 
     def close(self) -> None:
         """Release the Redis connection pool (the SDK's ``close``)."""
@@ -188,15 +213,21 @@ class CustomerIO(_Producer):
         return self._track(merge_op(primary_id_type, primary_id, secondary_id_type, secondary_id))
 
     def batch(self, operations: Any) -> list[str]:
-        """Validate every v2 operation, then enqueue each as its own job (all or none)."""
+        """Validate every v2 operation (nothing is written if one is invalid), then enqueue
+        each as its own job: all or none up to 250 jobs; a longer list is written in chunks,
+        and a failure reports which ids were written (as in ``pipeline()``)."""
         if not isinstance(operations, list | tuple) or not operations:
             raise ValidationError("operations", "must be a non-empty list of v2 operations")
         ops = [validate_v2_operation(op, i) for i, op in enumerate(operations)]
+        if self._writer is not None:
+            self._writer.check()
         jobs = [self._enqueuer.prepare(track_job(op, self.keys)) for op in ops]
-        if self._buffer is not None:
-            self._buffer.extend(jobs)
+        if self._writer is not None:
+            self._writer.add_all(jobs)
         else:
-            self._enqueuer.write(jobs)
+            writer = ChunkedWriter(self._enqueuer)
+            writer.add_all(jobs)
+            writer.finish()
         return [job.id for job in jobs]
 
 

@@ -4,16 +4,32 @@ All of them derive from :class:`CustomerIOException`, the one exception class of
 ``customerio`` SDK, so code written against the SDK keeps catching what it caught before::
 
     CustomerIOException
-    ├── ValidationError        the call's input can never be delivered; nothing was written
-    ├── ProducerUnavailable    Redis did not answer within CIO_REDIS_TIMEOUT_S; nothing was written
-    ├── RedisFull              Redis is at its maxmemory limit (noeviction); nothing was written
-    └── SettingsError          an environment variable has a bad value (names the variable)
+    ├── ValidationError          the call's input can never be delivered; nothing was written
+    ├── EnqueueError             not every job is certainly enqueued; says which ids are
+    │   │                        written, not written, or of unknown fate
+    │   ├── ProducerUnavailable  Redis could not be reached, or did not answer within
+    │   │                        CIO_REDIS_TIMEOUT_S
+    │   └── RedisFull            Redis is at its maxmemory limit (noeviction)
+    └── SettingsError            an environment variable has a bad value (names the variable)
+
+An :class:`EnqueueError` sorts every job the failed call or ``pipeline()`` block prepared into
+exactly one of three groups, so that an application retries exactly the jobs that need it:
+
+- ``written_ids``: certainly in Redis (never retry these: that would duplicate them);
+- ``not_written_ids``: certainly not in Redis (the request never left, Redis refused it, or
+  the chunk was not attempted after an earlier one failed): retry these;
+- ``unknown_ids``: the request went out and its answer was lost (a timeout, or a connection
+  cut while waiting), so Redis may or may not have run it: look them up (``Job.exists``)
+  before retrying, or accept a duplicate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = [
     "CustomerIOException",
+    "EnqueueError",
     "ProducerUnavailable",
     "RedisFull",
     "SettingsError",
@@ -38,15 +54,74 @@ class ValidationError(CustomerIOException):
         self.reason = message
 
 
-class ProducerUnavailable(CustomerIOException):
-    """Redis could not be reached in time; the operation was not enqueued (and not half-written)."""
+class EnqueueError(CustomerIOException):
+    """Writing jobs to Redis failed; the job ids are sorted into what certainly was written,
+    what certainly was not, and what may or may not have been (see the module docstring).
+
+    ``reason`` says what went wrong (never a value from the jobs); the message adds the
+    counts, and for a single job its id and whether it "may have been enqueued".
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        written_ids: Iterable[str] = (),
+        not_written_ids: Iterable[str] = (),
+        unknown_ids: Iterable[str] = (),
+    ) -> None:
+        self.reason = reason
+        self.written_ids: list[str] = list(written_ids)
+        self.not_written_ids: list[str] = list(not_written_ids)
+        self.unknown_ids: list[str] = list(unknown_ids)
+        super().__init__(f"{reason}; {self._fates()}")
+
+    def regroup(
+        self,
+        *,
+        written_ids: Iterable[str] = (),
+        not_written_ids: Iterable[str] = (),
+    ) -> EnqueueError:
+        """The same failure, widened to a whole block: ``written_ids`` were written before
+        it, ``not_written_ids`` were never attempted after it. Keeps the exception's type."""
+        return type(self)(
+            self.reason,
+            written_ids=[*written_ids, *self.written_ids],
+            not_written_ids=[*self.not_written_ids, *not_written_ids],
+            unknown_ids=self.unknown_ids,
+        )
+
+    def _fates(self) -> str:
+        written, lost, unknown = self.written_ids, self.not_written_ids, self.unknown_ids
+        if len(written) + len(lost) + len(unknown) == 1:
+            if unknown:
+                return (
+                    f"job {unknown[0]} may have been enqueued (the request was sent and its "
+                    "answer lost): check before retrying"
+                )
+            if lost:
+                return f"job {lost[0]} not enqueued (safe to retry)"
+            return f"job {written[0]} enqueued"
+        return (
+            f"{len(written)} job(s) enqueued, {len(lost)} not enqueued (safe to retry: "
+            f".not_written_ids), {len(unknown)} may have been enqueued (request sent, answer "
+            "lost: .unknown_ids)"
+        )
 
 
-class RedisFull(CustomerIOException):
+class ProducerUnavailable(EnqueueError):
+    """Redis could not be reached, or did not answer within ``CIO_REDIS_TIMEOUT_S``.
+
+    A job is never half-written: each is in ``written_ids``, ``not_written_ids`` or (its
+    request sent, the answer lost) ``unknown_ids``.
+    """
+
+
+class RedisFull(EnqueueError):
     """Redis refused the write because it is at its ``maxmemory`` limit (``noeviction``).
 
-    Nothing was written. Workers keep delivering (which frees memory), so retrying later, at a
-    lower rate, succeeds once the backlog has drained.
+    The refused jobs are in ``not_written_ids``. Workers keep delivering (which frees memory),
+    so retrying later, at a lower rate, succeeds once the backlog has drained.
     """
 
 

@@ -137,7 +137,9 @@ def test_sends_carry_idempotency_keys() -> None:
     assert given.origin == "cio-transactional"
 
 
-def test_pipeline_writes_on_exit_and_nothing_on_error() -> None:
+def test_small_pipeline_writes_on_exit_and_nothing_on_error() -> None:
+    # Under one chunk (1000 jobs) a block is one write at its end; tests/unit/test_chunks.py
+    # covers longer blocks, which are written chunk by chunk as they run.
     fake = fakeredis.FakeRedis()
     cio = CustomerIO(redis=fake, settings=Settings(partitions=1))
     with cio.pipeline() as pipe:

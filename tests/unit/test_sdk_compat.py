@@ -114,6 +114,9 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "serializer",
             "settings",
             "connection",
+            "chunks",
+            "pipeline",
+            "wire",
         }
     )
 

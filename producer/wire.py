@@ -1,0 +1,80 @@
+"""One request to Redis on a connection we hold, so that a failure says whether it left.
+
+redis-py's ``execute_command`` raises the same ``TimeoutError``/``ConnectionError`` whether
+the request never left or its answer was lost, and may resend it under its retry policy. For
+a write, those cases differ: a request that never reached Redis certainly did nothing and is
+safe to repeat; one whose answer was lost may have run. So the producer sends and reads
+itself, in two steps, and never resends:
+
+- getting a connection (connecting) or sending fails -> :class:`NotSent`. redis-py's
+  ``send_packed_command`` raises only when ``sendall`` did not hand the whole request to the
+  kernel, and Redis runs no command it has not received completely, so nothing ran.
+- reading the answer fails -> :class:`AnswerLost`: the request went out, Redis may have run it.
+- an error reply (``ResponseError``) is returned to the caller as an exception, as usual;
+  ``BusyLoadingError`` (``LOADING``) is an error reply that redis-py files under
+  ``ConnectionError``: Redis refused the command, so it counts as not run (:class:`NotSent`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+__all__ = ["AnswerLost", "NotSent", "bulk", "command", "request"]
+
+
+class NotSent(Exception):
+    """The request certainly did not run (not sent, or refused before running)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(type(cause).__name__)
+        self.cause = cause
+
+
+class AnswerLost(Exception):
+    """The request was sent and its answer never came: it may or may not have run."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(type(cause).__name__)
+        self.cause = cause
+
+
+def bulk(value: bytes) -> bytes:
+    """``value`` as one RESP bulk string."""
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def command(count: int, *head: bytes) -> bytes:
+    """The start of a RESP command of ``count`` arguments whose first ones are ``head``."""
+    return b"*%d\r\n" % count + b"".join(bulk(part) for part in head)
+
+
+def request(client: redis.Redis, packed: bytes) -> Any:
+    """Send one packed command and read its answer (raises :class:`NotSent`,
+    :class:`AnswerLost`, or the ``ResponseError`` Redis answered)."""
+    pool = client.connection_pool
+    # A single-connection client owns one connection; any other borrows one from its pool.
+    own: Any = client.connection
+    try:
+        conn: Any = own if own is not None else pool.get_connection()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise NotSent(exc) from exc
+    try:
+        try:
+            # A list of buffers: redis-py iterates what it is given (a bytes object would
+            # be iterated as ints).
+            conn.send_packed_command([packed])
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise NotSent(exc) from exc
+        try:
+            return conn.read_response()
+        except redis.exceptions.BusyLoadingError as exc:
+            raise NotSent(exc) from exc
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # read_response has closed the connection, so a late answer is never mistaken
+            # for the next command's.
+            raise AnswerLost(exc) from exc
+    finally:
+        if own is None:
+            pool.release(conn)
