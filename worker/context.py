@@ -11,12 +11,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import redis
 
 from producer.keys import Keys
 from worker.clients.app import AppClient
 from worker.clients.track import TrackClient
+from worker.outage import OutageRetry, RedisOutage
 from worker.ratelimit.surfaces import SurfaceLimiters, build_limiters
 from worker.records import DeliveryRecords
 from worker.retry import RetryPolicy
@@ -25,14 +27,25 @@ from worker.settings import WorkerSettings
 __all__ = ["WorkerContext", "current", "install", "worker_connection"]
 
 
-def worker_connection(settings: WorkerSettings) -> redis.Redis:
+def worker_connection(
+    settings: WorkerSettings, outage: RedisOutage | None = None
+) -> redis.Redis:
     """The worker's Redis client: no read timeout (RQ blocks on BLPOP), bounded connects,
-    keep-alive and periodic health checks so a dead server is noticed."""
+    keep-alive and periodic health checks so a dead server is noticed.
+
+    With ``outage`` (worker processes), a lost connection is retried until Redis answers
+    again (:mod:`worker.outage`); without it (CLI commands) redis-py's few retries apply and
+    the command fails, so an operator is not left waiting.
+    """
+    extra: dict[str, Any] = {}
+    if outage is not None:
+        extra["retry"] = OutageRetry(outage, settings.redis_retry_cap_s)
     return redis.Redis.from_url(
         settings.queue.redis_url,
         socket_connect_timeout=5,
         socket_keepalive=True,
         health_check_interval=30,
+        **extra,
     )
 
 
@@ -44,6 +57,8 @@ class WorkerContext:
     settings: WorkerSettings
     connection: redis.Redis
     rand: random.Random = field(default_factory=random.Random)
+    #: Redis availability as this process sees it (what the connection's retries report to)
+    outage: RedisOutage = field(default_factory=RedisOutage)
 
     @cached_property
     def keys(self) -> Keys:
@@ -95,5 +110,6 @@ def current() -> WorkerContext:
     global _current
     if _current is None:
         settings = WorkerSettings.from_env()
-        _current = WorkerContext(settings, worker_connection(settings))
+        outage = RedisOutage()
+        _current = WorkerContext(settings, worker_connection(settings, outage), outage=outage)
     return _current
