@@ -170,3 +170,33 @@ def test_a_worker_started_while_redis_is_down_waits_for_it(
     _assert_sends_once_and_resolved(client, emulator)
     for worker in workers:
         assert worker.stop() == 0
+
+
+@pytest.mark.xfail(
+    reason="needs the Track path to free memory under OOM: delivered jobs deleted at settle and "
+    "'#!lua flags=allow-oom' on claim_batch/settle_batch plus an OOM-proof claim mark in "
+    "ledger.py (another engineer's files); on this branch the workers survive but cannot drain",
+    strict=False,
+)
+def test_a_full_redis_is_drained_by_the_workers(
+    tmp_path: Any, emulator: Any, private_fleet: WorkerFleet, private_redis: PrivateRedis
+) -> None:
+    from producer.errors import RedisFull
+
+    client = redis.Redis.from_url(private_redis.url)
+    base = int(client.info("memory")["used_memory"])
+    client.config_set("maxmemory", base + 2_000_000)
+    client.config_set("maxmemory-policy", "noeviction")
+    cio = CustomerIO(settings=Settings(redis_url=private_redis.url))
+    produced = 0
+    with pytest.raises(RedisFull):
+        for n in range(100_000):
+            cio.identify(f"f{n}", seq=0, pad="x" * 200)
+            produced += 1
+    workers = private_fleet.start(2, CIO_LEASE_TTL_S="3")
+    pids = [w.process.pid for w in workers]
+    wait_until(lambda: track_drained(client), 90, f"{produced} operations drained")
+    _assert_same_live_processes(workers, pids)
+    cio.identify("after", seq=1)  # production works again
+    wait_until(lambda: track_drained(client), 30, "the new operation")
+    cio.close()
