@@ -53,6 +53,7 @@ KNOWN_VARIABLES: Final = frozenset(
         "CIO_DEAD_LETTER_TTL_DAYS",
         # Track batching
         "CIO_LEASE_TTL_S",
+        "CIO_REDIS_RETRY_CAP_S",
         "CIO_BATCH_MAX_OPS",
         "CIO_BATCH_MAX_BYTES",
         "CIO_BATCH_LINGER_MS",

@@ -46,9 +46,7 @@ def emu(module_emulator: Any) -> Any:
     return module_emulator
 
 
-@pytest.fixture
-def fleet(redis_url: str, emulator: Any, tmp_path: Path) -> Iterator[WorkerFleet]:
-    """Worker subprocesses pointed at the test's Redis database and the emulator."""
+def _fleet_env(redis_url: str, emulator: Any) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -56,6 +54,22 @@ def fleet(redis_url: str, emulator: Any, tmp_path: Path) -> Iterator[WorkerFleet
     }
     env.update(emulator.worker_env())
     env.update({"REDIS_URL": redis_url, "LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1"})
-    workers = WorkerFleet(env, tmp_path, [])
+    return env
+
+
+@pytest.fixture
+def fleet(redis_url: str, emulator: Any, tmp_path: Path) -> Iterator[WorkerFleet]:
+    """Worker subprocesses pointed at the test's Redis database and the emulator."""
+    workers = WorkerFleet(_fleet_env(redis_url, emulator), tmp_path, [])
+    yield workers
+    workers.stop_all()
+
+
+@pytest.fixture
+def private_fleet(
+    private_redis: PrivateRedis, emulator: Any, tmp_path: Path
+) -> Iterator[WorkerFleet]:
+    """Worker subprocesses pointed at the test's private redis-server and the emulator."""
+    workers = WorkerFleet(_fleet_env(private_redis.url, emulator), tmp_path, [])
     yield workers
     workers.stop_all()

@@ -28,11 +28,16 @@ def free_port() -> int:
 
 @dataclass
 class PrivateRedis:
-    """A redis-server of the test's own on a loopback port; stop/start it at will."""
+    """A redis-server of the test's own on a loopback port; stop/start it at will.
+
+    Its RDB file lives in ``workdir``: :meth:`shutdown_save` then :meth:`start` is a Redis
+    restart that keeps the data. ``maxmemory`` (e.g. ``"4mb"``) caps it with ``noeviction``,
+    like a Redis that fills up."""
 
     port: int
     workdir: Path
     process: subprocess.Popen[bytes] | None = None
+    maxmemory: str | None = None
 
     @property
     def url(self) -> str:
@@ -55,6 +60,11 @@ class PrivateRedis:
                 "no",
                 "--dir",
                 str(self.workdir),
+                *(
+                    ["--maxmemory", self.maxmemory, "--maxmemory-policy", "noeviction"]
+                    if self.maxmemory
+                    else []
+                ),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -74,6 +84,19 @@ class PrivateRedis:
                 time.sleep(0.02)  # polling a server that exposes no readiness event
             finally:
                 client.close()
+
+    def shutdown_save(self, timeout_s: float = 30.0) -> None:
+        """``SHUTDOWN SAVE``: the data goes to the RDB file, every client is cut off."""
+        assert self.process is not None
+        client = redis.Redis(port=self.port, socket_connect_timeout=2)
+        try:
+            client.shutdown(save=True)
+        except redis.ConnectionError:
+            pass  # the server closes our connection as it goes
+        finally:
+            client.close()
+        self.process.wait(timeout=timeout_s)
+        self.process = None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

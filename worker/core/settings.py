@@ -51,6 +51,8 @@ class WorkerSettings:
     dead_letter_ttl_days: int = 30
     # Track batching
     lease_ttl_s: float = 10.0
+    # Redis outages: the longest wait between two reconnect attempts
+    redis_retry_cap_s: float = 5.0
     batch_max_ops: int = 1000
     batch_max_bytes: int = 475_000
     batch_linger_ms: int = 50
@@ -91,6 +93,7 @@ class WorkerSettings:
             ("CIO_HTTP_READ_TIMEOUT_S", self.http_read_timeout_s, 0.001, inf, "seconds"),
             ("CIO_LEASE_TTL_S", self.lease_ttl_s, 1, inf, "seconds"),
             ("CIO_TRACK_KEEP_DELIVERED_S", self.track_keep_delivered_s, 0, 7 * 86_400, "seconds"),
+            ("CIO_REDIS_RETRY_CAP_S", self.redis_retry_cap_s, 0.1, 300, "seconds"),
         ]
 
     @property
@@ -137,6 +140,7 @@ class WorkerSettings:
                 "CIO_DEAD_LETTER_TTL_DAYS", d.dead_letter_ttl_days, minimum=1
             ),
             lease_ttl_s=env.number("CIO_LEASE_TTL_S", d.lease_ttl_s),
+            redis_retry_cap_s=env.number("CIO_REDIS_RETRY_CAP_S", d.redis_retry_cap_s),
             batch_max_ops=env.integer("CIO_BATCH_MAX_OPS", d.batch_max_ops, minimum=1),
             batch_max_bytes=env.integer("CIO_BATCH_MAX_BYTES", d.batch_max_bytes, minimum=1),
             batch_linger_ms=env.integer("CIO_BATCH_LINGER_MS", d.batch_linger_ms),

@@ -11,12 +11,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import redis
 
 from producer.keys import Keys
 from worker.clients.app import AppClient
 from worker.clients.track import TrackClient
+from worker.core.outage import OutageRetry, RedisOutage
 from worker.core.settings import WorkerSettings
 from worker.policy.retry import RetryPolicy
 from worker.ratelimit.surfaces import SurfaceLimiters, build_limiters
@@ -25,14 +27,25 @@ from worker.transactional.records import DeliveryRecords
 __all__ = ["WorkerContext", "current", "install", "worker_connection"]
 
 
-def worker_connection(settings: WorkerSettings) -> redis.Redis:
+def worker_connection(
+    settings: WorkerSettings, outage: RedisOutage | None = None
+) -> redis.Redis:
     """The worker's Redis client: no read timeout (RQ blocks on BLPOP), bounded connects,
-    keep-alive and periodic health checks so a dead server is noticed."""
+    keep-alive and periodic health checks so a dead server is noticed.
+
+    With ``outage`` (worker processes), a lost connection is retried until Redis answers
+    again (:mod:`worker.core.outage`); without it (CLI commands) redis-py's few retries apply and
+    the command fails, so an operator is not left waiting.
+    """
+    extra: dict[str, Any] = {}
+    if outage is not None:
+        extra["retry"] = OutageRetry(outage, settings.redis_retry_cap_s)
     return redis.Redis.from_url(
         settings.queue.redis_url,
         socket_connect_timeout=5,
         socket_keepalive=True,
         health_check_interval=30,
+        **extra,
     )
 
 
@@ -50,6 +63,8 @@ class WorkerContext:
     rand: random.Random = field(default_factory=random.Random)
     app_client: AppClient | None = None
     track_client: TrackClient | None = None
+    #: Redis availability as this process sees it (what the connection's retries report to)
+    outage: RedisOutage = field(default_factory=RedisOutage)
 
     @cached_property
     def keys(self) -> Keys:
@@ -101,5 +116,6 @@ def current() -> WorkerContext:
     global _current
     if _current is None:
         settings = WorkerSettings.from_env()
-        _current = WorkerContext(settings, worker_connection(settings))
+        outage = RedisOutage()
+        _current = WorkerContext(settings, worker_connection(settings, outage), outage=outage)
     return _current

@@ -9,6 +9,12 @@ states: :class:`RetryLater` becomes a scheduled retry, :class:`DeadLetter` a fai
 queue's FailedJobRegistry with a readable reason. SIGTERM or SIGINT: finish the job in hand,
 then exit 0 (a second signal stops at once; the job's delivery record then keeps it from
 being sent twice).
+
+Redis going away is a pause, not a crash: the worker's client retries a lost connection until
+Redis answers again (:mod:`worker.core.outage`), so RQ's loop, the Track drainer and the scheduler
+all simply resume; a send whose worker died is resolved from its delivery record
+(:func:`worker.transactional.requeue_abandoned_send`), never left as an anonymous
+``AbandonedJobError``.
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import socket
+import time
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
+import redis
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job
@@ -34,11 +43,13 @@ from worker.core.allowed_jobs import JobShape, Refusal, allowed_jobs, check_job
 from worker.core.errors import DeadLetter, JobOutcome, RetryLater
 from worker.core.lifecycle import die_with_parent
 from worker.core.logs import configure_logging, get_logger
+from worker.core.outage import RedisOutage
 from worker.core.settings import WorkerSettings
 from worker.deadletters.attempts import dead_letter, format_dead_letter
 from worker.runner import context
 from worker.runner.context import WorkerContext, install, worker_connection
 from worker.track.drainer import TrackDrainer
+from worker.transactional.deliver import requeue_abandoned_send
 
 __all__ = ["CioWorker", "register"]
 
@@ -50,6 +61,10 @@ class CioWorker(SimpleWorker):
 
     #: dead letters are kept this long (``CIO_DEAD_LETTER_TTL_DAYS``)
     dead_letter_ttl_s: int = 30 * 86_400
+    #: what the connection's retries report to; told when the worker is stopping
+    outage: RedisOutage | None = None
+    #: how long a stopping worker waits for its scheduler process before killing it
+    scheduler_stop_timeout_s: float = 10.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # RQ's maintenance (registry cleanup, and taking over the scheduler lock of a worker
@@ -61,6 +76,50 @@ class CioWorker(SimpleWorker):
         kwargs.setdefault("log_job_description", False)
         super().__init__(*args, **kwargs)
         self._outcome: BaseException | None = None
+        # RQ's abandoned-job cleanup calls exception handlers before failing a job.
+        self.push_exc_handler(requeue_abandoned_send)  # type: ignore[no-untyped-call]
+
+    def register_birth(self) -> None:
+        """RQ's birth, waiting (not crashing) while a full Redis refuses it."""
+        register = super().register_birth
+        if self.outage is None:
+            register()  # type: ignore[no-untyped-call]
+        else:
+            self.outage.persist(lambda: register())  # type: ignore[no-untyped-call]
+
+    def teardown(self) -> None:
+        """RQ's teardown; from here on a lost connection fails instead of waiting, and a
+        Redis that is away at the moment of the stop is logged, not a traceback."""
+        if self.outage is not None:
+            self.outage.stop()
+        try:
+            super().teardown()  # type: ignore[no-untyped-call]
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("worker_deregister_failed", name=self.name, error=type(exc).__name__)
+
+    def stop_scheduler(self) -> None:
+        """Stop the scheduler process, bounded: during an outage it is waiting for Redis and
+        would not see the SIGTERM until Redis returns."""
+        scheduler: Any = self.scheduler  # RQ annotates it as always set
+        process = scheduler._process if scheduler is not None else None
+        if process is None or not process.pid:
+            return
+        try:
+            os.kill(process.pid, signal.SIGTERM)
+        except OSError:
+            return
+        process.join(self.scheduler_stop_timeout_s)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+
+    def _pubsub_exception_handler(self, exc: Exception, pubsub: Any, pubsub_thread: Any) -> None:
+        """RQ's pubsub thread (``rq`` commands): wait out an outage quietly, like the rest."""
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError) and self.outage:
+            self.outage.failed(exc)
+            time.sleep(2.0)  # the thread's own retry pace; it has no event to wait on
+            return
+        super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
@@ -191,8 +250,9 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     configure_logging(settings.log_format, settings.log_level)
     # RQ forks its scheduler from the worker: it must not outlive a SIGKILLed worker.
     os.register_at_fork(after_in_child=die_with_parent)
-    connection = worker_connection(settings)
-    ctx = WorkerContext(settings, connection)
+    outage = RedisOutage()
+    connection = worker_connection(settings, outage)
+    ctx = WorkerContext(settings, connection, outage=outage)
     # Fail now, naming the missing variable, rather than at the first job.
     ctx.app  # noqa: B018
     ctx.track  # noqa: B018
@@ -202,6 +262,7 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
         queues, connection=connection, serializer=SafeSerializer, name=name or _default_name()
     )
     worker.dead_letter_ttl_s = ctx.dead_letter_ttl_s
+    worker.outage = outage
     drainer = TrackDrainer(ctx, worker.name, burst=burst)
     log.info(
         "worker_starting",
@@ -217,6 +278,7 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     except StopRequested:
         pass  # a stop signal after RQ's loop ended (burst mode): stop the drainer below
     finally:
+        outage.stop()  # a Redis away now must not hold the stop (RQ's teardown did the same)
         drainer.stop(settings.http_connect_timeout_s + settings.http_read_timeout_s + 5)
         ctx.close()
     log.info("worker_stopped", name=worker.name)

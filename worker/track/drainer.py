@@ -6,6 +6,11 @@ there at once), linger up to ``CIO_BATCH_LINGER_MS`` when the queue holds less t
 batch, claim, deliver (:mod:`.deliver`). A batch left claimed (a crash, a retry) is always
 delivered before anything newer. Stopping (SIGTERM) finishes the request in flight and
 leaves anything unsent claimed, at the head, for whoever holds the partition next.
+
+Redis going away pauses the loop inside the Redis client (:mod:`worker.core.outage`); a batch sent
+but not yet settled when it went stays claimed and is delivered again (at least once: Track
+operations are idempotent or de-duplicated). A full Redis refuses some of the loop's writes:
+that is logged once a minute and the loop keeps trying, as delivering frees memory.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import redis
 from rq.suspension import is_suspended
 
 from worker.core.logs import get_logger
+from worker.core.outage import RedisOutage, is_redis_full
 from worker.track.deliver import BatchDelivery, TrackParts
 from worker.track.leases import PartitionLeases
 from worker.track.ledger import LeaseLost, Ledger
@@ -40,6 +46,8 @@ class DrainerParts(TrackParts, Protocol):
 
     @property
     def connection(self) -> redis.Redis: ...
+    @property
+    def outage(self) -> RedisOutage: ...
 
 
 class TrackDrainer:
@@ -48,7 +56,9 @@ class TrackDrainer:
     def __init__(self, ctx: DrainerParts, worker_id: str, *, burst: bool = False) -> None:
         self.ctx = ctx
         self.burst = burst
-        self.leases = PartitionLeases(ctx.connection, ctx.keys, worker_id, ctx.settings.lease_ttl_s)
+        self.leases = PartitionLeases(
+            ctx.connection, ctx.keys, worker_id, ctx.settings.lease_ttl_s, outage=ctx.outage
+        )
         self.ledger = Ledger(ctx.connection, ctx.keys, worker_id)
         self.delivery = BatchDelivery(ctx, self.ledger)
         self._stop = threading.Event()
@@ -58,7 +68,7 @@ class TrackDrainer:
     # ---- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
         """Take first leases, then run the heartbeat and drain loops in threads."""
-        self.leases.heartbeat()
+        self.leases.beat_once()
         for name, target in (("cio-leases", self._heartbeats), ("cio-track", self.run)):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -95,7 +105,10 @@ class TrackDrainer:
             try:
                 worked = self.pass_over_partitions()
             except redis.RedisError as exc:
-                log.warning("track_redis_error", error=type(exc).__name__)
+                if is_redis_full(exc):
+                    self.ctx.outage.full()
+                else:
+                    log.warning("track_redis_error", error=type(exc).__name__)
                 worked = False
                 self._stop.wait(1.0)
             except Exception:

@@ -6,6 +6,10 @@ a clean stop. Live workers register in a sorted set scored by heartbeat expiry; 
 fair share, ``ceil(partitions / live workers)``, of the free partitions and gives back what
 exceeds its share, so partitions spread across workers and a dead worker's partitions are
 taken over within one lease TTL.
+
+While Redis is away the heartbeat waits inside the Redis client (:mod:`worker.core.outage`) and
+our leases lapse, as other workers should see; when it is back the heartbeat takes partitions
+again. A full Redis refusing the heartbeat's writes is logged once a minute, never fatal.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import redis
 
 from producer.keys import Keys
 from worker.core.logs import get_logger
+from worker.core.outage import RedisOutage, is_redis_full
 
 __all__ = ["PartitionLeases"]
 
@@ -29,8 +34,16 @@ _LEASE_LUA = (resources.files("worker.track") / "lease.lua").read_text()
 class PartitionLeases:
     """This worker's leases. Thread-safe: the heartbeat thread and the drainer share it."""
 
-    def __init__(self, connection: redis.Redis, keys: Keys, worker_id: str, ttl_s: float) -> None:
+    def __init__(
+        self,
+        connection: redis.Redis,
+        keys: Keys,
+        worker_id: str,
+        ttl_s: float,
+        outage: RedisOutage | None = None,
+    ) -> None:
         self.connection = connection
+        self.outage = outage or RedisOutage()
         self.keys = keys
         self.worker_id = worker_id
         self.ttl_ms = max(1000, int(ttl_s * 1000))
@@ -126,8 +139,14 @@ class PartitionLeases:
         """Heartbeat every third of the TTL until ``stop`` is set (the heartbeat thread)."""
         interval_s = self.ttl_ms / 3000
         while not stop.wait(interval_s):
-            try:
-                self.heartbeat()
-            except redis.RedisError as exc:
-                # Redis away: our leases lapse, which is what other workers should see.
+            self.beat_once()
+
+    def beat_once(self) -> None:
+        """One :meth:`heartbeat` that never raises a Redis error (it logs it)."""
+        try:
+            self.heartbeat()
+        except redis.RedisError as exc:
+            if is_redis_full(exc):
+                self.outage.full()
+            else:
                 log.warning("lease_heartbeat_failed", error=type(exc).__name__)

@@ -9,19 +9,31 @@
    never made, 429, 503, 408): release the claim and retry later (a 429 pauses the surface
    for every worker). Maybe acted on (timeout, reset, 500/502/504): dead-letter as ambiguous
    unless ``CIO_SEND_AT_LEAST_ONCE=1``. Any other 4xx: dead-letter with Customer.io's message.
+
+Once the request has gone out, only this process knows its outcome: the record of it is
+written with :meth:`~worker.core.outage.RedisOutage.persist`, which waits for a Redis that went away
+(or is full) instead of dropping what happened. A send whose worker died (its outcome unknown)
+is found by RQ's abandoned-job cleanup; :func:`requeue_abandoned_send` puts it back in its
+queue once, so that the job itself reads its delivery record: delivered -> finished with the
+recorded ``delivery_id``; left pending -> an *ambiguous* dead letter with operation, attempts
+and reason; no record -> it was never sent, so it is sent.
 """
 
 from __future__ import annotations
 
 import time
+from types import TracebackType
 from typing import Any, Protocol, cast
 
+from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
 from worker.clients.app import AppClient, SendKind
 from worker.clients.outcomes import Outcome, RateLimited, Success
+from worker.core.allowed_jobs import SEND_JOBS
 from worker.core.errors import RetryLater
 from worker.core.logs import get_logger
+from worker.core.outage import RedisOutage
 from worker.core.settings import WorkerSettings
 from worker.deadletters.attempts import (
     begin_attempt,
@@ -36,7 +48,7 @@ from worker.ratelimit.limiter import RateLimitTimeout
 from worker.ratelimit.surfaces import SurfaceLimiters
 from worker.transactional.records import DeliveryRecords
 
-__all__ = ["SendParts", "deliver_send"]
+__all__ = ["SendParts", "deliver_send", "requeue_abandoned_send"]
 
 log = get_logger("cio.transactional")
 
@@ -59,6 +71,8 @@ class SendParts(Protocol):
     def limiters(self) -> SurfaceLimiters: ...
     @property
     def policy(self) -> RetryPolicy: ...
+    @property
+    def outage(self) -> RedisOutage: ...
 
 
 _AMBIGUOUS_HELP = (
@@ -102,18 +116,20 @@ def deliver_send(
     decision = ctx.policy.classify(outcome, Work.SEND)
     _log(job, operation, attempt, decision.value, outcome, getattr(outcome, "latency_s", 0.0))
 
+    # From here on the outcome exists only in this process: record it whatever Redis does.
+    persist = ctx.outage.persist
     if decision is Decision.DELIVERED:
         body = cast(Success, outcome).body
         delivery_id = str(body.get("delivery_id", ""))
-        ctx.records.delivered(idempotency_key, delivery_id)
+        persist(lambda: ctx.records.delivered(idempotency_key, delivery_id))
         if attempt > 1:
-            save_meta(job)  # keep the attempt count of a send that needed retries
+            persist(lambda: save_meta(job))  # keep the attempt count of a retried send
         return {"delivery_id": delivery_id, "queued_at": body.get("queued_at")}
     if decision is Decision.RETRY:
-        ctx.records.release(idempotency_key, job.id)
+        persist(lambda: ctx.records.release(idempotency_key, job.id))
         return _retry(ctx, job, operation, attempt, outcome)
     if decision is Decision.AMBIGUOUS:
-        ctx.records.ambiguous(idempotency_key, job.id)
+        persist(lambda: ctx.records.ambiguous(idempotency_key, job.id))
         raise dead_letter(
             job,
             operation,
@@ -122,8 +138,24 @@ def deliver_send(
             outcome,
             ambiguous=True,
         )
-    ctx.records.release(idempotency_key, job.id)
+    persist(lambda: ctx.records.release(idempotency_key, job.id))
     raise dead_letter(job, operation, "Customer.io refused the send", outcome)
+
+
+def requeue_abandoned_send(
+    job: Job,
+    exc_type: type[BaseException] | None,
+    exc_value: BaseException | None,
+    tb: TracebackType | None,
+) -> bool:
+    """RQ exception handler: a send abandoned by a dead worker goes back to its queue (once
+    per abandonment) instead of RQ's anonymous ``AbandonedJobError`` failure, so that it is
+    resolved from its delivery record (see the module docstring). Never sends by itself."""
+    if exc_type is AbandonedJobError and job.func_name in SEND_JOBS:
+        job.retries_left = 1
+        job.retry_intervals = []  # RQ's cleanup then re-enqueues it at once
+        log.warning("abandoned_send_requeued", queue=job.origin, job_id=job.id)
+    return True  # let the other handlers run
 
 
 def _retry(

@@ -1,0 +1,178 @@
+"""Riding out Redis outages: a worker that loses Redis waits for it instead of dying.
+
+Managed Redis services fail over and restart routinely, so for a worker a lost connection is
+a pause, not an error. The worker's Redis client carries an :class:`OutageRetry`: every
+command that meets a ``ConnectionError`` or ``TimeoutError`` is retried (a fresh connection
+each time) with exponential backoff capped at ``CIO_REDIS_RETRY_CAP_S``, for as long as it
+takes, in every thread (RQ's work loop, the Track drainer, lease heartbeats, RQ's pubsub
+thread) and in RQ's scheduler process, which inherits the client's settings. Nothing above
+the client sees the outage, so no work loop has to be re-entered and no in-memory state (the
+outcome of a send in hand) is lost. Once the worker is stopping, a command fails at once
+instead, so a stop during an outage does not hang.
+
+:class:`RedisOutage` is what the retries report to: it logs one line when Redis goes away,
+one a minute while it stays away, one when it is back, and ``redis_full`` at most once a
+minute when Redis refuses writes at its ``maxmemory``.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from worker.core.logs import get_logger
+
+__all__ = ["OutageRetry", "RedisOutage", "is_redis_full"]
+
+log = get_logger("cio.redis")
+
+T = TypeVar("T")
+
+#: While Redis stays away (or full), one reminder line per this many seconds.
+_REMIND_EVERY_S = 60.0
+#: The first reconnect comes this fast; each next one waits twice as long, up to the cap.
+_FIRST_RETRY_S = 0.05
+_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
+
+
+def is_redis_full(error: BaseException) -> bool:
+    """True for Redis's refusal of a write at ``maxmemory`` (``noeviction``)."""
+    return isinstance(error, redis.OutOfMemoryError) or (
+        isinstance(error, redis.ResponseError) and str(error).startswith("OOM ")
+    )
+
+
+class RedisOutage:
+    """One process's view of Redis availability; thread-safe. Logs, never raises."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._down_since: float | None = None
+        self._next_reminder = 0.0
+        self._next_full_log = 0.0
+        self._stopping = threading.Event()
+
+    @property
+    def down(self) -> bool:
+        """True between a failed command and the next one that succeeds."""
+        return self._down_since is not None
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called: commands stop waiting for Redis."""
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        """The process is stopping: from now on a lost connection fails the command."""
+        self._stopping.set()
+
+    def failed(self, error: BaseException) -> None:
+        """A command could not reach Redis (logged once, then once a minute)."""
+        now = self._clock()
+        with self._lock:
+            if self._down_since is None:
+                self._down_since = now
+                self._next_reminder = now + _REMIND_EVERY_S
+                log.warning("redis_unavailable", error=type(error).__name__, waiting=True)
+            elif now >= self._next_reminder:
+                self._next_reminder = now + _REMIND_EVERY_S
+                log.warning(
+                    "redis_still_unavailable",
+                    error=type(error).__name__,
+                    down_s=round(now - self._down_since),
+                )
+
+    def answered(self) -> None:
+        """A command reached Redis (logs once when that ends an outage)."""
+        if self._down_since is None:  # the common case: no lock taken
+            return
+        with self._lock:
+            if self._down_since is not None:
+                log.info("redis_available", down_s=round(self._clock() - self._down_since, 1))
+                self._down_since = None
+
+    def full(self) -> None:
+        """Redis refused a write at its memory limit (logged at most once a minute)."""
+        now = self._clock()
+        with self._lock:
+            if now < self._next_full_log:
+                return
+            self._next_full_log = now + _REMIND_EVERY_S
+        log.warning(
+            "redis_full",
+            hint="Redis is at maxmemory; workers keep delivering, which frees memory",
+        )
+
+    def persist(self, write: Callable[[], T], cap_s: float = 5.0) -> T:
+        """Run ``write`` until Redis takes it, also while stopping: for the outcome of a
+        request that already reached Customer.io, which only this process knows."""
+        delay = _FIRST_RETRY_S
+        while True:
+            try:
+                result = write()
+            except _UNAVAILABLE as exc:
+                self.failed(exc)
+            except redis.ResponseError as exc:
+                if not is_redis_full(exc):
+                    raise
+                self.full()
+            else:
+                self.answered()
+                return result
+            time.sleep(delay)  # nothing to wait on: Redis announces nothing when it returns
+            delay = min(cap_s, delay * 2)
+
+
+class OutageRetry(Retry):
+    """redis-py's retry policy for the worker's client: retry a lost connection forever
+    (until the process is stopping), reporting to one :class:`RedisOutage`."""
+
+    def __init__(self, outage: RedisOutage, cap_s: float) -> None:
+        super().__init__(ExponentialBackoff(cap=cap_s, base=_FIRST_RETRY_S), retries=-1)
+        self.outage = outage
+        self.cap_s = cap_s
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> OutageRetry:
+        # redis-py copies the policy into every connection; all copies report to one outage.
+        return OutageRetry(self.outage, self.cap_s)
+
+    def call_with_retry(
+        self,
+        do: Callable[[], T],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        """Run ``do``; on a lost connection call ``fail`` (redis-py's disconnect or
+        reconnect) and try again after the backoff, until Redis answers."""
+        backoff = copy.copy(self._backoff)
+        failures = 0
+        while True:
+            try:
+                result = do()
+            except self._supported_errors as error:
+                if is_retryable is not None and not is_retryable(error):
+                    raise
+                failures += 1
+                self.outage.failed(error)
+                try:
+                    if with_failure_count:
+                        fail(error, failures)
+                    else:
+                        fail(error)
+                except self._supported_errors:
+                    pass  # the reconnect of a pubsub failed too: still down, keep waiting
+                if self.outage.stopping:
+                    raise
+                time.sleep(backoff.compute(failures))
+            else:
+                self.outage.answered()
+                return result
