@@ -19,7 +19,7 @@ import redis
 from rich.console import Console
 from rich.live import Live
 
-from producer import APIClient, CustomerIO, Settings
+from producer import APIClient, CustomerIO, CustomerIOException, Settings
 from producer.keys import Keys
 from worker.demo.cleanup import delete_demo_keys
 from worker.demo.processes import ChildFailed, DemoProcesses, child_environment
@@ -76,7 +76,8 @@ def run_demo(*, operations: int, workers: int, keep: bool, console: Console | No
     except KeyboardInterrupt:
         console.print("\nInterrupted: stopping the workers, the emulator and Redis.")
         code = 130
-    except (NoRedis, ChildFailed) as exc:
+    except (NoRedis, ChildFailed, CustomerIOException) as exc:
+        # CustomerIOException: the producer's typed errors (Redis unavailable or full)
         _plain(console, f"cio-pipeline demo: {exc}")
         code = 1
     finally:
@@ -97,7 +98,10 @@ def _drive(console: Console, demo_redis: DemoRedis, connection: redis.Redis,
            processes: DemoProcesses, emulator: EmulatorHandle, operations: int,
            produced: Produced, started: float) -> int:
     """Produce the workload with live progress, wait for it to drain, print the summary."""
-    settings = Settings(redis_url=demo_redis.url, queue_prefix=DEMO_PREFIX)
+    # a generous Redis budget: the demo may share a busy Redis (and CPU) with other work,
+    # and each wave is one pipelined write of a few hundred jobs
+    settings = Settings(redis_url=demo_redis.url, queue_prefix=DEMO_PREFIX,
+                        redis_timeout_s=10.0)
     cio = CustomerIO(settings=settings)
     api = APIClient("demo", settings=settings)  # the key is never used: workers hold it
     waves = plan_workload(operations)
