@@ -1,7 +1,10 @@
 """The ``cio-pipeline`` command.
 
 Each sub-command lives in its own module and registers itself through a ``register(subparsers)``
-function; this module only wires them together so that importing the CLI stays cheap.
+function; this module only wires them together so that importing the CLI stays cheap. A
+registering module imports only the core dependencies: a command that needs a pip extra
+(``emulator``, ``demo``) imports it when it runs, after :func:`worker.extras.require_extra`, so
+a core install runs every other command and a missing extra costs one line, not a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from producer.errors import SettingsError
+from worker.extras import MissingExtra, extra_for_module
 
 __all__ = ["main"]
 
@@ -22,6 +26,7 @@ _COMMAND_MODULES = (
     "worker.cli.dlq",
     "worker.cli.check",
     "worker.emulator.cli",
+    "worker.demo.command",
 )
 
 
@@ -46,5 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except SettingsError as exc:
         print(f"cio-pipeline: {exc}", file=sys.stderr)
+        return 2
+    except MissingExtra as exc:
+        print(f"cio-pipeline {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = extra_for_module(exc.name)
+        if extra is None:
+            raise
+        missing = MissingExtra(extra, exc.name or "?")
+        print(f"cio-pipeline {args.command}: {missing}", file=sys.stderr)
         return 2
     return code

@@ -2,11 +2,16 @@
 
 ``create_app(config)`` builds the Starlette app; ``cio-pipeline emulator`` serves it;
 :mod:`worker.emulator.testing` runs it as a subprocess for integration tests.
+
+Importing this package (or :mod:`worker.emulator.cli`, which registers the command) needs only
+the core dependencies: ``create_app`` and the modules behind it need the ``emulator`` extra
+(Starlette), so they are imported on first use.
 """
 
 from __future__ import annotations
 
-from worker.emulator.app import create_app
+from typing import TYPE_CHECKING, Any
+
 from worker.emulator.config import (
     DEV_API_KEY,
     DEV_APP_API_KEY,
@@ -14,6 +19,9 @@ from worker.emulator.config import (
     EmulatorConfig,
 )
 from worker.emulator.faults import FaultPlan, ScriptedFault, SurfaceFaults
+
+if TYPE_CHECKING:
+    from worker.emulator.app import create_app
 
 __all__ = [
     "DEV_API_KEY",
@@ -25,3 +33,12 @@ __all__ = [
     "SurfaceFaults",
     "create_app",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: only create_app pulls in Starlette, so it is resolved on first access.
+    if name == "create_app":
+        from worker.emulator.app import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

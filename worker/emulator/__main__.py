@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from worker.emulator.cli import register
+from worker.extras import MissingExtra
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m worker.emulator")
     register(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["emulator", *(sys.argv[1:] if argv is None else argv)])
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except MissingExtra as exc:
+        print(f"python -m worker.emulator: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -5,6 +5,10 @@ Credentials default to ``CUSTOMERIO_SITE_ID`` / ``CUSTOMERIO_API_KEY`` /
 the public development values in :mod:`worker.emulator.config`. Once the socket listens the
 command prints exactly one line, ``emulator listening on http://HOST:PORT``, with the real
 port when ``--port 0`` asked the OS to choose one.
+
+This module registers the command with the core dependencies alone; the server itself
+(:mod:`worker.emulator.serve`, Starlette and uvicorn) is imported only when the command runs,
+after checking that the ``emulator`` extra is installed.
 """
 
 from __future__ import annotations
@@ -12,13 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 from typing import Any
 
-import uvicorn
-
-from worker.emulator.app import create_app
 from worker.emulator.config import (
     DEV_API_KEY,
     DEV_APP_API_KEY,
@@ -27,6 +27,7 @@ from worker.emulator.config import (
     EmulatorConfig,
 )
 from worker.emulator.faults import SURFACES, FaultPlan
+from worker.extras import require_extra
 
 __all__ = ["LISTENING_PREFIX", "config_from_args", "register", "run"]
 
@@ -108,30 +109,17 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
     )
 
 
-class _AnnouncingServer(uvicorn.Server):
-    """A uvicorn server that prints the listening line once its sockets accept connections."""
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        if not self.started:
-            return
-        host, port = self.servers[0].sockets[0].getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        print(f"{LISTENING_PREFIX}http://{shown}:{port}", flush=True)
-
-
 def run(args: argparse.Namespace) -> int:
-    """Serve until SIGINT/SIGTERM; returns the exit code."""
+    """Serve until SIGINT/SIGTERM; returns the exit code.
+
+    Raises :class:`worker.extras.MissingExtra` when the ``emulator`` extra is not installed.
+    """
+    require_extra("emulator")
     try:
         config = config_from_args(args)
     except ValueError as exc:
         print(f"cio-pipeline emulator: {exc}", file=sys.stderr)
         return 2
-    server = _AnnouncingServer(uvicorn.Config(
-        create_app(config), host=args.host, port=args.port, http="h11", lifespan="off",
-        log_level="warning", access_log=args.access_log,
-        # hanging requests must not hold up a stop for long
-        timeout_graceful_shutdown=1,
-    ))
-    server.run()
-    return 0 if server.started else 1
+    from worker.emulator.serve import serve
+
+    return serve(config, host=args.host, port=args.port, access_log=args.access_log)

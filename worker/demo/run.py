@@ -1,0 +1,179 @@
+"""``cio-pipeline demo`` from start to end: Redis, emulator, workers, workload, summary.
+
+Everything started is stopped in reverse order by one ``ExitStack``, on a normal end, on an
+error and on Ctrl-C (SIGINT, which the children never see: they run in their own sessions). A
+second Ctrl-C during that clean-up is ignored, so it cannot leave a process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import redis
+from rich.console import Console
+from rich.live import Live
+
+from producer import APIClient, CustomerIO, CustomerIOException, Settings
+from producer.keys import Keys
+from worker.demo.cleanup import delete_demo_keys
+from worker.demo.processes import ChildFailed, DemoProcesses, child_environment
+from worker.demo.progress import JobCounts, count_jobs, read_traffic
+from worker.demo.redis_server import DemoRedis, NoRedis, open_redis
+from worker.demo.view import live_table, summary_table
+from worker.demo.workload import MIN_OPERATIONS, Produced, plan_workload, produce_wave
+from worker.dlq import DeadLetters
+from worker.emulator.testing import EmulatorHandle
+
+__all__ = ["DEMO_PREFIX", "run_demo"]
+
+#: Queue prefix of everything the demo writes (``ciodemo-track-0``, ``ciodemo:lease:0``, ...).
+DEMO_PREFIX = "ciodemo"
+#: Customer.io's Track limit, enforced by the emulator; the workers' limiter keeps under it.
+TRACK_LIMIT = 100.0
+_REFRESH_S = 0.25
+_WAVE_PAUSE_S = 0.3
+#: The forced burst: this many Track requests answered 429 once half the waves are produced.
+_BURST_429 = 3
+
+
+def run_demo(*, operations: int, workers: int, keep: bool, console: Console | None = None) -> int:
+    """Run the demo; returns the exit code (0: every operation ended as planned)."""
+    console = console or Console(highlight=False)
+    if operations < MIN_OPERATIONS:
+        console.print(f"cio-pipeline demo: --operations must be at least {MIN_OPERATIONS}")
+        return 2
+    started = time.monotonic()
+    logdir = Path(tempfile.mkdtemp(prefix="cio-demo-logs-"))
+    produced = Produced()
+    stack = ExitStack()
+    code = 1
+    try:
+        demo_redis = open_redis(os.environ)
+        stack.callback(demo_redis.stop)
+        _plain(console, f"Redis: {demo_redis.origin}; keys under the prefix '{DEMO_PREFIX}'")
+        connection = redis.Redis.from_url(demo_redis.url)
+        stack.callback(connection.close)
+        if not keep:
+            # registered before the processes, so it runs after they have stopped
+            stack.callback(lambda: delete_demo_keys(connection, DEMO_PREFIX, produced.job_ids))
+        processes = DemoProcesses(child_environment(os.environ, demo_redis.url, DEMO_PREFIX),
+                                  logdir)
+        stack.callback(processes.stop_all)
+        emulator = processes.start_emulator(TRACK_LIMIT)
+        processes.start_workers(workers)
+        _plain(console, f"Started the Customer.io emulator at {emulator.url} and {workers} "
+                        f"worker(s); logs in {logdir}")
+        code = _drive(console, demo_redis, connection, processes, emulator, operations,
+                      produced, started)
+        if keep:
+            _keep_running(console, demo_redis, processes)
+    except KeyboardInterrupt:
+        console.print("\nInterrupted: stopping the workers, the emulator and Redis.")
+        code = 130
+    except (NoRedis, ChildFailed, CustomerIOException) as exc:
+        # CustomerIOException: the producer's typed errors (Redis unavailable or full)
+        _plain(console, f"cio-pipeline demo: {exc}")
+        code = 1
+    finally:
+        # a second Ctrl-C must not cut the clean-up short and leave a process running
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            stack.close()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+    if code == 0:
+        shutil.rmtree(logdir, ignore_errors=True)
+    else:
+        _plain(console, f"Logs of the workers and the emulator: {logdir}")
+    return code
+
+
+def _drive(console: Console, demo_redis: DemoRedis, connection: redis.Redis,
+           processes: DemoProcesses, emulator: EmulatorHandle, operations: int,
+           produced: Produced, started: float) -> int:
+    """Produce the workload with live progress, wait for it to drain, print the summary."""
+    # a generous Redis budget: the demo may share a busy Redis (and CPU) with other work,
+    # and each wave is one pipelined write of a few hundred jobs
+    settings = Settings(redis_url=demo_redis.url, queue_prefix=DEMO_PREFIX,
+                        redis_timeout_s=10.0)
+    cio = CustomerIO(settings=settings)
+    api = APIClient("demo", settings=settings)  # the key is never used: workers hold it
+    waves = plan_workload(operations)
+    deadline = time.monotonic() + 60.0 + operations / 20
+    with Live(console=console, refresh_per_second=8) as live:
+        def refresh() -> JobCounts:
+            processes.check_alive()
+            counts = count_jobs(connection, produced.job_ids)
+            traffic = read_traffic(emulator.requests())
+            live.update(live_table(operations, produced, counts, traffic, TRACK_LIMIT))
+            return counts
+
+        for n, wave in enumerate(waves):
+            if n == len(waves) // 2:
+                emulator.set_faults(track={"next": [{"count": _BURST_429,
+                                                      "fault": "rate_limit"}]})
+            produce_wave(wave, cio, api, produced)
+            pause_until = time.monotonic() + _WAVE_PAUSE_S
+            while time.monotonic() < pause_until:
+                refresh()
+                time.sleep(_REFRESH_S)
+        counts = refresh()
+        while counts.pending and time.monotonic() < deadline:
+            time.sleep(_REFRESH_S)
+            counts = refresh()
+    console.print()  # the live panel's last frame ends without a newline off a terminal
+    cio.close()
+    api.close()
+    traffic = read_traffic(emulator.requests())
+    dead = DeadLetters(connection, Keys(DEMO_PREFIX, settings.partitions)).list()
+    console.print(summary_table(produced, counts, traffic, dead, time.monotonic() - started,
+                                TRACK_LIMIT))
+    return _verdict(console, produced, counts, demo_redis)
+
+
+def _verdict(console: Console, produced: Produced, counts: JobCounts,
+             demo_redis: DemoRedis) -> int:
+    problems = []
+    if counts.pending:
+        problems.append(f"{counts.pending} operation(s) still queued at the deadline")
+    if counts.dead_ids != (produced.poison,):
+        problems.append(f"dead letters {list(counts.dead_ids)} instead of exactly the poison "
+                        f"operation {produced.poison}")
+    if problems:
+        console.print("[red]FAILED:[/] " + "; ".join(problems))
+        return 1
+    console.print(f"[green]OK:[/] all {len(produced.job_ids)} operations ended as planned: "
+                  f"{counts.delivered} delivered, 1 dead-lettered (the poison identify).",
+                  soft_wrap=True)
+    url = demo_redis.url if not demo_redis.embedded else "URL"
+    _plain(console, "Look next: `cio-pipeline demo --keep` leaves Redis, the emulator and the "
+                    "workers running and prints the Redis URL; then, in another terminal:",
+           f"  rq-dashboard --redis-url {url} --bind 127.0.0.1 --port 9181"
+           "   # pip install 'cio-pipeline[dashboard]'",
+           f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list")
+    return 0
+
+
+def _plain(console: Console, *lines: str) -> None:
+    """Print ``lines`` as they are: no markup (``[dashboard]`` is not a style), no wrapping."""
+    for line in lines:
+        console.print(line, markup=False, soft_wrap=True)
+
+
+def _keep_running(console: Console, demo_redis: DemoRedis, processes: DemoProcesses) -> None:
+    """Wait for Ctrl-C with everything running (the demo's verdict stands as the exit code)."""
+    _plain(console, f"--keep: everything keeps running on {demo_redis.url}; Ctrl-C stops it.",
+           f"  rq-dashboard --redis-url {demo_redis.url} --bind 127.0.0.1 --port 9181",
+           f"  REDIS_URL={demo_redis.url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list")
+    try:
+        while True:
+            processes.check_alive()
+            time.sleep(1.0)  # nothing to wait on but the user's Ctrl-C
+    except KeyboardInterrupt:
+        console.print("\nStopping the workers, the emulator and Redis.")
