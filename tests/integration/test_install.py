@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from worker.extras import EXTRA_MODULES
+from worker.core.extras import EXTRA_MODULES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,7 @@
 Each sub-command lives in its own module and registers itself through a ``register(subparsers)``
 function; this module only wires them together so that importing the CLI stays cheap. A
 registering module imports only the core dependencies: a command that needs a pip extra
-(``emulator``, ``demo``) imports it when it runs, after :func:`worker.extras.require_extra`, so
+(``emulator``, ``demo``) imports it when it runs, after :func:`worker.core.extras.require_extra`, so
 a core install runs every other command and a missing extra costs one line, not a traceback.
 """
 
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from producer.errors import SettingsError
-from worker.extras import MissingExtra, extra_for_module
+from worker.core.extras import MissingExtra, extra_for_module
 
 __all__ = ["main"]
 

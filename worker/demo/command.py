@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from worker.extras import require_extra
+from worker.core.extras import require_extra
 
 __all__ = ["register", "run"]
 
@@ -42,7 +42,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; raises :class:`worker.extras.MissingExtra` without the ``demo`` extra."""
+    """Run the demo; raises :class:`worker.core.extras.MissingExtra` without the ``demo`` extra."""
     require_extra("demo")
     from worker.demo.run import run_demo
 

@@ -20,10 +20,10 @@ from typing import IO
 
 import httpx
 
+from worker.core.lifecycle import die_with_parent
 from worker.emulator.cli import LISTENING_PREFIX
 from worker.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
 from worker.emulator.testing import EmulatorHandle
-from worker.lifecycle import die_with_parent
 
 __all__ = ["ChildFailed", "DemoProcesses", "child_environment"]
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import redis
 
-from worker.lifecycle import die_with_parent
+from worker.core.lifecycle import die_with_parent
 
 __all__ = ["DemoRedis", "NoRedis", "open_redis", "redis_binary", "safe_url"]
 

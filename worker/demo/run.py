@@ -21,13 +21,13 @@ from rich.live import Live
 
 from producer import APIClient, CustomerIO, CustomerIOException, Settings
 from producer.keys import Keys
+from worker.deadletters.store import DeadLetters
 from worker.demo.cleanup import delete_demo_keys
 from worker.demo.processes import ChildFailed, DemoProcesses, child_environment
 from worker.demo.progress import JobCounts, count_jobs, read_traffic
 from worker.demo.redis_server import DemoRedis, NoRedis, open_redis
 from worker.demo.view import live_table, summary_table
 from worker.demo.workload import MIN_OPERATIONS, Produced, plan_workload, produce_wave
-from worker.dlq import DeadLetters
 from worker.emulator.testing import EmulatorHandle
 
 __all__ = ["DEMO_PREFIX", "run_demo"]

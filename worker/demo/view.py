@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from worker.deadletters.store import DeadLetterEntry
 from worker.demo.progress import JobCounts, Traffic
 from worker.demo.workload import Produced
-from worker.dlq import DeadLetterEntry
 
 __all__ = ["live_table", "summary_table"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from worker.core.extras import MissingExtra
 from worker.emulator.cli import register
-from worker.extras import MissingExtra
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ import os
 import sys
 from typing import Any
 
+from worker.core.extras import require_extra
 from worker.emulator.config import (
     DEV_API_KEY,
     DEV_APP_API_KEY,
@@ -27,7 +28,6 @@ from worker.emulator.config import (
     EmulatorConfig,
 )
 from worker.emulator.faults import SURFACES, FaultPlan
-from worker.extras import require_extra
 
 __all__ = ["LISTENING_PREFIX", "config_from_args", "register", "run"]
 
@@ -112,7 +112,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit code.
 
-    Raises :class:`worker.extras.MissingExtra` when the ``emulator`` extra is not installed.
+    Raises :class:`worker.core.extras.MissingExtra` when the ``emulator`` extra is not installed.
     """
     require_extra("emulator")
     try:
