@@ -172,12 +172,6 @@ def test_a_worker_started_while_redis_is_down_waits_for_it(
         assert worker.stop() == 0
 
 
-@pytest.mark.xfail(
-    reason="needs the Track path to free memory under OOM: delivered jobs deleted at settle and "
-    "'#!lua flags=allow-oom' on claim_batch/settle_batch plus an OOM-proof claim mark in "
-    "ledger.py (another engineer's files); on this branch the workers survive but cannot drain",
-    strict=False,
-)
 def test_a_full_redis_is_drained_by_the_workers(
     tmp_path: Any, emulator: Any, private_fleet: WorkerFleet, private_redis: PrivateRedis
 ) -> None:

@@ -27,7 +27,6 @@ from worker.ratelimit import (
     build_limiters,
     emission_interval_us,
 )
-from worker.ratelimit._scripts import scripts_for
 
 START_US = 1_800_000_000_000_000  # an arbitrary Redis TIME, in microseconds
 KEYS = Keys(prefix="t")
@@ -352,13 +351,6 @@ def test_build_limiters_defaults_to_the_settings_prefix(client: fakeredis.FakeRe
     limiters = build_limiters(client, WorkerSettings())
     limiters.app.try_acquire()
     assert client.exists(Keys().rate_limit("app")) == 1
-
-
-def test_scripts_are_registered_once_per_client(client: fakeredis.FakeRedis) -> None:
-    assert scripts_for(client) is scripts_for(client)
-    other = fakeredis.FakeRedis()
-    assert scripts_for(other) is not scripts_for(client)
-    other.close()
 
 
 def test_public_names() -> None:

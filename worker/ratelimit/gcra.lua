@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- gcra.lua: take one token from an API surface's shared GCRA limiter, unless the surface is paused.
 --
 -- Generic Cell Rate Algorithm with Redis TIME as the only clock (no client clocks), so every
@@ -17,6 +18,8 @@
 --
 -- The TAT key expires (PX) once it lies in the past, where it is equivalent to no key at all; the
 -- expiry is rounded up so the key never disappears while its TAT is still ahead of TIME.
+-- Flag allow-oom: it must run while Redis is at maxmemory, since delivering is what
+-- frees memory (see worker/core/lua.py).
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])

@@ -30,11 +30,13 @@ from typing import Any
 
 import redis
 
-from worker.ratelimit._scripts import scripts_for
+from worker.core.lua import LuaScript
 
 __all__ = ["Attempt", "RateLimitTimeout", "RateLimiter"]
 
 _US = 1_000_000
+_GCRA = LuaScript("worker.ratelimit", "gcra.lua")
+_PAUSE = LuaScript("worker.ratelimit", "pause.lua")
 
 
 class RateLimitTimeout(TimeoutError):
@@ -86,9 +88,9 @@ class RateLimiter:
             raise ValueError(f"burst must be >= 0, got {burst}")
         self._interval_us = emission_interval_us(rate)
         self._tolerance_us = burst * self._interval_us
+        self._client = client
         self._keys = [state_key, pause_key]
         self._pause_key = pause_key
-        self._scripts = scripts_for(client)
         self.rate = rate
         self.burst = burst
 
@@ -99,7 +101,8 @@ class RateLimiter:
 
     def attempt(self) -> Attempt:
         """Take a token if one is available now; otherwise say how long to wait."""
-        reply: Any = self._scripts.gcra(
+        reply: Any = _GCRA(
+            self._client,
             keys=self._keys, args=[self._interval_us, self._tolerance_us]
         )
         wait_us, now_us = int(reply[0]), int(reply[1])
@@ -140,7 +143,8 @@ class RateLimiter:
 
     def peek(self) -> float:
         """0.0 when a token is available now, else the seconds until one is; takes none."""
-        reply: Any = self._scripts.gcra(
+        reply: Any = _GCRA(
+            self._client,
             keys=self._keys, args=[self._interval_us, self._tolerance_us, "peek"]
         )
         return int(reply[0]) / _US
@@ -177,5 +181,5 @@ class RateLimiter:
         return self._pause_us(0) / _US
 
     def _pause_us(self, requested_us: int) -> int:
-        reply: Any = self._scripts.pause(keys=[self._pause_key], args=[requested_us])
+        reply: Any = _PAUSE(self._client, keys=[self._pause_key], args=[requested_us])
         return int(reply)

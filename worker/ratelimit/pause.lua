@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- pause.lua: extend an API surface's shared pause ("blocked until") and report what remains.
 --
 -- Used after a 429: every worker taking tokens through gcra.lua waits until the pause ends. A
@@ -9,6 +10,8 @@
 --
 -- Returns the remaining pause in integer microseconds after the call (0 = not paused).
 -- The key expires (PX, rounded up) when the pause ends, so nothing lingers.
+-- Flag allow-oom: it must run while Redis is at maxmemory, since delivering is what
+-- frees memory (see worker/core/lua.py).
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- claim_batch.lua: claim the head of a Track partition for delivery, if we hold its lease.
 --
 -- A batch left in the claimed list (by a worker that died, or by our own retry) is returned
@@ -11,6 +12,8 @@
 -- ARGV[2]  the most job ids to claim
 -- Returns  false when the lease is not ours; else
 --          {already_claimed (0|1), failed attempts so far, job ids...}
+-- Flag allow-oom: it must run while Redis is at maxmemory, since delivering is what
+-- frees memory (see worker/core/lua.py).
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return false
 end

@@ -20,7 +20,7 @@ import time
 from typing import Protocol
 
 import redis
-from rq.suspension import is_suspended
+from rq.suspension import WORKERS_SUSPENDED
 
 from worker.core.logs import get_logger
 from worker.core.outage import RedisOutage, is_redis_full
@@ -128,7 +128,8 @@ class TrackDrainer:
 
     def pass_over_partitions(self) -> bool:
         """One pass: at most one batch from each leased partition with work; True if any."""
-        if is_suspended(self.ctx.connection):
+        # One EXISTS, not RQ's is_suspended: that is a MULTI, which a full Redis refuses.
+        if self.ctx.connection.exists(WORKERS_SUSPENDED):
             return False  # `rq suspend`: hold Track work too, until `rq resume`
         surplus = self.leases.surplus()
         if surplus:

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- lease.lua: renew or release leases on Track partitions, only where we hold them.
 --
 -- KEYS[1..]  lease keys
@@ -5,6 +6,8 @@
 -- ARGV[2]    "renew" (PEXPIRE to ARGV[3] ms) or "release" (DEL)
 -- ARGV[3]    lease TTL in milliseconds (renew)
 -- Returns    for each key, 1 when it was ours (renewed or released), 0 when not
+-- Flag allow-oom: it must run while Redis is at maxmemory, since delivering is what
+-- frees memory (see worker/core/lua.py).
 local out = {}
 for i, key in ipairs(KEYS) do
   if redis.call('GET', key) == ARGV[1] then

@@ -17,18 +17,20 @@ from __future__ import annotations
 import math
 import threading
 import zlib
-from importlib import resources
 
 import redis
 
 from producer.keys import Keys
 from worker.core.logs import get_logger
+from worker.core.lua import LuaScript
 from worker.core.outage import RedisOutage, is_redis_full
 
 __all__ = ["PartitionLeases"]
 
 log = get_logger("cio.leases")
-_LEASE_LUA = (resources.files("worker.track") / "lease.lua").read_text()
+_LEASE = LuaScript("worker.track", "lease.lua")
+_LIVE_WORKERS = LuaScript("worker.track", "live_workers.lua")
+_TAKE_LEASES = LuaScript("worker.track", "take_leases.lua")
 
 
 class PartitionLeases:
@@ -47,7 +49,6 @@ class PartitionLeases:
         self.keys = keys
         self.worker_id = worker_id
         self.ttl_ms = max(1000, int(ttl_s * 1000))
-        self._script = connection.register_script(_LEASE_LUA)
         self._lock = threading.Lock()
         self._held: set[int] = set()
         self._surplus: set[int] = set()
@@ -68,17 +69,20 @@ class PartitionLeases:
     def heartbeat(self) -> None:
         """Register as live, renew our leases, take free partitions up to our fair share."""
         now_s, _ = self.connection.time()
-        with self.connection.pipeline() as pipe:
-            pipe.zadd(self.keys.track_workers, {self.worker_id: now_s + self.ttl_ms / 1000})
-            pipe.zremrangebyscore(self.keys.track_workers, "-inf", now_s)
-            pipe.zcard(self.keys.track_workers)
-            live = int(pipe.execute()[2])
+        live = int(
+            _LIVE_WORKERS(
+                self.connection,
+                keys=[self.keys.track_workers],
+                args=[self.worker_id, now_s + self.ttl_ms / 1000, now_s],
+            )
+        )
         share = math.ceil(self.keys.partitions / max(1, live))
         with self._lock:
             held = sorted(self._held)
             self._share = share
         if held:
-            kept = self._script(
+            kept = _LEASE(
+                self.connection,
                 keys=[self.keys.lease(p) for p in held], args=[self.worker_id, "renew", self.ttl_ms]
             )
             held = [p for p, ok in zip(held, kept, strict=True) if int(ok)]
@@ -108,21 +112,19 @@ class PartitionLeases:
             )
             if p not in held
         ]
-        owners = self.connection.mget([self.keys.lease(p) for p in candidates])
-        free = [p for p, owner in zip(candidates, owners, strict=True) if owner is None]
-        gained: list[int] = []
-        for p in free:
-            if len(gained) == wanted:
-                break
-            if self.connection.set(self.keys.lease(p), self.worker_id, nx=True, px=self.ttl_ms):
-                gained.append(p)
-        return gained
+        taken = _TAKE_LEASES(
+            self.connection,
+            keys=[self.keys.lease(p) for p in candidates],
+            args=[self.worker_id, self.ttl_ms, wanted],
+        )
+        return [p for p, ok in zip(candidates, taken, strict=True) if int(ok)]
 
     def release(self, partitions: list[int]) -> None:
         """Give partitions back now (their claimed batches stay for the next holder)."""
         if not partitions:
             return
-        self._script(
+        _LEASE(
+            self.connection,
             keys=[self.keys.lease(p) for p in partitions],
             args=[self.worker_id, "release", self.ttl_ms],
         )

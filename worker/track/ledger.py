@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from importlib import resources
 from typing import Any, Final
 
 import redis
@@ -31,12 +30,16 @@ from rq.results import Result
 from producer.jobs import rq_timestamp
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
+from worker.core.lua import LuaScript
 from worker.deadletters.attempts import format_dead_letter
 from worker.track.items import Item, Unreadable, decode_item
 
 __all__ = ["Claim", "LeaseLost", "Ledger"]
 
-_LUA = resources.files("worker.track")
+_CLAIM: Final = LuaScript("worker.track", "claim_batch.lua")
+_START: Final = LuaScript("worker.track", "start_claimed.lua")
+_SETTLE: Final = LuaScript("worker.track", "settle_batch.lua")
+_COUNT_ATTEMPT: Final = LuaScript("worker.track", "count_attempt.lua")
 _JOB_PREFIX: Final = Job.redis_job_namespace_prefix
 
 
@@ -63,9 +66,6 @@ class Ledger:
         self.connection = connection
         self.keys = keys
         self.worker_id = worker_id
-        self._claim = connection.register_script((_LUA / "claim_batch.lua").read_text())
-        self._start = connection.register_script((_LUA / "start_claimed.lua").read_text())
-        self._settle = connection.register_script((_LUA / "settle_batch.lua").read_text())
 
     def queue_key(self, partition: int) -> str:
         return f"rq:queue:{self.keys.track_queue(partition)}"
@@ -73,7 +73,8 @@ class Ledger:
     def claim(self, partition: int, max_ops: int) -> Claim:
         """Claim up to ``max_ops`` jobs (or get the batch already claimed) and mark them
         started; raises :class:`LeaseLost` when the partition is not ours."""
-        reply = self._claim(
+        reply = _CLAIM(
+            self.connection,
             keys=[
                 self.keys.lease(partition),
                 self.queue_key(partition),
@@ -88,7 +89,8 @@ class Ledger:
         ids = [i.decode() for i in reply[2:]]
         if not ids:
             return Claim([], redelivery, failed_attempts)
-        data = self._start(
+        data = _START(
+            self.connection,
             keys=[_JOB_PREFIX + job_id for job_id in ids], args=[rq_timestamp(), self.worker_id]
         )
         return Claim(
@@ -105,7 +107,8 @@ class Ledger:
         is 0, else kept as finished for ``keep_s`` seconds."""
         queue = self.keys.track_queue(partition)
         registry = FinishedJobRegistry(queue, connection=self.connection).key
-        result = self._settle(
+        result = _SETTLE(
+            self.connection,
             keys=[
                 self.keys.lease(partition),
                 self.keys.claimed(partition),
@@ -183,12 +186,9 @@ class Ledger:
 
     def attempt(self, partition: int) -> tuple[int, float]:
         """Count a delivery attempt of the partition's claimed batch: (attempts, first at)."""
-        key = self.keys.claimed_meta(partition)
-        with self.connection.pipeline() as pipe:
-            pipe.hincrby(key, "attempts", 1)
-            pipe.hsetnx(key, "first_attempt_at", time.time())
-            pipe.hget(key, "first_attempt_at")
-            attempts, _, first = pipe.execute()
+        attempts, first = _COUNT_ATTEMPT(
+            self.connection, keys=[self.keys.claimed_meta(partition)], args=[time.time()]
+        )
         return int(attempts), float(first)
 
     def pause(self, partition: int, seconds: float) -> None:

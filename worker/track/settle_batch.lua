@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- settle_batch.lua: take the settled head of a partition's claimed list off, and finish the
 -- delivered jobs. By default (keep = 0) a delivered job's hash is deleted at once: the
 -- counter below and the delivery log lines keep the history, and draining never grows Redis. With keep > 0 they are
@@ -18,6 +19,8 @@
 -- ARGV[6..]   the n ids expected at the head of the claimed list, in order
 -- ARGV[6+n..] the delivered job ids (one per KEYS[6..])
 -- Returns     n, or -1 when the lease is not ours, -2 when the head is not those ids
+-- Flag allow-oom: it must run while Redis is at maxmemory, since delivering is what
+-- frees memory (see worker/core/lua.py).
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return -1
 end

@@ -1,3 +1,4 @@
+#!lua flags=allow-oom
 -- claim_send.lua: claim a transactional send's delivery record before sending it.
 --
 -- The record (one string per idempotency key) is one of
@@ -15,6 +16,8 @@
 --          {"self", <state>}             this job's own earlier attempt left <state>
 --                                        (pending or ambiguous): outcome unknown
 --          {"other", <state>, <job id>}  another job holds the key
+-- Flag allow-oom: it must run while Redis is at maxmemory, since delivering is what
+-- frees memory (see worker/core/lua.py).
 local record = redis.call('GET', KEYS[1])
 if record then
   local state, owner = string.match(record, '^(%a+):(.*)$')

@@ -8,16 +8,16 @@ the record and does not send again. The record lives ``CIO_DELIVERY_RECORD_TTL_S
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any, Final
 
 import redis
 
 from producer.keys import Keys
+from worker.core.lua import LuaScript
 
 __all__ = ["Claim", "DeliveryRecords"]
 
-_CLAIM_LUA: Final = (resources.files("worker.transactional") / "claim_send.lua").read_text()
+_CLAIM: Final = LuaScript("worker.transactional", "claim_send.lua")
 
 
 def _text(value: Any) -> str:
@@ -46,13 +46,13 @@ class DeliveryRecords:
         self._client = client
         self._keys = keys
         self._ttl_ms = ttl_s * 1000
-        self._claim = client.register_script(_CLAIM_LUA)
 
     def claim(self, idempotency_key: str, job_id: str, *, override_own: bool = False) -> Claim:
         """Claim ``idempotency_key`` for ``job_id`` unless the record says otherwise."""
         reply = [
             _text(part)
-            for part in self._claim(
+            for part in _CLAIM(
+                self._client,
                 keys=[self._keys.delivery_record(idempotency_key)],
                 args=[job_id, self._ttl_ms, "1" if override_own else "0"],
             )
