@@ -12,8 +12,9 @@ from rq.job import Job
 
 from producer.serializer import SafeSerializer
 from worker.clients.app import AppClient
-from worker.core.errors import DeadLetter, RetryLater
+from worker.core.errors import RetryLater
 from worker.core.settings import WorkerSettings
+from worker.deadletters.record import DeadLetter
 from worker.runner.context import WorkerContext
 from worker.transactional.deliver import deliver_send
 
@@ -93,8 +94,8 @@ def test_maybe_acted_on_is_dead_lettered_as_ambiguous(status: int) -> None:
     job = _job(ctx)
     with pytest.raises(DeadLetter) as info:
         deliver_send(ctx, job, "email", REQUEST, "k")
-    assert info.value.details["ambiguous"] is True
-    assert info.value.details["status"] == status
+    assert info.value.record.ambiguous is True
+    assert info.value.record.status == status
     assert ctx.records.get("k") == f"ambiguous:{job.id}"
 
 
@@ -111,7 +112,7 @@ def test_read_timeout_is_ambiguous() -> None:
     ctx, _ = _context(hang)
     with pytest.raises(DeadLetter) as info:
         deliver_send(ctx, _job(ctx), "email", REQUEST, "k")
-    assert info.value.details["ambiguous"] is True
+    assert info.value.record.ambiguous is True
 
 
 def test_connect_error_is_retried() -> None:
@@ -130,7 +131,7 @@ def test_permanent_error_is_dead_lettered_with_the_message() -> None:
     job = _job(ctx)
     with pytest.raises(DeadLetter) as info:
         deliver_send(ctx, job, "email", REQUEST, "k")
-    details = info.value.details
+    details = info.value.record.to_meta()
     assert (details["status"], details["message"], details["ambiguous"]) == (
         400, "to: invalid address", False,
     )
@@ -146,8 +147,8 @@ def test_gives_up_after_max_attempts() -> None:
         deliver_send(ctx, job, "email", REQUEST, "k")
     with pytest.raises(DeadLetter) as info:
         deliver_send(ctx, job, "email", REQUEST, "k")
-    assert info.value.details["attempts"] == 2
-    assert "gave up" in info.value.details["reason"]
+    assert info.value.record.attempts == 2
+    assert "gave up" in info.value.record.reason
 
 
 def test_own_pending_record_means_a_crash_mid_send() -> None:
@@ -156,7 +157,7 @@ def test_own_pending_record_means_a_crash_mid_send() -> None:
     ctx.records.claim("k", job.id)  # an earlier attempt claimed it, then the worker died
     with pytest.raises(DeadLetter) as info:
         deliver_send(ctx, job, "email", REQUEST, "k")
-    assert info.value.details["ambiguous"] is True
+    assert info.value.record.ambiguous is True
     assert seen == []
 
 

@@ -27,6 +27,8 @@ __all__ = [
     "RateLimited",
     "Success",
     "Transient",
+    "describe_outcome",
+    "outcome_status",
 ]
 
 
@@ -99,3 +101,23 @@ class Permanent:
 
 
 Outcome = Success | Partial | RateLimited | Transient | Ambiguous | Permanent
+
+
+def outcome_status(outcome: Outcome | None) -> int | None:
+    """The HTTP status of an outcome, when there was one."""
+    return getattr(outcome, "status", None) if outcome is not None else None
+
+
+def describe_outcome(outcome: Outcome | None) -> str:
+    """Customer.io's message (or ours) for an outcome, one line, no bodies."""
+    if outcome is None:
+        return ""
+    if isinstance(outcome, Permanent):
+        return outcome.message
+    if isinstance(outcome, Transient):
+        return outcome.reason
+    if isinstance(outcome, RateLimited):
+        return "rate limited (429)"
+    if isinstance(outcome, Partial):
+        return "; ".join(f"#{e.batch_index} {e.field}: {e.message}" for e in outcome.errors)
+    return str(getattr(outcome, "reason", type(outcome).__name__))

@@ -5,14 +5,13 @@ letter. Messages hold no request bodies, credentials or attribute values::
 
     JobOutcome
     ├── RetryLater    schedule the job again after ``delay_s`` (survives worker restarts)
-    └── DeadLetter    park the job in its queue's FailedJobRegistry with ``reason``
+    └── DeadLetter    park the job in its queue's FailedJobRegistry with its record
+                      (:mod:`worker.deadletters.record`, which defines it)
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-__all__ = ["DeadLetter", "JobOutcome", "RetryLater"]
+__all__ = ["JobOutcome", "RetryLater"]
 
 
 class JobOutcome(Exception):
@@ -26,11 +25,3 @@ class RetryLater(JobOutcome):
         super().__init__(f"retry in {delay_s:.2f} s: {reason}")
         self.delay_s = delay_s
         self.reason = reason
-
-
-class DeadLetter(JobOutcome):
-    """The job cannot be delivered; ``details`` is the dead-letter record (primitives only)."""
-
-    def __init__(self, details: dict[str, Any]) -> None:
-        super().__init__(str(details.get("reason", "dead letter")))
-        self.details = details

@@ -10,7 +10,6 @@ de-duplicates events and a send that was delivered after all is not sent again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 from rq.exceptions import NoSuchJobError
@@ -19,6 +18,7 @@ from rq.registry import FailedJobRegistry
 
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
+from worker.deadletters.record import DeadLetterRecord
 
 __all__ = ["DeadLetterEntry", "DeadLetters", "NotADeadLetter"]
 
@@ -63,21 +63,24 @@ class DeadLetters:
 
     def entry(self, job: Job) -> DeadLetterEntry:
         """A job as a :class:`DeadLetterEntry`."""
-        details: dict[str, Any] = job.meta.get("dead_letter") or {}
-        latest = job.latest_result()
-        fallback = (latest.exc_string or "").strip().splitlines() if latest else []
+        record = DeadLetterRecord.from_meta(job.meta)
+        ours = record is not None
+        if record is None:  # failed without our record (a crash): RQ's text says why
+            latest = job.latest_result()
+            lines = (latest.exc_string or "").strip().splitlines() if latest else []
+            record = DeadLetterRecord(reason=lines[-1] if lines else "failed", operation="")
         return DeadLetterEntry(
             job_id=job.id,
             queue=job.origin,
             description=job.description or "",
-            operation=details.get("operation"),
-            reason=str(details.get("reason") or (fallback[-1] if fallback else "failed")),
-            status=details.get("status"),
-            message=str(details.get("message") or ""),
-            attempts=details.get("attempts"),
-            ambiguous=bool(details.get("ambiguous")),
-            first_attempt_at=details.get("first_attempt_at"),
-            last_attempt_at=details.get("last_attempt_at"),
+            operation=record.operation if ours else None,
+            reason=record.reason,
+            status=record.status,
+            message=record.message,
+            attempts=record.attempts if ours else None,
+            ambiguous=record.ambiguous,
+            first_attempt_at=record.first_attempt_at,
+            last_attempt_at=record.last_attempt_at,
         )
 
     def ids(self, queue: str | None = None) -> list[tuple[str, str]]:

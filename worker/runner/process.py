@@ -40,12 +40,13 @@ from rq.worker import WorkerStatus
 
 from producer.serializer import SafeSerializer
 from worker.core.allowed_jobs import JobShape, Refusal, allowed_jobs, check_job
-from worker.core.errors import DeadLetter, JobOutcome, RetryLater
+from worker.core.errors import JobOutcome, RetryLater
 from worker.core.lifecycle import die_with_parent
 from worker.core.logs import configure_logging, get_logger
 from worker.core.outage import RedisOutage
 from worker.core.settings import WorkerSettings
-from worker.deadletters.attempts import dead_letter, format_dead_letter
+from worker.deadletters.attempts import dead_letter
+from worker.deadletters.record import DeadLetter
 from worker.runner import context
 from worker.runner.context import WorkerContext, install, worker_connection
 from worker.track.drainer import TrackDrainer
@@ -229,14 +230,14 @@ class CioWorker(SimpleWorker):
                     ambiguous=True,
                 )
             if isinstance(outcome, DeadLetter):
-                exc_string = format_dead_letter(outcome.details)
+                exc_string = outcome.record.text()
                 log.warning(
                     "dead_lettered",
                     job_id=job.id,
                     queue=job.origin,
-                    operation=outcome.details.get("operation"),
-                    http_status=outcome.details.get("status"),
-                    ambiguous=outcome.details.get("ambiguous"),
+                    operation=outcome.record.operation,
+                    http_status=outcome.record.status,
+                    ambiguous=outcome.record.ambiguous,
                 )
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
 

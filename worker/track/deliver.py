@@ -25,15 +25,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from producer.keys import Keys
-from worker.clients.outcomes import Outcome, Partial, RateLimited
+from worker.clients.outcomes import (
+    Outcome,
+    Partial,
+    RateLimited,
+    describe_outcome,
+    outcome_status,
+)
 from worker.clients.track import TrackClient
 from worker.core.logs import get_logger
 from worker.core.settings import WorkerSettings
-from worker.deadletters.attempts import describe_outcome, outcome_status
+from worker.deadletters.record import DeadLetterRecord
 from worker.policy.decisions import Decision, Work
 from worker.policy.retry import RetryPolicy
 from worker.ratelimit.surfaces import SurfaceLimiters
@@ -239,19 +245,20 @@ class BatchDelivery:
         progress.settled = end
         progress.attempt = 1  # settling restarts the count (the attempt hash is deleted)
 
-    def _dead(self, partition: int, dead: list[tuple[str, dict[str, Any]]]) -> None:
+    def _dead(self, partition: int, dead: list[tuple[str, DeadLetterRecord]]) -> None:
         queue = self.parts.keys.track_queue(partition)
-        lost = set(self.ledger.dead_letter(partition, dead, self.parts.dead_letter_ttl_s))
-        for job_id, details in dead:
+        records = [(job_id, replace(record, queue=queue)) for job_id, record in dead]
+        lost = set(self.ledger.dead_letter(partition, records, self.parts.dead_letter_ttl_s))
+        for job_id, record in records:
             if job_id in lost:
-                log.error("job_data_gone", queue=queue, job_id=job_id, reason=details["reason"])
+                log.error("job_data_gone", queue=queue, job_id=job_id, reason=record.reason)
             else:
                 log.warning(
                     "dead_lettered",
                     queue=queue,
                     job_id=job_id,
-                    operation=details["operation"],
-                    http_status=details["status"],
+                    operation=record.operation,
+                    http_status=record.status,
                 )
 
 
@@ -263,15 +270,14 @@ def _record(
     message: str = "",
     *,
     first_at: float | None = None,
-) -> dict[str, Any]:
+) -> DeadLetterRecord:
     now = time.time()
-    return {
-        "reason": reason,
-        "operation": operation,
-        "status": status,
-        "message": message,
-        "attempts": attempts,
-        "first_attempt_at": first_at or now,
-        "last_attempt_at": now,
-        "ambiguous": False,
-    }
+    return DeadLetterRecord(
+        reason=reason,
+        operation=operation,
+        status=status,
+        message=message,
+        attempts=attempts,
+        first_attempt_at=first_at or now,
+        last_attempt_at=now,
+    )

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
 import redis
 from rq.exceptions import NoSuchJobError
@@ -31,7 +31,7 @@ from producer.jobs import rq_timestamp
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
 from worker.core.lua import LuaScript
-from worker.deadletters.attempts import format_dead_letter
+from worker.deadletters.record import META_KEY, DeadLetterRecord
 from worker.track.items import Item, Unreadable, decode_item
 
 __all__ = ["Claim", "LeaseLost", "Ledger"]
@@ -133,7 +133,7 @@ class Ledger:
             raise LeaseLost(f"partition {partition}: claimed list changed under us")
 
     def dead_letter(
-        self, partition: int, dead: Sequence[tuple[str, dict[str, Any]]], ttl_s: int
+        self, partition: int, dead: Sequence[tuple[str, DeadLetterRecord]], ttl_s: int
     ) -> list[str]:
         """Fail jobs into their queue's FailedJobRegistry, each with its dead-letter record
         (``meta["dead_letter"]``) and a readable reason; one round trip. Returns the ids of
@@ -145,14 +145,14 @@ class Ledger:
         jobs = self._fetch_each([job_id for job_id, _ in dead])
         lost = [job_id for job, (job_id, _) in zip(jobs, dead, strict=True) if job is None]
         with self.connection.pipeline() as pipe:
-            for job, (_, details) in zip(jobs, dead, strict=True):
+            for job, (_, record) in zip(jobs, dead, strict=True):
                 if job is None:
                     continue
                 meta = dict(job.meta)
-                meta["dead_letter"] = details
+                meta[META_KEY] = record.to_meta()
                 job.meta = meta
                 job._status = JobStatus.FAILED
-                text = format_dead_letter(details)
+                text = record.text()
                 pipe.hset(
                     job.key,
                     mapping={

@@ -29,19 +29,19 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
 from worker.clients.app import AppClient, SendKind
-from worker.clients.outcomes import Outcome, RateLimited, Success
+from worker.clients.outcomes import (
+    Outcome,
+    RateLimited,
+    Success,
+    describe_outcome,
+    outcome_status,
+)
 from worker.core.allowed_jobs import SEND_JOBS
 from worker.core.errors import RetryLater
 from worker.core.logs import get_logger
 from worker.core.outage import RedisOutage
 from worker.core.settings import WorkerSettings
-from worker.deadletters.attempts import (
-    begin_attempt,
-    dead_letter,
-    describe_outcome,
-    outcome_status,
-    save_meta,
-)
+from worker.deadletters.attempts import begin_attempt, dead_letter, save_meta
 from worker.policy.decisions import Decision, Work
 from worker.policy.retry import RetryPolicy
 from worker.ratelimit.limiter import RateLimitTimeout

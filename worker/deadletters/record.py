@@ -1,0 +1,80 @@
+"""The dead-letter record: why a job was parked, in one frozen type with its stored form.
+
+Every writer (the transactional path, the Track path, the worker's refusal of a forged job)
+builds a :class:`DeadLetterRecord`; every reader (``cio-pipeline dlq``, the worker's log line,
+rq-dashboard through the failure text) reads one back with :meth:`DeadLetterRecord.from_meta`.
+It is stored as primitives in the job's ``meta["dead_letter"]`` (the safe serializer takes
+nothing else), and its :meth:`~DeadLetterRecord.text` is the failure text rq-dashboard's
+Failed view and ``dlq show`` print. Attribute values and message bodies never go in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Final
+
+from worker.core.errors import JobOutcome
+
+__all__ = ["META_KEY", "DeadLetter", "DeadLetterRecord"]
+
+#: Where the record lives in a job's ``meta``.
+META_KEY: Final = "dead_letter"
+
+
+@dataclass(frozen=True)
+class DeadLetterRecord:
+    """What a person needs to act on a dead letter."""
+
+    reason: str
+    """Why it was parked, in words (``Customer.io refused it``, ``gave up after 10 attempts``)."""
+    operation: str
+    """What the job does (``identify``, ``send email``, ``unknown`` for a job we cannot read)."""
+    status: int | None = None
+    """The last HTTP status, when there was an answer."""
+    message: str = ""
+    """Customer.io's message (or ours), one line."""
+    attempts: int = 0
+    first_attempt_at: float | None = None
+    last_attempt_at: float | None = None
+    ambiguous: bool = False
+    """True when the send may have reached Customer.io: replaying it may send it twice."""
+    queue: str | None = None
+    """The queue the job came from."""
+
+    def to_meta(self) -> dict[str, Any]:
+        """The record as primitives, for ``job.meta[META_KEY]``."""
+        return asdict(self)
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> DeadLetterRecord | None:
+        """The record stored in a job's ``meta``, or None when it holds none. Tolerant of
+        records written by older versions (missing fields take their defaults)."""
+        stored = meta.get(META_KEY)
+        if not isinstance(stored, Mapping):
+            return None
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in stored.items() if k in known}
+        values.setdefault("reason", "dead letter")
+        values.setdefault("operation", "unknown")
+        return cls(**values)
+
+    def text(self) -> str:
+        """The one-paragraph failure text (rq-dashboard's Failed view, ``dlq show``)."""
+        return "\n".join(
+            [
+                f"dead letter: {self.operation}: {self.reason}",
+                f"HTTP status: {self.status}",
+                f"Customer.io said: {self.message or '-'}",
+                f"attempts: {self.attempts}",
+                f"ambiguous: {'yes' if self.ambiguous else 'no'}",
+            ]
+        )
+
+
+class DeadLetter(JobOutcome):
+    """Raised by a job that cannot be delivered: the worker parks it with ``record``."""
+
+    def __init__(self, record: DeadLetterRecord) -> None:
+        super().__init__(record.reason)
+        self.record = record
