@@ -11,7 +11,7 @@ from emulator_support import APP, TRACK, TestClient, emulator_client, event_id, 
 import worker.emulator
 from worker.emulator import EmulatorConfig, create_app
 from worker.emulator.state import EmulatorState
-from worker.emulator.track_rules import TrackOp
+from worker.emulator.track_rules import AcceptedOp
 
 
 @pytest.fixture
@@ -81,8 +81,8 @@ def test_state_is_thread_safe() -> None:
 
     def work(chunk: list[str]) -> None:
         for eid in chunk:
-            state.apply(TrackOp("event", "p", "id", name="e", event_id=eid))
-            state.apply(TrackOp("event", "p", "id", name="e", event_id=ids[0][0]))
+            state.apply(AcceptedOp("event", "p", "id", name="e", event_id=eid))
+            state.apply(AcceptedOp("event", "p", "id", name="e", event_id=ids[0][0]))
 
     threads = [threading.Thread(target=work, args=(chunk,)) for chunk in ids]
     for thread in threads:

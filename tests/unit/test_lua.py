@@ -36,6 +36,7 @@ def test_every_worker_script_is_flagged_and_documents_its_keys() -> None:
         ("worker.ratelimit", "gcra.lua"),
         ("worker.ratelimit", "pause.lua"),
         ("worker.transactional", "claim_send.lua"),
+        ("worker.transactional", "forget_send.lua"),
     ]:
         script = LuaScript(package, name)
         assert script.source.startswith("#!lua flags=allow-oom\n"), name

@@ -19,6 +19,7 @@ from rq.registry import FailedJobRegistry
 from producer.keys import Keys
 from producer.serializer import SafeSerializer
 from worker.deadletters.record import DeadLetterRecord
+from worker.transactional.records import DeliveryRecords
 
 __all__ = ["DeadLetterEntry", "DeadLetters", "NotADeadLetter"]
 
@@ -119,13 +120,9 @@ class DeadLetters:
                 f"skipped {job_id}: it may have been delivered (ambiguous); check it in "
                 "Customer.io, then use --resend-ambiguous to send it again"
             )
-        if entry.ambiguous:
-            key = job.kwargs.get("idempotency_key")
-            if key:
-                record_key = self.keys.delivery_record(str(key))
-                record = self.connection.get(record_key)
-                if isinstance(record, bytes) and not record.startswith(b"delivered:"):
-                    self.connection.delete(record_key)
+        key = job.kwargs.get("idempotency_key")
+        if entry.ambiguous and key:
+            DeliveryRecords(self.connection, self.keys).clear_for_resend(str(key))
         self._registry(job.origin).requeue(job_id)
         return f"replayed {job_id} on {job.origin}"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from ulid import ULID
 
-from worker.emulator.track_rules import TrackOp
+from worker.emulator.track_rules import AcceptedOp
 
 __all__ = ["EmulatorState", "RequestRecord"]
 
@@ -92,7 +92,7 @@ class EmulatorState:
                                   if surface is None or r.surface == surface])
 
     # ---- Track ---------------------------------------------------------------------------
-    def apply(self, op: TrackOp) -> str:
+    def apply(self, op: AcceptedOp) -> str:
         """Apply an accepted operation: ``applied``, ``duplicate`` or ``ignored``."""
         with self._lock:
             at = time.time()
@@ -103,7 +103,7 @@ class EmulatorState:
             handler = _HANDLERS.get(op.action)
             return handler(self, op, op.person, at) if handler else "ignored"
 
-    def _event(self, op: TrackOp, at: float) -> str:
+    def _event(self, op: AcceptedOp, at: float) -> str:
         if op.event_id is not None:
             seen = self._events_by_id.get(op.event_id.upper())
             if seen is not None:
@@ -119,7 +119,7 @@ class EmulatorState:
             self._events_by_id[op.event_id.upper()] = event
         return "applied"
 
-    def _identify(self, op: TrackOp, key: str, at: float) -> str:
+    def _identify(self, op: AcceptedOp, key: str, at: float) -> str:
         if key in self._suppressed:
             return "ignored"  # Customer.io ignores updates to suppressed identifiers
         person = self._people.get(key)
@@ -139,34 +139,34 @@ class EmulatorState:
         person["updated_at"] = at
         return "applied"
 
-    def _delete(self, op: TrackOp, key: str, at: float) -> str:
+    def _delete(self, op: AcceptedOp, key: str, at: float) -> str:
         self._devices.pop(key, None)
         return "applied" if self._people.pop(key, None) is not None else "ignored"
 
-    def _suppress(self, op: TrackOp, key: str, at: float) -> str:
+    def _suppress(self, op: AcceptedOp, key: str, at: float) -> str:
         self._suppressed.add(key)
         self._devices.pop(key, None)
         self._people.pop(key, None)  # suppressing deletes the person
         return "applied"
 
-    def _unsuppress(self, op: TrackOp, key: str, at: float) -> str:
+    def _unsuppress(self, op: AcceptedOp, key: str, at: float) -> str:
         self._suppressed.discard(key)
         return "applied"
 
-    def _add_device(self, op: TrackOp, key: str, at: float) -> str:
+    def _add_device(self, op: AcceptedOp, key: str, at: float) -> str:
         if op.device is None:
             return "ignored"
         device = {k: v for k, v in op.device.items() if k != "token"}
         self._devices.setdefault(key, {})[op.device["token"]] = copy.deepcopy(device)
         return "applied"
 
-    def _delete_device(self, op: TrackOp, key: str, at: float) -> str:
+    def _delete_device(self, op: AcceptedOp, key: str, at: float) -> str:
         devices = self._devices.get(key, {})
         if op.device is None:
             return "ignored"
         return "applied" if devices.pop(op.device["token"], None) is not None else "ignored"
 
-    def _merge(self, op: TrackOp, key: str, at: float) -> str:
+    def _merge(self, op: AcceptedOp, key: str, at: float) -> str:
         primary, secondary = key, op.secondary
         if secondary is None:
             return "ignored"

@@ -1,4 +1,4 @@
-"""Turning Track v1 requests and v2 operations into validated :class:`TrackOp` values.
+"""Turning Track v1 requests and v2 operations into validated :class:`AcceptedOp` values.
 
 Each function returns ``(op, problems)``: ``op`` is None when ``problems`` is not empty.
 """
@@ -9,7 +9,7 @@ from typing import Any
 
 from worker.emulator.schemas import Problem, schema_problems
 from worker.emulator.track_rules import (
-    TrackOp,
+    AcceptedOp,
     attribute_problems,
     event_problems,
     identifier_problems,
@@ -22,12 +22,12 @@ from worker.emulator.track_rules import (
 __all__ = ["Parsed", "v1_anonymous_event", "v1_delete_device", "v1_device", "v1_event",
            "v1_identify", "v1_merge", "v1_path_op", "v2_operation"]
 
-Parsed = tuple[TrackOp | None, list[Problem]]
+Parsed = tuple[AcceptedOp | None, list[Problem]]
 _EVENT_ACTIONS = ("event", "page", "screen")
 _ID_TYPES = ("id", "email", "phone", "cio_id")
 
 
-def _done(op: TrackOp, problems: list[Problem]) -> Parsed:
+def _done(op: AcceptedOp, problems: list[Problem]) -> Parsed:
     return (None, problems) if problems else (op, [])
 
 
@@ -40,7 +40,7 @@ def _person(raw: str) -> tuple[str, str, list[Problem]]:
 def v1_path_op(raw_identifier: str, action: str) -> Parsed:
     """delete / suppress / unsuppress: everything is in the path."""
     id_type, key, problems = _person(raw_identifier)
-    return _done(TrackOp(action, key, id_type, api="v1"), problems)
+    return _done(AcceptedOp(action, key, id_type, api="v1"), problems)
 
 
 def v1_identify(raw_identifier: str, body: Any) -> Parsed:
@@ -50,7 +50,7 @@ def v1_identify(raw_identifier: str, body: Any) -> Parsed:
     problems = merge_problems(problems, schema_problems("v1_identify", body))
     timestamp = body.get("_timestamp") if isinstance(body, dict) else None
     data = dict(body) if isinstance(body, dict) else {}
-    return _done(TrackOp("identify", key, id_type, timestamp=timestamp, data=data, api="v1"),
+    return _done(AcceptedOp("identify", key, id_type, timestamp=timestamp, data=data, api="v1"),
                  problems)
 
 
@@ -75,7 +75,7 @@ def _event(body: Any, problems: list[Problem], kind: str, key: str | None,
     problems += event_problems(body, "data")
     problems = merge_problems(problems, schema_problems(kind, body))
     anonymous_id = body.get("anonymous_id")
-    op = TrackOp(
+    op = AcceptedOp(
         "event", key, id_type if key is not None else "anonymous_id", name=body.get("name"),
         event_id=body.get("id"), event_type=body.get("type") or "event",
         timestamp=body.get("timestamp"), data=body.get("data") or {}, api="v1",
@@ -92,7 +92,7 @@ def v1_device(raw_identifier: str, body: Any) -> Parsed:
         problems += identifier_problems(device.get("id"), "device.id")
         problems += timestamp_problems(device.get("last_used"), "device.last_used")
     problems = merge_problems(problems, schema_problems("v1_device", body))
-    return _done(TrackOp("add_device", key, id_type, device=_device(device, "id"), api="v1"),
+    return _done(AcceptedOp("add_device", key, id_type, device=_device(device, "id"), api="v1"),
                  problems)
 
 
@@ -100,7 +100,7 @@ def v1_delete_device(raw_identifier: str, device_id: str) -> Parsed:
     """``DELETE /api/v1/customers/{identifier}/devices/{device_id}``."""
     id_type, key, problems = _person(raw_identifier)
     problems += identifier_problems(device_id, "device_id")
-    return _done(TrackOp("delete_device", key, id_type, device={"token": device_id}, api="v1"),
+    return _done(AcceptedOp("delete_device", key, id_type, device={"token": device_id}, api="v1"),
                  problems)
 
 
@@ -120,7 +120,7 @@ def _merge(body: Any, kind: str, api: str) -> Parsed:
     problems = merge_problems(problems, schema_problems(kind, body))
     primary, secondary = keys
     id_type = next(iter(body["primary"])) if not problems else None
-    return _done(TrackOp("merge", primary, id_type, secondary=secondary, api=api), problems)
+    return _done(AcceptedOp("merge", primary, id_type, secondary=secondary, api=api), problems)
 
 
 def _identifiers(
@@ -150,7 +150,7 @@ def v2_operation(op: Any) -> Parsed:
     kind = op.get("type")
     if kind in ("object", "delivery"):
         problems = schema_problems(f"v2_{kind}", op)
-        return _done(TrackOp(str(op.get("action")), api="v2", id_type=kind), problems)
+        return _done(AcceptedOp(str(op.get("action")), api="v2", id_type=kind), problems)
     if kind != "person":
         return None, [Problem("type", "must be person, object or delivery")]
     action = op.get("action")
@@ -171,7 +171,7 @@ def v2_operation(op: Any) -> Parsed:
     if problems:
         return None, problems
     id_type = next(iter(op["identifiers"]))
-    return _done(TrackOp(
+    return _done(AcceptedOp(
         action, key, id_type, name=op.get("name"), event_id=op.get("id"),
         event_type=action if action in _EVENT_ACTIONS else "event",
         timestamp=op.get("timestamp"), data=op.get("attributes") or {},

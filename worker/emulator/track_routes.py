@@ -19,7 +19,7 @@ from worker.emulator import track_ops
 from worker.emulator.config import REGION_URLS
 from worker.emulator.runtime import parse_json, record_of, runtime_of
 from worker.emulator.schemas import Problem
-from worker.emulator.track_rules import TrackOp, compact_size
+from worker.emulator.track_rules import AcceptedOp, compact_size
 
 __all__ = ["BATCH_MAX_BYTES", "OPERATION_MAX_BYTES", "track_routes"]
 
@@ -44,7 +44,7 @@ def _v2_error(problems: list[Problem], status: int = 400) -> JSONResponse:
     return JSONResponse({"errors": errors}, status_code=status)
 
 
-def _apply(request: Request, ops: list[tuple[int, TrackOp | None, Any]]) -> None:
+def _apply(request: Request, ops: list[tuple[int, AcceptedOp | None, Any]]) -> None:
     """Apply accepted operations in order and log every one (rejected ones too)."""
     state = runtime_of(request).state
     items = []

@@ -21,7 +21,7 @@ __all__ = [
     "EVENT_DATA_MAX_BYTES",
     "EVENT_NAME_MAX_BYTES",
     "IDENTIFIER_MAX_BYTES",
-    "TrackOp",
+    "AcceptedOp",
     "attribute_problems",
     "compact_size",
     "event_problems",
@@ -45,7 +45,7 @@ _TIMESTAMP_ATTRIBUTES = ("created_at", "_timestamp")
 
 
 @dataclass(frozen=True)
-class TrackOp:
+class AcceptedOp:
     """One accepted Track operation, the same shape whether it came through v1 or v2.
 
     ``person`` is the person's key in the emulator's state: the id, the email, or

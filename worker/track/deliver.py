@@ -44,7 +44,7 @@ from worker.policy.decisions import Decision, Work
 from worker.policy.retry import RetryPolicy
 from worker.ratelimit.surfaces import SurfaceLimiters
 from worker.track.items import Item, Unreadable, cut_segments
-from worker.track.ledger import Claim, Ledger
+from worker.track.ledger import ClaimedBatch, Ledger
 
 __all__ = ["BatchDelivery", "Paused", "TrackParts"]
 
@@ -97,7 +97,7 @@ class BatchDelivery:
         self.ledger = ledger
         self._keep_s = parts.settings.track_keep_delivered_s
 
-    def deliver(self, partition: int, claim: Claim) -> Paused | None:
+    def deliver(self, partition: int, claim: ClaimedBatch) -> Paused | None:
         """Deliver ``claim`` to the end (None) or until a retryable failure (Paused)."""
         unreadable = [i for i in claim.items if isinstance(i, Unreadable)]
         if unreadable:

@@ -34,7 +34,7 @@ from worker.core.lua import LuaScript
 from worker.deadletters.record import META_KEY, DeadLetterRecord
 from worker.track.items import Item, Unreadable, decode_item
 
-__all__ = ["Claim", "LeaseLost", "Ledger"]
+__all__ = ["ClaimedBatch", "LeaseLost", "Ledger"]
 
 _CLAIM: Final = LuaScript("worker.track", "claim_batch.lua")
 _START: Final = LuaScript("worker.track", "start_claimed.lua")
@@ -47,7 +47,7 @@ class LeaseLost(Exception):
     """Another worker holds the partition now; it will re-deliver what we had claimed."""
 
 
-class Claim:
+class ClaimedBatch:
     """Claimed jobs of one partition, in order; ``redelivery`` when left from before, with
     ``failed_attempts`` already made on them."""
 
@@ -70,7 +70,7 @@ class Ledger:
     def queue_key(self, partition: int) -> str:
         return f"rq:queue:{self.keys.track_queue(partition)}"
 
-    def claim(self, partition: int, max_ops: int) -> Claim:
+    def claim(self, partition: int, max_ops: int) -> ClaimedBatch:
         """Claim up to ``max_ops`` jobs (or get the batch already claimed) and mark them
         started; raises :class:`LeaseLost` when the partition is not ours."""
         reply = _CLAIM(
@@ -88,12 +88,12 @@ class Ledger:
         redelivery, failed_attempts = int(reply[0]) == 1, int(reply[1])
         ids = [i.decode() for i in reply[2:]]
         if not ids:
-            return Claim([], redelivery, failed_attempts)
+            return ClaimedBatch([], redelivery, failed_attempts)
         data = _START(
             self.connection,
             keys=[_JOB_PREFIX + job_id for job_id in ids], args=[rq_timestamp(), self.worker_id]
         )
-        return Claim(
+        return ClaimedBatch(
             [decode_item(job_id, value) for job_id, value in zip(ids, data, strict=True)],
             redelivery,
             failed_attempts,

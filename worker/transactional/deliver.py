@@ -46,7 +46,7 @@ from worker.policy.decisions import Decision, Work
 from worker.policy.retry import RetryPolicy
 from worker.ratelimit.limiter import RateLimitTimeout
 from worker.ratelimit.surfaces import SurfaceLimiters
-from worker.transactional.records import DeliveryRecords
+from worker.transactional.records import ClaimResult, DeliveryRecords, DeliveryState
 
 __all__ = ["SendParts", "deliver_send", "requeue_abandoned_send"]
 
@@ -88,10 +88,10 @@ def deliver_send(
     attempt = begin_attempt(job)
     operation = f"send {kind}"
     claim = ctx.records.claim(idempotency_key, job.id, override_own=ctx.settings.send_at_least_once)
-    if claim.result == "delivered":
+    if claim.result is ClaimResult.DELIVERED:
         _log(job, operation, attempt, "already_delivered", None, 0.0)
         return {"delivery_id": claim.delivery_id, "deduplicated": True}
-    if claim.result == "self":
+    if claim.result is ClaimResult.OWN_ATTEMPT:
         ctx.records.ambiguous(idempotency_key, job.id)
         raise dead_letter(
             job,
@@ -100,7 +100,7 @@ def deliver_send(
             f"not sent again: {_AMBIGUOUS_HELP}",
             ambiguous=True,
         )
-    if claim.result == "other":
+    if claim.result is ClaimResult.OTHER_JOB:
         return _held_by_other_job(ctx, job, operation, attempt, claim.owner, claim.state)
 
     app = ctx.app  # built before taking a token, so the token's moment is the send's moment
@@ -183,10 +183,10 @@ def _held_by_other_job(
     operation: str,
     attempt: int,
     owner: str | None,
-    state: str | None,
+    state: DeliveryState | None,
 ) -> dict[str, Any]:
     reason = f"job {owner} holds this send's idempotency key ({state})"
-    if state == "ambiguous" or ctx.policy.give_up(
+    if state is DeliveryState.AMBIGUOUS or ctx.policy.give_up(
         attempt, float(job.meta["first_attempt_at"]), time.time()
     ):
         raise dead_letter(job, operation, f"duplicate not sent: {reason}", ambiguous=True)
