@@ -55,7 +55,7 @@ class _Producer:
             raise CustomerIOException("invalid region provided")  # the SDK's words
         self.region = region
         self.settings = settings if settings is not None else Settings.from_env()
-        self.keys = Keys(self.settings.queue_prefix, self.settings.partitions)
+        self.keys = Keys.of(self.settings)
         self.redis = redis if redis is not None else connect(self.settings)
         self._enqueuer = Enqueuer(self.redis, self.settings.redis_timeout_s)
         self._writer: ChunkedWriter | None = None

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Literal, get_args
+
+if TYPE_CHECKING:
+    from producer.settings import Settings
 
 __all__ = ["Keys", "Surface"]
 
 #: The API surfaces that have their own rate limiter and pause key.
-Surface = str  # "track" | "transactional" | "app"
-SURFACES: tuple[Surface, ...] = ("track", "transactional", "app")
+Surface = Literal["track", "transactional", "app"]
+SURFACES: tuple[Surface, ...] = get_args(Surface)
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,11 @@ class Keys:
 
     prefix: str = "cio"
     partitions: int = 8
+
+    @classmethod
+    def of(cls, settings: Settings) -> Keys:
+        """The names of ``settings``' prefix (``CIO_QUEUE_PREFIX``) and partition count."""
+        return cls(settings.queue_prefix, settings.partitions)
 
     # ---- queue names (RQ) -------------------------------------------------------------
     def track_queue(self, partition: int) -> str:

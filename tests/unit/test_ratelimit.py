@@ -333,10 +333,6 @@ def test_build_limiters_uses_settings_and_keys(
     assert build_limiters(client, WorkerSettings(app_rate=5), KEYS).app.interval_s == (
         pytest.approx(0.206001)
     )
-    for surface in ("track", "transactional", "app"):
-        assert limiters.for_surface(surface) is getattr(limiters, surface)
-    with pytest.raises(ValueError, match="surface"):
-        limiters.for_surface("webhooks")
 
     # surfaces are independent: a pause or an exhausted limiter on one leaves the others alone
     limiters.track.pause(5.0)

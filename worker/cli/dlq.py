@@ -51,7 +51,7 @@ def _targets(dlq: DeadLetters, args: argparse.Namespace) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     settings = WorkerSettings.from_env()
-    keys = Keys(settings.queue.queue_prefix, settings.queue.partitions)
+    keys = Keys.of(settings.queue)
     dlq = DeadLetters(worker_connection(settings), keys)
     if args.dlq_command == "list":
         entries = dlq.list(args.queue)

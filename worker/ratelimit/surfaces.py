@@ -21,15 +21,6 @@ class SurfaceLimiters:
     transactional: RateLimiter
     app: RateLimiter
 
-    def for_surface(self, surface: Surface) -> RateLimiter:
-        """The limiter of ``surface`` (``"track"``, ``"transactional"`` or ``"app"``)."""
-        if surface == "track":
-            return self.track
-        if surface == "transactional":
-            return self.transactional
-        if surface == "app":
-            return self.app
-        raise ValueError(f"unknown API surface {surface!r}: track, transactional or app")
 
 
 def build_limiters(
@@ -47,7 +38,7 @@ def build_limiters(
     ``keys`` defaults to the prefix and partition count of ``settings.queue``.
     """
     if keys is None:
-        keys = Keys(prefix=settings.queue.queue_prefix, partitions=settings.queue.partitions)
+        keys = Keys.of(settings.queue)
 
     def limiter(surface: Surface, rate: float) -> RateLimiter:
         return RateLimiter(

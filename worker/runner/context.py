@@ -68,7 +68,7 @@ class WorkerContext:
 
     @cached_property
     def keys(self) -> Keys:
-        return Keys(self.settings.queue.queue_prefix, self.settings.queue.partitions)
+        return Keys.of(self.settings.queue)
 
     @cached_property
     def limiters(self) -> SurfaceLimiters:
