@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from producer.errors import SettingsError
 from producer.settings import KNOWN_VARIABLES, Settings
+from producer.variables import VARIABLES
 from worker.core.settings import WorkerSettings
 
 EXAMPLE_ENV = Path(__file__).resolve().parents[2] / "config" / "example.env"
@@ -107,3 +109,22 @@ def test_example_env_documents_exactly_the_known_variables() -> None:
     text = EXAMPLE_ENV.read_text()
     documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", text, flags=re.MULTILINE))
     assert documented == set(KNOWN_VARIABLES)
+
+
+def test_example_env_shows_the_declared_defaults() -> None:
+    text = EXAMPLE_ENV.read_text()
+    shown = dict(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=(.*)$", text, flags=re.MULTILINE))
+    for variable in VARIABLES:
+        if variable.default is not None:  # optional ones show an example value instead
+            value = variable.read({variable.name: shown[variable.name]})
+            assert value == variable.default, variable.name
+
+
+def test_every_declared_variable_is_read_by_a_settings_field() -> None:
+    bound = {
+        f.metadata["env"]
+        for cls in (Settings, WorkerSettings)
+        for f in dataclasses.fields(cls)
+        if "env" in f.metadata
+    }
+    assert bound == {v.name for v in VARIABLES}
