@@ -61,11 +61,6 @@ class RedisOutage:
         self._stopping = threading.Event()
 
     @property
-    def down(self) -> bool:
-        """True between a failed command and the next one that succeeds."""
-        return self._down_since is not None
-
-    @property
     def stopping(self) -> bool:
         """True once :meth:`stop` was called: commands stop waiting for Redis."""
         return self._stopping.is_set()

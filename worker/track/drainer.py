@@ -90,10 +90,6 @@ class TrackDrainer:
             if thread.name == "cio-track":
                 thread.join()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def _heartbeats(self) -> None:
         self.leases.run_heartbeats(self._stop)
 
