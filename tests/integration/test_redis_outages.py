@@ -178,6 +178,10 @@ def test_a_full_redis_is_drained_by_the_workers(
     from producer.errors import RedisFull
 
     client = redis.Redis.from_url(private_redis.url)
+    version = str(client.info("server")["redis_version"])
+    if int(version.split(".")[0]) < 7:
+        # Draining a full Redis needs Lua script flags (allow-oom), new in Redis 7.
+        pytest.skip(f"redis-server {version} has no script flags; Redis >= 7 drains when full")
     base = int(client.info("memory")["used_memory"])
     client.config_set("maxmemory", base + 2_000_000)
     client.config_set("maxmemory-policy", "noeviction")
