@@ -4,9 +4,10 @@ The Track backlog is every job a worker has yet to settle: the partition queues 
 claimed lists (one ``LLEN`` each, in one pipelined round trip). A bulk import asks
 :meth:`BacklogGate.wait_for_room` before each window of rows; the gate returns once the
 window fits under the limit, so the backlog the import causes never passes ``max_backlog``
-and Redis cannot fill because of it. Measured (``bench/import.py``): a queued identify of a
-few attributes holds about 0.5 KB of Redis memory, so the default limit of 500,000 queued
-jobs keeps an import's backlog near 250 MB.
+and Redis cannot fill because of it. Measured (``bench/import.py``, Redis 7 on a private
+server): a queued identify with six attributes holds 965 bytes of Redis memory (job hash and
+queue entry), so the default limit of 300,000 queued jobs keeps an import's backlog near
+300 MB, well under a gigabyte.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from producer.keys import Keys
 
 __all__ = ["DEFAULT_MAX_BACKLOG", "BacklogGate", "track_backlog"]
 
-#: Queued Track jobs an import lets pile up before it waits (about 250 MB of Redis, measured).
-DEFAULT_MAX_BACKLOG: Final = 500_000
+#: Queued Track jobs an import lets pile up before it waits (about 300 MB of Redis, measured).
+DEFAULT_MAX_BACKLOG: Final = 300_000
 _QUEUE_PREFIX: Final = Queue.redis_queue_namespace_prefix
 
 
