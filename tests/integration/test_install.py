@@ -71,7 +71,7 @@ def test_core_install_has_no_extras(core_venv: Path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("args", [(), ("worker",), ("dlq",), ("check",), ("emulator",),
-                                  ("demo",)])
+                                  ("demo",), ("import",)])
 def test_help_of_every_command(core_venv: Path, args: tuple[str, ...]) -> None:
     result = _run(core_venv, str(core_venv / "bin" / "cio-pipeline"), *args, "--help")
     assert result.returncode == 0, result.stderr
@@ -109,3 +109,15 @@ def test_a_command_without_its_extra_names_it(core_venv: Path, command: tuple[st
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert f"pip install 'cio-pipeline[{extra}]'" in lines[0]
+
+
+@pytest.mark.integration
+def test_import_runs_on_a_core_install(core_venv: Path, redis_url: str,
+                                       redis_client: redis.Redis, tmp_path: Path) -> None:
+    rows = tmp_path / "rows.csv"
+    rows.write_text("id,plan\np1,pro\np2,free\n")
+    result = _run(core_venv, str(core_venv / "bin" / "cio-pipeline"), "import", str(rows),
+                  redis_url=redis_url)
+    assert result.returncode == 0, result.stderr
+    assert "operations enqueued: 2" in result.stdout
+    assert sum(redis_client.llen(f"rq:queue:cio-track-{p}") for p in range(8)) == 2

@@ -27,6 +27,7 @@ _COMMAND_MODULES = (
     "worker.cli.check",
     "worker.emulator.cli",
     "worker.cli.demo",
+    "worker.cli.import_cmd",
 )
 
 
