@@ -128,16 +128,28 @@ class RedisOutage:
 
 class OutageRetry(Retry):
     """redis-py's retry policy for the worker's client: retry a lost connection forever
-    (until the process is stopping), reporting to one :class:`RedisOutage`."""
+    (until the process is stopping), reporting to one :class:`RedisOutage`.
 
-    def __init__(self, outage: RedisOutage, cap_s: float) -> None:
-        super().__init__(ExponentialBackoff(cap=cap_s, base=_FIRST_RETRY_S), retries=-1)
+    With ``wait_when_full``, a write refused at ``maxmemory`` is also sent again, after the
+    same backoff, until Redis has room: a refused command (or ``MULTI`` block) did nothing, so
+    sending it again is exactly right. RQ's own client waits so (its work loop would quit on
+    the error); the Track drainer's does not, since its draining is what frees memory.
+    """
+
+    def __init__(self, outage: RedisOutage, cap_s: float, *, wait_when_full: bool = False) -> None:
+        errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+        if wait_when_full:
+            errors += (redis.exceptions.OutOfMemoryError,)
+        super().__init__(
+            ExponentialBackoff(cap=cap_s, base=_FIRST_RETRY_S), retries=-1, supported_errors=errors
+        )
         self.outage = outage
         self.cap_s = cap_s
+        self.wait_when_full = wait_when_full
 
     def __deepcopy__(self, memo: dict[int, Any]) -> OutageRetry:
         # redis-py copies the policy into every connection; all copies report to one outage.
-        return OutageRetry(self.outage, self.cap_s)
+        return OutageRetry(self.outage, self.cap_s, wait_when_full=self.wait_when_full)
 
     def call_with_retry(
         self,
@@ -157,6 +169,10 @@ class OutageRetry(Retry):
                 if is_retryable is not None and not is_retryable(error):
                     raise
                 failures += 1
+                if is_redis_full(error):
+                    self.outage.full()  # the connection is fine: just wait for room
+                    time.sleep(backoff.compute(failures))
+                    continue
                 self.outage.failed(error)
                 try:
                     if with_failure_count:

@@ -28,18 +28,21 @@ __all__ = ["WorkerContext", "current", "install", "worker_connection"]
 
 
 def worker_connection(
-    settings: WorkerSettings, outage: RedisOutage | None = None
+    settings: WorkerSettings, outage: RedisOutage | None = None, *, wait_when_full: bool = False
 ) -> redis.Redis:
     """The worker's Redis client: no read timeout (RQ blocks on BLPOP), bounded connects,
     keep-alive and periodic health checks so a dead server is noticed.
 
     With ``outage`` (worker processes), a lost connection is retried until Redis answers
     again (:mod:`worker.core.outage`); without it (CLI commands) redis-py's few retries apply and
-    the command fails, so an operator is not left waiting.
+    the command fails, so an operator is not left waiting. ``wait_when_full`` also waits out
+    writes refused at ``maxmemory`` (RQ's client; see :class:`OutageRetry`).
     """
     extra: dict[str, Any] = {}
     if outage is not None:
-        extra["retry"] = OutageRetry(outage, settings.redis_retry_cap_s)
+        extra["retry"] = OutageRetry(
+            outage, settings.redis_retry_cap_s, wait_when_full=wait_when_full
+        )
     return redis.Redis.from_url(
         settings.queue.redis_url,
         socket_connect_timeout=5,

@@ -257,9 +257,14 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     ctx.app  # noqa: B018
     ctx.track  # noqa: B018
     install(ctx)
-    queues = [Queue(ctx.keys.transactional_queue, connection=connection, serializer=SafeSerializer)]
+    # RQ's loop gets a client of its own that waits out a full Redis (its loop would quit on
+    # the error); the Track drainer's does not wait, since draining is what frees memory.
+    rq_connection = worker_connection(settings, outage, wait_when_full=True)
+    queues = [
+        Queue(ctx.keys.transactional_queue, connection=rq_connection, serializer=SafeSerializer)
+    ]
     worker = CioWorker(
-        queues, connection=connection, serializer=SafeSerializer, name=name or _default_name()
+        queues, connection=rq_connection, serializer=SafeSerializer, name=name or _default_name()
     )
     worker.dead_letter_ttl_s = ctx.dead_letter_ttl_s
     worker.outage = outage
