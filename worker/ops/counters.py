@@ -47,6 +47,7 @@ __all__ = [
     "Tally",
     "add_to_pipeline",
     "count",
+    "flush",
     "latency_field",
     "minute_of",
 ]
@@ -141,3 +142,16 @@ def count(
     with connection.pipeline(transaction=False) as pipe:
         add_to_pipeline(pipe, keys, counts, now_s)
         pipe.execute()
+
+
+def flush(connection: redis.Redis, keys: Keys, tally: Tally, field: str) -> None:
+    """Count one ``field`` and write it now with what ``tally`` holds (one round trip); a
+    Redis error keeps the counts in the tally for the next write instead of raising."""
+    if not tally.enabled:
+        return
+    tally.add(field)
+    counts = tally.take()
+    try:
+        count(connection, keys, counts, tally.clock())
+    except redis.RedisError:
+        tally.put_back(counts)
