@@ -27,6 +27,9 @@ _COMMAND_MODULES = (
     "worker.cli.check",
     "worker.emulator.cli",
     "worker.cli.demo",
+    "worker.cli.stats",
+    "worker.cli.health",
+    "worker.cli.metrics",
 )
 
 
