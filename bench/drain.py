@@ -5,6 +5,8 @@
 
 Starts the Customer.io emulator (rate limit off), then:
 
+0. ours without counters (``CIO_COUNTERS=0``, unless ``--skip-uncounted``): step 1 once
+   more, first, to measure what the counters cost (target: within 5 %);
 1. ours: pre-fills ``--ops`` Track operations (identify and event, interleaved per person,
    over ``--people`` people) with the producer's ``pipeline()`` and drains them with
    ``--workers`` ``cio-pipeline worker`` processes, timed from their start until the emulator
@@ -468,6 +470,7 @@ class Results:
     """Everything one run measured; None where a phase was skipped or did not complete."""
 
     ours: Figures | None = None
+    ours_uncounted: Figures | None = None  # the same drain with CIO_COUNTERS=0
     base: Figures | None = None
     latency: list[float] | None = None
     ceiling: float | None = None
@@ -483,6 +486,11 @@ def report(r: Results) -> None:
     ratio = f"{ours.rate / base.rate:.1f}x" if ours and base else ""
     _row("measure", "ours", "baseline", "ratio", "target")
     _row("drain ops/s", _fmt(ours, ",.0f", "rate"), _fmt(base, ",.0f", "rate"), ratio, rate_target)
+    off = r.ours_uncounted
+    if ours and off:
+        cost = 1 - ours.rate / off.rate
+        _row("  without counters ops/s", f"{off.rate:,.0f}", "", f"{ours.rate / off.rate:.3f}x",
+             f"counters cost {cost:+.1%}, <= 5% {_verdict(cost <= 0.05)}")
     _row("HTTP requests", _fmt(ours, ",", "requests"), _fmt(base, ",", "requests"))
     per_target = ">= 100" + (f" {_verdict(ours.per_request >= 100)}" if ours else "")
     _row(
@@ -534,6 +542,8 @@ def main() -> None:
         help="CIO_TRACK_KEEP_DELIVERED_S for our workers (0: delivered jobs deleted at once)",
     )
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-uncounted", action="store_true",
+                        help="skip the second drain of ours with CIO_COUNTERS=0")
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
 
@@ -546,6 +556,9 @@ def main() -> None:
         fleet = Fleet(
             worker_env(args.redis_url, emulator, args.keep_delivered_s), Path(logdir), []
         )
+        if not args.skip_uncounted:  # first, so that neither run always has the warm cache
+            uncounted = Fleet(fleet.env | {"CIO_COUNTERS": "0"}, Path(logdir), [])
+            results.ours_uncounted = run_ours(args, client, emulator, uncounted)
         results.ours = run_ours(args, client, emulator, fleet)
         results.ceiling = emulator_ceiling(emulator, args.people)
         if not args.skip_baseline:

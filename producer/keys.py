@@ -97,5 +97,11 @@ class Keys:
 
     @property
     def counters(self) -> str:
-        """Hash of delivered/retried/dead counters, for ``cio-pipeline stats``."""
+        """Hash of all-time counters (``<surface>_<outcome>``, requests, 429s, latency
+        histogram fields, webhook counts), for ``cio-pipeline stats`` and ``metrics``."""
         return f"{self.prefix}:counters"
+
+    def counters_minute(self, minute: int) -> str:
+        """Hash of the same counters for one minute (``minute`` = unix seconds // 60); each
+        expires a little over an hour after its minute."""
+        return f"{self.prefix}:counters:{minute}"

@@ -145,6 +145,8 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     _v("CIO_BATCH_LINGER_MS", 50, "wait for a short batch to fill (ms)", "int", low=0),
     _v("CIO_TRACK_KEEP_DELIVERED_S", 0, "keep delivered Track jobs this long", "int", low=0,
        high=7 * 86_400, **_SECONDS),
+    # operations
+    _v("CIO_COUNTERS", True, "keep delivery counters in Redis (stats, metrics)", "flag"),
     # Redis outages
     _v("CIO_REDIS_RETRY_CAP_S", 5.0, "longest wait between reconnects", "number", low=0.1,
        high=300, **_SECONDS),

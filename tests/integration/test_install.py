@@ -71,7 +71,7 @@ def test_core_install_has_no_extras(core_venv: Path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("args", [(), ("worker",), ("dlq",), ("check",), ("emulator",),
-                                  ("demo",), ("import",)])
+                                  ("demo",), ("import",), ("stats",), ("health",), ("metrics",)])
 def test_help_of_every_command(core_venv: Path, args: tuple[str, ...]) -> None:
     result = _run(core_venv, str(core_venv / "bin" / "cio-pipeline"), *args, "--help")
     assert result.returncode == 0, result.stderr
@@ -93,12 +93,19 @@ def test_dlq_list_and_producer_against_real_redis(core_venv: Path, redis_url: st
                   redis_url=redis_url)
     assert listed.returncode == 0, listed.stderr
     assert "Traceback" not in listed.stderr
+    for command in (("stats",), ("stats", "--json"), ("health",)):  # core commands too
+        ran = _run(core_venv, str(core_venv / "bin" / "cio-pipeline"), *command,
+                   redis_url=redis_url)
+        assert "Traceback" not in ran.stderr, ran.stderr
+        assert ran.returncode == (1 if command == ("health",) else 0), ran.stderr
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize(("command", "extra"), [
     (("cio-pipeline", "emulator"), "emulator"),
     (("cio-pipeline", "demo"), "demo"),
+    (("cio-pipeline", "metrics"), "metrics"),
+    (("cio-pipeline", "stats", "--watch"), "ops"),
     (("python", "-m", "worker.emulator"), "emulator"),
 ])
 def test_a_command_without_its_extra_names_it(core_venv: Path, command: tuple[str, ...],

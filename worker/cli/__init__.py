@@ -28,6 +28,9 @@ _COMMAND_MODULES = (
     "worker.emulator.cli",
     "worker.cli.demo",
     "worker.cli.import_cmd",
+    "worker.cli.stats",
+    "worker.cli.health",
+    "worker.cli.metrics",
 )
 
 

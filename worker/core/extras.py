@@ -20,6 +20,8 @@ EXTRA_MODULES: Final[dict[str, tuple[str, ...]]] = {
     "emulator": ("starlette", "uvicorn", "jsonschema", "jsonschema_rs"),
     "demo": ("rich", "starlette", "uvicorn", "jsonschema", "jsonschema_rs"),
     "dashboard": ("rq_dashboard", "six"),
+    "metrics": ("prometheus_client",),
+    "ops": ("rich",),
 }
 
 

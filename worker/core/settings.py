@@ -58,6 +58,8 @@ class WorkerSettings:
     batch_max_bytes: int = env_field("CIO_BATCH_MAX_BYTES")
     batch_linger_ms: int = env_field("CIO_BATCH_LINGER_MS")
     track_keep_delivered_s: int = env_field("CIO_TRACK_KEEP_DELIVERED_S")
+    # operations
+    counters: bool = env_field("CIO_COUNTERS")
     # Redis outages
     redis_retry_cap_s: float = env_field("CIO_REDIS_RETRY_CAP_S")
     # logging

@@ -20,6 +20,7 @@ from worker.clients.app import AppClient
 from worker.clients.track import TrackClient
 from worker.core.outage import OutageRetry, RedisOutage
 from worker.core.settings import WorkerSettings
+from worker.ops.counters import Tally
 from worker.policy.retry import RetryPolicy
 from worker.ratelimit.surfaces import SurfaceLimiters, build_limiters
 from worker.transactional.records import DeliveryRecords
@@ -80,6 +81,11 @@ class WorkerContext:
     @cached_property
     def policy(self) -> RetryPolicy:
         return RetryPolicy.from_settings(self.settings, rand=self.rand.random)
+
+    @cached_property
+    def tally(self) -> Tally:
+        """Transactional counts waiting for the next write (:mod:`worker.ops.counters`)."""
+        return Tally(enabled=self.settings.counters)
 
     @cached_property
     def records(self) -> DeliveryRecords:

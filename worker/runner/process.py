@@ -46,6 +46,7 @@ from worker.core.outage import RedisOutage
 from worker.core.settings import WorkerSettings
 from worker.deadletters.attempts import dead_letter
 from worker.deadletters.record import DeadLetter
+from worker.ops.counters import flush
 from worker.runner import context
 from worker.runner.context import WorkerContext, install, worker_connection
 from worker.track.drainer import TrackDrainer
@@ -238,7 +239,17 @@ class CioWorker(SimpleWorker):
                     http_status=outcome.record.status,
                     ambiguous=outcome.record.ambiguous,
                 )
+        self._count_failure(job, outcome)
         super().handle_job_failure(job, queue, started_job_registry, exc_string, execution)
+
+    def _count_failure(self, job: Job, outcome: BaseException | None) -> None:
+        """Count a send's retry or dead letter: rare, so a round trip of its own."""
+        ctx = context.current()
+        if job.origin == ctx.keys.transactional_queue:
+            ambiguous = isinstance(outcome, DeadLetter) and outcome.record.ambiguous
+            kind = "retried" if isinstance(outcome, RetryLater) else "dead"
+            flush(self.connection, ctx.keys, ctx.tally, f"transactional_{kind}"
+                  if not ambiguous else "transactional_ambiguous")
 
 
 def _default_name() -> str:

@@ -87,6 +87,7 @@ class _Progress:
     order: list[str]
     settled: int
     attempt: int
+    produced_at: dict[str, float]
 
 
 class BatchDelivery:
@@ -107,7 +108,9 @@ class BatchDelivery:
             )
         # Settling takes ids off the head of the claimed list in claim order; unreadable jobs
         # (dead-lettered above) go with the request that follows them.
-        progress = _Progress([i.job_id for i in claim.items], 0, claim.failed_attempts + 1)
+        progress = _Progress(
+            [i.job_id for i in claim.items], 0, claim.failed_attempts + 1, claim.produced_at
+        )
         items = [i for i in claim.items if isinstance(i, Item)]
         if not items:
             self.ledger.settle(partition, progress.order, [], keep_s=self._keep_s)
@@ -189,6 +192,12 @@ class BatchDelivery:
             )
         else:
             outcome = track.batch_encoded([item.encoded for item in segment])
+        # Counted now, written with the settle or attempt that follows (no round trip here).
+        tally = self.ledger.tally
+        tally.add("track_requests")
+        tally.add("track_request_ops", len(segment))
+        if isinstance(outcome, RateLimited):
+            tally.add("track_429")
         log.info(
             "delivery_attempt",
             queue=self.parts.keys.track_queue(partition),
@@ -230,7 +239,8 @@ class BatchDelivery:
             self._dead(partition, dead)
             self._settle(partition, segment, [job_id for job_id, _ in dead], progress)
             return None
-        self.ledger.pause(partition, delay)
+        self.ledger.tally.add("track_retried", len(segment))
+        self.ledger.pause(partition, delay, describe_outcome(outcome))
         return Paused(delay, describe_outcome(outcome))
 
     def _settle(
@@ -241,6 +251,9 @@ class BatchDelivery:
         head = progress.order[progress.settled : end]
         dead_ids = set(dead)
         delivered = [item.job_id for item in segment if item.job_id not in dead_ids]
+        now = time.time()
+        for job_id in delivered:
+            self.ledger.tally.latency("track", progress.produced_at.get(job_id), now)
         self.ledger.settle(partition, head, delivered, keep_s=self._keep_s)
         progress.settled = end
         progress.attempt = 1  # settling restarts the count (the attempt hash is deleted)

@@ -24,6 +24,7 @@ from rq.suspension import WORKERS_SUSPENDED
 
 from worker.core.logs import get_logger
 from worker.core.outage import RedisOutage, is_redis_full
+from worker.ops.counters import Tally
 from worker.track.deliver import BatchDelivery, TrackParts
 from worker.track.leases import PartitionLeases
 from worker.track.ledger import LeaseLost, Ledger
@@ -59,7 +60,9 @@ class TrackDrainer:
         self.leases = PartitionLeases(
             ctx.connection, ctx.keys, worker_id, ctx.settings.lease_ttl_s, outage=ctx.outage
         )
-        self.ledger = Ledger(ctx.connection, ctx.keys, worker_id)
+        self.ledger = Ledger(
+            ctx.connection, ctx.keys, worker_id, Tally(enabled=ctx.settings.counters)
+        )
         self.delivery = BatchDelivery(ctx, self.ledger)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Final
+from datetime import UTC, datetime
+from typing import Any, Final
 
 import redis
 from rq.exceptions import NoSuchJobError
@@ -32,6 +33,7 @@ from producer.keys import Keys
 from producer.serializer import SafeSerializer
 from worker.core.lua import LuaScript
 from worker.deadletters.record import META_KEY, DeadLetterRecord
+from worker.ops.counters import Tally, add_to_pipeline
 from worker.track.items import Item, Unreadable, decode_item
 
 __all__ = ["ClaimedBatch", "LeaseLost", "Ledger"]
@@ -49,23 +51,46 @@ class LeaseLost(Exception):
 
 class ClaimedBatch:
     """Claimed jobs of one partition, in order; ``redelivery`` when left from before, with
-    ``failed_attempts`` already made on them."""
+    ``failed_attempts`` already made on them; ``produced_at`` maps job ids to the unix time
+    they were enqueued (for the latency histogram)."""
 
     def __init__(
-        self, items: list[Item | Unreadable], redelivery: bool, failed_attempts: int = 0
+        self,
+        items: list[Item | Unreadable],
+        redelivery: bool,
+        failed_attempts: int = 0,
+        produced_at: dict[str, float] | None = None,
     ) -> None:
         self.items = items
         self.redelivery = redelivery
         self.failed_attempts = failed_attempts
+        self.produced_at = produced_at or {}
+
+
+def _unix(rq_time: bytes | None) -> float | None:
+    """RQ's ``2026-11-29T03:41:45.123456Z`` as unix seconds (None when missing or odd)."""
+    if not rq_time:
+        return None
+    try:
+        return datetime.fromisoformat(rq_time.decode()).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None
 
 
 class Ledger:
-    """Claims and settles the jobs of the partitions this worker leases."""
+    """Claims and settles the jobs of the partitions this worker leases.
 
-    def __init__(self, connection: redis.Redis, keys: Keys, worker_id: str) -> None:
+    Its :attr:`tally` holds the Track counters (:mod:`worker.ops.counters`) until they ride
+    along with the next settle, attempt, pause or dead-letter write.
+    """
+
+    def __init__(
+        self, connection: redis.Redis, keys: Keys, worker_id: str, tally: Tally | None = None
+    ) -> None:
         self.connection = connection
         self.keys = keys
         self.worker_id = worker_id
+        self.tally = tally or Tally()
 
     def queue_key(self, partition: int) -> str:
         return f"rq:queue:{self.keys.track_queue(partition)}"
@@ -93,10 +118,17 @@ class Ledger:
             self.connection,
             keys=[_JOB_PREFIX + job_id for job_id in ids], args=[rq_timestamp(), self.worker_id]
         )
+        produced: dict[str, float] = {}
+        if self.tally.enabled:
+            for job_id, enqueued in zip(ids, data[1::2], strict=True):
+                at = _unix(enqueued)
+                if at is not None:
+                    produced[job_id] = at
         return ClaimedBatch(
-            [decode_item(job_id, value) for job_id, value in zip(ids, data, strict=True)],
+            [decode_item(job_id, value) for job_id, value in zip(ids, data[::2], strict=True)],
             redelivery,
             failed_attempts,
+            produced,
         )
 
     def settle(
@@ -107,26 +139,37 @@ class Ledger:
         is 0, else kept as finished for ``keep_s`` seconds."""
         queue = self.keys.track_queue(partition)
         registry = FinishedJobRegistry(queue, connection=self.connection).key
-        result = _SETTLE(
-            self.connection,
-            keys=[
-                self.keys.lease(partition),
-                self.keys.claimed(partition),
-                self.keys.claimed_meta(partition),
-                registry,
-                self.keys.counters,
-                *(_JOB_PREFIX + job_id for job_id in delivered),
-            ],
-            args=[
-                self.worker_id,
-                len(head),
-                rq_timestamp(),
-                keep_s,
-                time.time() + keep_s,
-                *head,
-                *delivered,
-            ],
-        )
+        counter_keys, counts = self.tally.lua_args(self.keys)
+        if not self.tally.enabled:
+            counts = [0]  # the minute hash's TTL 0: counting is off
+        try:
+            result = _SETTLE(
+                self.connection,
+                keys=[
+                    self.keys.lease(partition),
+                    self.keys.claimed(partition),
+                    self.keys.claimed_meta(partition),
+                    registry,
+                    *counter_keys,
+                    *(_JOB_PREFIX + job_id for job_id in delivered),
+                ],
+                args=[
+                    self.worker_id,
+                    len(head),
+                    rq_timestamp(),
+                    keep_s,
+                    time.time() + keep_s,
+                    (len(counts) - 1) // 2,
+                    *counts,
+                    *head,
+                    *delivered,
+                ],
+            )
+        except redis.RedisError:
+            self.tally.put_back(_pairs(counts))
+            raise
+        if int(result) < 0:
+            self.tally.put_back(_pairs(counts))
         if int(result) == -1:
             raise LeaseLost(f"partition {partition}")
         if int(result) == -2:
@@ -144,6 +187,9 @@ class Ledger:
         registry = FailedJobRegistry(queue, connection=self.connection, serializer=SafeSerializer)
         jobs = self._fetch_each([job_id for job_id, _ in dead])
         lost = [job_id for job, (job_id, _) in zip(jobs, dead, strict=True) if job is None]
+        self.tally.add("track_dead", len(dead) - len(lost))
+        self.tally.add("track_skipped", len(lost))  # nothing left to deliver or keep
+        counts = self.tally.take()
         with self.connection.pipeline() as pipe:
             for job, (_, record) in zip(jobs, dead, strict=True):
                 if job is None:
@@ -165,7 +211,12 @@ class Ledger:
                 Result.create_failure(
                     job, ttl_s, exc_string=text, worker_name=self.worker_id, pipeline=pipe
                 )
-            pipe.execute()
+            add_to_pipeline(pipe, self.keys, counts, self.tally.clock())
+            try:
+                pipe.execute()
+            except redis.RedisError:
+                self.tally.put_back(counts)
+                raise
         return lost
 
     def _fetch_each(self, job_ids: list[str]) -> list[Job | None]:
@@ -186,16 +237,34 @@ class Ledger:
 
     def attempt(self, partition: int) -> tuple[int, float]:
         """Count a delivery attempt of the partition's claimed batch: (attempts, first at)."""
-        attempts, first = _COUNT_ATTEMPT(
-            self.connection, keys=[self.keys.claimed_meta(partition)], args=[time.time()]
-        )
+        counter_keys, counts = self.tally.lua_args(self.keys)
+        try:
+            attempts, first = _COUNT_ATTEMPT(
+                self.connection,
+                keys=[self.keys.claimed_meta(partition), *counter_keys],
+                args=[time.time(), *counts],
+            )
+        except redis.RedisError:
+            self.tally.put_back(_pairs(counts))
+            raise
         return int(attempts), float(first)
 
-    def pause(self, partition: int, seconds: float) -> None:
-        """Hold the partition back for ``seconds`` (kept in Redis: a new lease holder too)."""
-        self.connection.set(
-            self.keys.partition_pause(partition), "1", px=max(1, int(seconds * 1000))
-        )
+    def pause(self, partition: int, seconds: float, reason: str = "") -> None:
+        """Hold the partition back for ``seconds`` (kept in Redis: a new lease holder too);
+        the key's value says why (``stats`` shows it), with the counts so far riding along."""
+        counts = self.tally.take()
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.set(
+                self.keys.partition_pause(partition),
+                reason[:200] or "paused",
+                px=max(1, int(seconds * 1000)),
+            )
+            add_to_pipeline(pipe, self.keys, counts, self.tally.clock())
+            try:
+                pipe.execute()
+            except redis.RedisError:
+                self.tally.put_back(counts)
+                raise
 
     def pending(self, partitions: Sequence[int]) -> dict[int, tuple[int, int, bool]]:
         """For each partition: (claimed, queued, paused); one round trip."""
@@ -209,3 +278,8 @@ class Ledger:
             p: (int(replies[3 * i]), int(replies[3 * i + 1]), bool(replies[3 * i + 2]))
             for i, p in enumerate(partitions)
         }
+
+
+def _pairs(args: list[Any]) -> dict[str, int]:
+    """The counts in a script's ARGV tail (TTL, field, n, field, n, ...)."""
+    return {str(args[i]): int(args[i + 1]) for i in range(1, len(args) - 1, 2)}

@@ -25,9 +25,11 @@ import time
 from types import TracebackType
 from typing import Any, Protocol, cast
 
+import redis
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
+from producer.keys import Keys
 from worker.clients.app import AppClient, SendKind
 from worker.clients.outcomes import (
     Outcome,
@@ -42,6 +44,7 @@ from worker.core.logs import get_logger
 from worker.core.outage import RedisOutage
 from worker.core.settings import WorkerSettings
 from worker.deadletters.attempts import begin_attempt, dead_letter, save_meta
+from worker.ops.counters import Tally, flush
 from worker.policy.decisions import Decision, Work
 from worker.policy.retry import RetryPolicy
 from worker.ratelimit.limiter import RateLimitTimeout
@@ -73,6 +76,12 @@ class SendParts(Protocol):
     def policy(self) -> RetryPolicy: ...
     @property
     def outage(self) -> RedisOutage: ...
+    @property
+    def tally(self) -> Tally: ...
+    @property
+    def connection(self) -> redis.Redis: ...
+    @property
+    def keys(self) -> Keys: ...
 
 
 _AMBIGUOUS_HELP = (
@@ -90,6 +99,7 @@ def deliver_send(
     claim = ctx.records.claim(idempotency_key, job.id, override_own=ctx.settings.send_at_least_once)
     if claim.result is ClaimResult.DELIVERED:
         _log(job, operation, attempt, "already_delivered", None, 0.0)
+        flush(ctx.connection, ctx.keys, ctx.tally, "transactional_skipped")  # rare: a duplicate
         return {"delivery_id": claim.delivery_id, "deduplicated": True}
     if claim.result is ClaimResult.OWN_ATTEMPT:
         ctx.records.ambiguous(idempotency_key, job.id)
@@ -113,6 +123,9 @@ def deliver_send(
             ctx.limiters.transactional.paused_for(), "waiting for the rate limit"
         ) from None
     outcome = app.send(cast(SendKind, kind), request)
+    ctx.tally.add("transactional_requests")  # written with the record or the job's failure
+    if isinstance(outcome, RateLimited):
+        ctx.tally.add("transactional_429")
     decision = ctx.policy.classify(outcome, Work.SEND)
     _log(job, operation, attempt, decision.value, outcome, getattr(outcome, "latency_s", 0.0))
 
@@ -121,7 +134,12 @@ def deliver_send(
     if decision is Decision.DELIVERED:
         body = cast(Success, outcome).body
         delivery_id = str(body.get("delivery_id", ""))
-        persist(lambda: ctx.records.delivered(idempotency_key, delivery_id))
+        tally = ctx.tally
+        tally.add("transactional_delivered")
+        if job.enqueued_at is not None:
+            tally.latency("transactional", job.enqueued_at.timestamp(), time.time())
+        counts = tally.take()
+        persist(lambda: ctx.records.delivered(idempotency_key, delivery_id, counts))
         if attempt > 1:
             persist(lambda: save_meta(job))  # keep the attempt count of a retried send
         return {"delivery_id": delivery_id, "queued_at": body.get("queued_at")}

@@ -11,6 +11,7 @@ everything else (the transactional path, ``dlq replay``) goes through :class:`De
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -18,6 +19,7 @@ import redis
 
 from producer.keys import Keys
 from worker.core.lua import LuaScript
+from worker.ops.counters import add_to_pipeline
 
 __all__ = ["ClaimResult", "DeliveryRecord", "DeliveryRecords", "DeliveryState", "SendClaim"]
 
@@ -110,9 +112,16 @@ class DeliveryRecords:
             return SendClaim(result, state=DeliveryState(reply[1]), owner=reply[2])
         return SendClaim(result)
 
-    def delivered(self, idempotency_key: str, delivery_id: str) -> None:
-        """Record a successful send."""
-        self._set(idempotency_key, DeliveryRecord(DeliveryState.DELIVERED, delivery_id))
+    def delivered(
+        self, idempotency_key: str, delivery_id: str, counts: Mapping[str, int] | None = None
+    ) -> None:
+        """Record a successful send; ``counts`` (:mod:`worker.ops.counters`) ride along in
+        the same round trip."""
+        record = DeliveryRecord(DeliveryState.DELIVERED, delivery_id)
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.set(self._keys.delivery_record(idempotency_key), str(record), px=self._ttl_ms)
+            add_to_pipeline(pipe, self._keys, counts or {})
+            pipe.execute()
 
     def ambiguous(self, idempotency_key: str, job_id: str) -> None:
         """Record that ``job_id``'s attempt may have reached Customer.io."""

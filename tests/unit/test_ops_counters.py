@@ -1,0 +1,72 @@
+"""Counters: the tally, its Lua and pipeline writes, and the windows stats reads."""
+
+from __future__ import annotations
+
+import fakeredis
+
+from producer.keys import Keys
+from worker.core.settings import WorkerSettings
+from worker.ops.counters import MINUTE_TTL_S, Tally, count, flush, latency_field
+from worker.ops.stats import snapshot
+from worker.ops.view import sparkline
+
+KEYS = Keys()
+NOW = 1_800_000_000.0  # a whole minute
+
+
+def test_latency_fields_fall_in_their_buckets() -> None:
+    assert latency_field("track", 0.01) == "track_latency_0"
+    assert latency_field("track", 0.05) == "track_latency_0"  # upper bounds are inclusive
+    assert latency_field("track", 0.06) == "track_latency_1"
+    assert latency_field("track", 10_000) == "track_latency_12"  # +Inf
+
+
+def test_a_disabled_tally_counts_nothing() -> None:
+    tally = Tally(enabled=False)
+    tally.add("track_requests")
+    tally.latency("track", NOW - 1, NOW)
+    assert tally.take() == {}
+
+
+def test_counts_go_to_the_total_and_the_minute_and_windows_sum_minutes() -> None:
+    fake = fakeredis.FakeRedis()
+    count(fake, KEYS, {"track_delivered": 5}, now_s=NOW - 30 * 60)
+    count(fake, KEYS, {"track_delivered": 2, "track_dead": 1}, now_s=NOW - 3 * 60)
+    count(fake, KEYS, {"track_delivered": 1}, now_s=NOW + 10)
+    assert 0 < fake.ttl(KEYS.counters_minute(int(NOW // 60))) <= MINUTE_TTL_S
+    s = snapshot(fake, KEYS, WorkerSettings(), now=NOW + 20)
+    assert s["counters"]["total"] == {"track_dead": 1, "track_delivered": 8}
+    assert s["counters"]["last_1m"] == {"track_delivered": 1}
+    assert s["counters"]["last_5m"] == {"track_dead": 1, "track_delivered": 3}
+    assert s["counters"]["last_60m"]["track_delivered"] == 8
+    assert s["delivered_per_minute"][-1] == 1 and sum(s["delivered_per_minute"]) == 8
+
+
+def test_flush_keeps_counts_when_redis_fails() -> None:
+    server = fakeredis.FakeServer()
+    fake = fakeredis.FakeRedis(server=server)
+    tally = Tally(clock=lambda: NOW)
+    tally.add("transactional_requests")
+    server.connected = False
+    flush(fake, KEYS, tally, "transactional_retried")
+    server.connected = True
+    flush(fake, KEYS, tally, "transactional_dead")
+    assert fake.hgetall(KEYS.counters) == {b"transactional_requests": b"1",
+                                           b"transactional_retried": b"1",
+                                           b"transactional_dead": b"1"}
+
+
+def test_rate_now_weights_the_previous_minute_and_counts_429s() -> None:
+    fake = fakeredis.FakeRedis()
+    count(fake, KEYS, {"track_requests": 600, "track_429": 2}, now_s=NOW - 30)
+    count(fake, KEYS, {"track_requests": 300}, now_s=NOW + 1)
+    s = snapshot(fake, KEYS, WorkerSettings(), now=NOW + 30)  # half the previous minute
+    track = next(x for x in s["surfaces"] if x["surface"] == "track")
+    assert track["requests_per_s"] == (600 * 0.5 + 300) / 60
+    assert track["429_last_minute"] == 1
+    assert track["limit_per_s"] == 100
+
+
+def test_sparkline_scales_to_the_largest() -> None:
+    assert sparkline([0, 4, 8]) == " ▄█"
+    assert sparkline([0, 0]) == "  "

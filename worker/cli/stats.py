@@ -1,0 +1,55 @@
+"""``cio-pipeline stats [--json] [--watch]``: printing over :func:`worker.ops.stats.snapshot`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from typing import Any
+
+from producer.keys import Keys
+from worker.core.extras import require_extra
+from worker.core.settings import WorkerSettings
+from worker.ops.stats import snapshot
+from worker.ops.view import plain_lines
+from worker.runner.context import worker_connection
+
+__all__ = ["register"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = WorkerSettings.from_env()
+    keys = Keys.of(settings.queue)
+    connection = worker_connection(settings)
+    if args.watch:
+        require_extra("ops")
+        from rich.live import Live
+
+        from worker.ops.view import rich_view
+
+        stop = threading.Event()
+        try:
+            with Live(rich_view(snapshot(connection, keys, settings)), auto_refresh=False) as live:
+                while not stop.wait(args.interval_s):
+                    live.update(rich_view(snapshot(connection, keys, settings)), refresh=True)
+        except KeyboardInterrupt:
+            pass
+        return 0
+    figures = snapshot(connection, keys, settings)
+    if args.json:
+        json.dump(figures, sys.stdout, indent=2)
+        print()
+    else:
+        print("\n".join(plain_lines(figures)))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``cio-pipeline stats``."""
+    parser = subparsers.add_parser("stats", help="queues, partitions, rates, counters, workers")
+    parser.add_argument("--json", action="store_true", help="the stable JSON shape (README)")
+    parser.add_argument("--watch", action="store_true",
+                        help="redraw live (needs the 'ops' extra: rich)")
+    parser.add_argument("--interval-s", type=float, default=2.0, help="--watch redraw period")
+    parser.set_defaults(func=_run)
