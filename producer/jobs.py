@@ -43,7 +43,7 @@ from producer.keys import Keys
 from producer.operations import TrackOp
 from producer.sends import SendOp
 from producer.serializer import SafeSerializer
-from producer.wire import AnswerLost, NotSent, bulk, command, request
+from producer.wire import AnswerLost, NotSent, Sent, bulk, command, request, send
 
 __all__ = [
     "ANONYMOUS_EVENT_FUNC",
@@ -52,6 +52,7 @@ __all__ = [
     "Enqueuer",
     "JobSpec",
     "PreparedJob",
+    "WriteInFlight",
     "job_fields",
     "rq_timestamp",
     "send_func",
@@ -129,6 +130,18 @@ class PreparedJob:
     def size(self) -> int:
         """Bytes this job adds to a write request."""
         return len(self.key) + len(self.args)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteInFlight:
+    """A chunk whose write request went out (:meth:`Enqueuer.send`) and whose answer is to be
+    read (:meth:`Enqueuer.settle`): its jobs, and the request, kept for a NOSCRIPT retry."""
+
+    jobs: Sequence[PreparedJob]
+    sent: Sent
+    count: int
+    numkeys: bytes
+    body: list[bytes]
 
 
 def job_fields(spec: JobSpec, created_at: str) -> dict[str, Any]:
@@ -225,10 +238,10 @@ class Enqueuer:
         )
         return PreparedJob(job_id, spec.queue, _JOB_KEY % job_id.encode(), args)
 
-    def write(self, jobs: Sequence[PreparedJob]) -> None:
-        """Write ``jobs`` and enqueue them: all or none, in one round trip."""
-        if not jobs:
-            return
+    def send(self, jobs: Sequence[PreparedJob]) -> WriteInFlight:
+        """Send the request that writes ``jobs`` (all or none) without waiting for its answer;
+        :meth:`settle` reads it. Raises :class:`ProducerUnavailable` (not written) if the
+        request could not be sent."""
         queues = list(self._queues)
         body = [
             bulk(_QUEUES_KEY.encode()),
@@ -243,15 +256,26 @@ class Enqueuer:
         # EVALSHA sha numkeys, the keys (1 + q + n), the arguments (q + 3 + 5 per job).
         count = 7 + 2 * len(queues) + 6 * len(jobs)
         numkeys = str(1 + len(queues) + len(jobs)).encode()
+        # EVALSHA: the script travels once per server, not with every chunk.
+        head = command(count, b"EVALSHA", self._sha, numkeys)
+        try:
+            sent = send(self.connection, b"".join([head, *body]))
+        except NotSent as exc:
+            raise self._unreachable(exc, jobs) from None
+        return WriteInFlight(jobs, sent, count, numkeys, body)
+
+    def settle(self, write: WriteInFlight) -> None:
+        """Read the answer of a write :meth:`send` sent; raise an :class:`EnqueueError` that
+        sorts its ids if it did not certainly succeed."""
+        jobs = write.jobs
         try:
             try:
-                # EVALSHA: the script travels once per server, not with every chunk.
-                head = command(count, b"EVALSHA", self._sha, numkeys)
-                request(self.connection, b"".join([head, *body]))
+                write.sent.answer()
             except redis.exceptions.NoScriptError:
-                # First use on this server (or after SCRIPT FLUSH): EVAL also caches it.
-                head = command(count, b"EVAL", _ENQUEUE_LUA.encode(), numkeys)
-                request(self.connection, b"".join([head, *body]))
+                # First use on this server (or after SCRIPT FLUSH): nothing ran; EVAL also
+                # caches the script. Answered at once: it is the rare path.
+                head = command(write.count, b"EVAL", _ENQUEUE_LUA.encode(), write.numkeys)
+                request(self.connection, b"".join([head, *write.body]))
         except redis.exceptions.OutOfMemoryError:
             # The script's first write was refused, so it wrote nothing (Redis checks memory
             # before a script's first write only, which keeps the chunk all-or-nothing).
@@ -267,9 +291,7 @@ class Enqueuer:
                 not_written_ids=[job.id for job in jobs],
             ) from None
         except NotSent as exc:
-            raise ProducerUnavailable(
-                f"Redis could not be reached ({exc})", not_written_ids=[job.id for job in jobs]
-            ) from None
+            raise self._unreachable(exc, jobs) from None
         except AnswerLost as exc:
             raise ProducerUnavailable(
                 f"Redis did not answer within {self.timeout_s} s ({exc})",
@@ -281,6 +303,17 @@ class Enqueuer:
                 f"Redis refused the write ({type(exc).__name__})",
                 unknown_ids=[job.id for job in jobs],
             ) from None
+
+    @staticmethod
+    def _unreachable(exc: NotSent, jobs: Sequence[PreparedJob]) -> ProducerUnavailable:
+        return ProducerUnavailable(
+            f"Redis could not be reached ({exc})", not_written_ids=[job.id for job in jobs]
+        )
+
+    def write(self, jobs: Sequence[PreparedJob]) -> None:
+        """Write ``jobs`` and enqueue them: all or none, in one round trip."""
+        if jobs:
+            self.settle(self.send(jobs))
 
     def enqueue(self, spec: JobSpec) -> str:
         """Prepare and write one job; returns its id."""
