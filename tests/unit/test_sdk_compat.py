@@ -117,6 +117,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "chunks",
             "pipeline",
             "wire",
+            "writes",
         }
     )
 
