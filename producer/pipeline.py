@@ -163,7 +163,7 @@ class ChunkedWriter:
         report = self.report
         report.in_flight_ids = []
         self.enqueuer.settle(write)
-        report._written += bytes.fromhex("".join(job.id for job in write.jobs))
+        report._written += bytes.fromhex("".join(write.ids))
 
     def _settle_or_fail(self) -> None:
         try:

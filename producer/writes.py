@@ -63,10 +63,10 @@ JOB_ARGS: Final = b"$32\r\n%b\r\n%b$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 
 @dataclass(frozen=True, slots=True)
 class WriteInFlight:
-    """A chunk whose write request went out and whose answer is still to be read: its jobs,
-    and the request (kept for the NOSCRIPT retry)."""
+    """A chunk whose write request went out and whose answer is still to be read: its job
+    ids, and the request (kept for the NOSCRIPT retry; the jobs themselves are let go)."""
 
-    jobs: Sequence[PreparedJob]
+    ids: list[str]
     sent: Sent
     count: int
     numkeys: bytes
@@ -97,14 +97,14 @@ def send_write(
     try:
         sent = send(connection, command(count, b"EVALSHA", _ENQUEUE_SHA, numkeys) + body)
     except NotSent as exc:
-        raise _unreachable(exc, jobs) from None
-    return WriteInFlight(jobs, sent, count, numkeys, body)
+        raise _unreachable(exc, [job.id for job in jobs]) from None
+    return WriteInFlight([job.id for job in jobs], sent, count, numkeys, body)
 
 
 def settle_write(connection: redis.Redis, write: WriteInFlight, timeout_s: float) -> None:
     """Read the answer of ``write``; raise an :class:`EnqueueError` that sorts its ids unless
     the chunk is certainly written."""
-    jobs = write.jobs
+    ids = write.ids
     try:
         try:
             write.sent.answer()
@@ -119,30 +119,28 @@ def settle_write(connection: redis.Redis, write: WriteInFlight, timeout_s: float
         raise RedisFull(
             "Redis is full (maxmemory reached): workers keep delivering, which frees "
             "memory; retry later, more slowly",
-            not_written_ids=[job.id for job in jobs],
+            not_written_ids=ids,
         ) from None
     except redis.exceptions.ReadOnlyError:
         # A replica (after a failover) refuses the first write the same way.
         raise ProducerUnavailable(
             "Redis is a read-only replica (a failover in progress?)",
-            not_written_ids=[job.id for job in jobs],
+            not_written_ids=ids,
         ) from None
     except NotSent as exc:
-        raise _unreachable(exc, jobs) from None
+        raise _unreachable(exc, ids) from None
     except AnswerLost as exc:
         raise ProducerUnavailable(
             f"Redis did not answer within {timeout_s} s ({exc})",
-            unknown_ids=[job.id for job in jobs],
+            unknown_ids=ids,
         ) from None
     except redis.exceptions.ResponseError as exc:
         # Any other error reply: a script that fails half-way keeps its earlier writes.
         raise EnqueueError(
             f"Redis refused the write ({type(exc).__name__})",
-            unknown_ids=[job.id for job in jobs],
+            unknown_ids=ids,
         ) from None
 
 
-def _unreachable(exc: NotSent, jobs: Sequence[PreparedJob]) -> ProducerUnavailable:
-    return ProducerUnavailable(
-        f"Redis could not be reached ({exc})", not_written_ids=[job.id for job in jobs]
-    )
+def _unreachable(exc: NotSent, ids: list[str]) -> ProducerUnavailable:
+    return ProducerUnavailable(f"Redis could not be reached ({exc})", not_written_ids=ids)
