@@ -15,6 +15,10 @@ import redis
 
 from producer import CustomerIO, ProducerUnavailable, RedisFull, Settings
 from producer.chunks import MAX_CHUNK_JOBS as C
+from producer.chunks import ChunkBounds
+from producer.jobs import Enqueuer, track_job
+from producer.operations import person_op
+from producer.pipeline import ChunkedWriter
 
 pytestmark = pytest.mark.integration
 
@@ -190,3 +194,25 @@ def test_full_redis_stops_a_chunked_pipeline_with_exact_groups(private_redis: An
     present = _in_redis(client, error.written_ids + error.not_written_ids)
     assert present == set(error.written_ids)
     assert len(error.written_ids) % C == 0  # whole chunks only
+
+
+def test_a_chunk_of_thousands_of_jobs_for_one_queue_keeps_their_order(
+    redis_client: redis.Redis,
+) -> None:
+    # enqueue.lua pushes each queue's ids in slices of 1000 (Lua's unpack limit): a chunk
+    # larger than one slice, with jobs for two queues interleaved, keeps each queue's order.
+    cio = CustomerIO(redis=redis_client, settings=SETTINGS)
+    specs = [track_job(person_op("delete", str(n % 2)), cio.keys) for n in range(2345)]
+    enqueuer = Enqueuer(redis_client, 1.0)
+    writer = ChunkedWriter(enqueuer, ChunkBounds(max_jobs=5000, max_bytes=1 << 30))
+    jobs = [enqueuer.prepare(spec) for spec in specs]
+    writer.add_all(jobs)
+    writer.finish()
+    assert writer.report.written_count == len(jobs)
+    by_queue: dict[str, list[str]] = {}
+    for spec, job in zip(specs, jobs, strict=True):
+        by_queue.setdefault(spec.queue, []).append(job.id)
+    assert len(by_queue) == 2  # "0" and "1" land on different partitions
+    for queue, ids in by_queue.items():
+        assert [i.decode() for i in redis_client.lrange(f"rq:queue:{queue}", 0, -1)] == ids
+        assert redis_client.sismember("rq:queues", f"rq:queue:{queue}")
