@@ -171,9 +171,9 @@ _C_COMPACT = (
 
 def encoded_size(value: Any) -> int:
     """Bytes of ``value`` as compact JSON (how the worker will send it)."""
-    if _C_COMPACT is None:
-        return len(_COMPACT.encode(value).encode())
-    return len("".join(_C_COMPACT(value, 0)).encode())
+    text = _COMPACT.encode(value) if _C_COMPACT is None else "".join(_C_COMPACT(value, 0))
+    # An ASCII string's length is its UTF-8 length (isascii is a flag check, not a scan).
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def check_attributes(attributes: dict[str, Any], field: str) -> None:
