@@ -2,9 +2,10 @@
 
 :class:`ChunkedWriter` buffers prepared jobs and writes a chunk (one all-or-nothing Lua call,
 bounded by :mod:`producer.chunks`) as soon as the next job would not fit, so a block of a
-million calls holds one chunk of prepared jobs at a time, plus the ids already written
-(16 bytes each). It keeps the accounting that an :class:`EnqueueError` reports: every job it
-was given is written, not written, or (its request sent, the answer lost) of unknown fate.
+million calls holds two chunks at a time (the one being filled, and the request of the one in
+flight), plus the ids already written (16 bytes each). It keeps the accounting that an
+:class:`EnqueueError` reports: every job it was given is written, not written, or (its
+request sent, the answer lost) of unknown fate.
 
 The client and Redis work at the same time: a chunk's request is sent and its answer is left
 unread while the application makes the next chunk's calls; the answer is read just before the
@@ -43,7 +44,7 @@ class PipelineReport:
 
     def __init__(self) -> None:
         # Raw 16-byte ids: a million written ids cost 16 MB here, not the ~90 MB of a list
-        # of strings, which keeps the block's memory to one chunk plus the ids.
+        # of strings, which keeps the block's memory to two chunks plus the ids.
         self._written = bytearray()
         self.not_written_ids: list[str] = []
         self.unknown_ids: list[str] = []
