@@ -6,8 +6,11 @@ For each size, a fresh child process makes that many ``identify`` calls in one
 ``pipeline()`` block and reports jobs/s and its peak memory growth (``ru_maxrss`` after the
 block minus before it: the block's own footprint, whatever the interpreter had already);
 another child does the same with RQ's ``Queue.enqueue_many`` (the baseline; skipped above
-``--rq-max``, where it takes minutes and holds every job in memory). The database is flushed
-after each measurement. Then our per-call ``identify()`` p50 beside a Redis PING and RQ's
+``--rq-max``, where it takes minutes and holds every job in memory). Beside jobs/s, which
+other load on the machine moves a lot, it prints the producer's CPU time per job and Redis's
+script time per job (from ``INFO commandstats``: exact only on a server no one else uses, see
+``--redis-url``), the figures to compare between runs. The database is flushed after each
+measurement. Then our per-call ``identify()`` p50 beside a Redis PING and RQ's
 ``Queue.enqueue``, interleaved so that noise hits both alike.
 
 Goals: at least 50,000 jobs/s, flat from 10k to 1M calls; peak memory that does not grow
@@ -21,6 +24,7 @@ database a test session is using. Never FLUSHALL.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import statistics
@@ -59,6 +63,9 @@ def _child(kind: str, size: int, url: str) -> None:
     queue = Queue("bench-rq", connection=client)
     cio.identify("warm-up")  # connect and load the script outside the measurement
     before = _maxrss_bytes()
+    server_before = _script_usec(client)
+    collections = sum(gen["collections"] for gen in gc.get_stats())
+    cpu = time.process_time()
     started = time.perf_counter()
     if kind == "ours":
         with cio.pipeline() as pipe:
@@ -74,8 +81,27 @@ def _child(kind: str, size: int, url: str) -> None:
             ]
         )
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    collections = sum(gen["collections"] for gen in gc.get_stats()) - collections
     grown = _maxrss_bytes() - before
-    print(json.dumps({"rate": size / elapsed, "grown": grown}))
+    server = _script_usec(client) - server_before
+    print(
+        json.dumps(
+            {
+                "rate": size / elapsed,
+                "grown": grown,
+                "cpu_us": cpu / size * 1e6,
+                "server_us": server / size,
+                "gc": collections,
+            }
+        )
+    )
+
+
+def _script_usec(client: redis.Redis) -> int:
+    """Microseconds Redis has spent in EVAL/EVALSHA (all clients: exact on a private server)."""
+    stats = client.info("commandstats")
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("usec", 0)) for name in ("eval", "evalsha"))
 
 
 def _measure(kind: str, size: int, url: str) -> dict[str, float]:
@@ -168,6 +194,13 @@ def main() -> None:
             print(
                 f"{f'  {size:,} calls: peak memory +MB':<36}{ours['grown'] / 1e6:>12.1f}"
                 f"{rq_mb:>12}   ({ours['grown'] / size:.0f} B/job ours)"
+            )
+            # Less sensitive to other load than jobs/s: the producer's own CPU per job, and
+            # the Redis script time per job (Lua enqueue for ours, MULTI/EXEC for RQ: "-").
+            rq_cpu = f"{rq['cpu_us']:.1f}" if rq else "-"
+            print(
+                f"{f'  {size:,} calls: client CPU us/job':<36}{ours['cpu_us']:>12.1f}{rq_cpu:>12}"
+                f"   (Redis script {ours['server_us']:.1f} us/job, {ours['gc']} GC runs)"
             )
         _per_call(url, args.calls, args.rounds)
     finally:

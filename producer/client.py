@@ -84,15 +84,17 @@ class _Producer:
 
         Each call returns its job id at once. Calls are buffered and written as chunks of up
         to 250 jobs (1 MiB), each one all-or-nothing Lua call, while the block runs; the
-        last chunk when the block ends. Memory stays at one chunk plus 16 bytes per id.
+        last chunk when the block ends. A chunk's answer is read while the block fills the
+        next one (see :mod:`producer.pipeline`). Memory stays at two chunks (the one in
+        flight, the one filling) plus 16 bytes per id.
 
         - A chunk that fails raises a :class:`ProducerUnavailable` or :class:`RedisFull` (from
-          the call that filled it, or from the end of the block) whose ``written_ids``,
-          ``not_written_ids`` and ``unknown_ids`` cover every id the block was given. Nothing
-          is attempted after it; further calls in the block raise it again.
-        - If the block itself raises, the calls since the last chunk are not written; the
-          chunks already written stay written. The exception gets a note with the counts,
-          and ``pipe.pipeline_report`` lists the ids.
+          the call that sent it or filled the next one, or from the end of the block) whose
+          ``written_ids``, ``not_written_ids`` and ``unknown_ids`` cover every id the block
+          was given. Nothing is attempted after it; further calls in the block raise it again.
+        - If the block itself raises, the chunk in flight is settled and the calls since the
+          last chunk are not written; the chunks already written stay written. The exception
+          gets a note with the counts, and ``pipe.pipeline_report`` lists the ids.
         """
         pipe = copy.copy(self)  # this client stays unbuffered for other threads' calls
         writer = pipe._writer = ChunkedWriter(self._enqueuer)

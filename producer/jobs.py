@@ -16,34 +16,39 @@ function                                argument                    queue
 Jobs are RQ jobs (the hash ``Job.to_dict`` gives, read back by ``Job.fetch``), written by
 one Lua script (``lua/enqueue.lua``) that does what ``Queue.enqueue_job`` does, so a call, or
 a chunk of a ``pipeline()`` block (:mod:`producer.chunks`), is written completely or not at
-all, in one round trip. (RQ's own enqueue sends six commands in a MULTI/EXEC; measured, that
-cost about 3x a PING per call.) Each job's share of the request is packed into Redis's wire
-format once, when it is prepared, so writing a chunk only joins bytes.
+all, in one round trip (:mod:`producer.writes`). (RQ's own enqueue sends six commands in a
+MULTI/EXEC; measured, that cost about 3x a PING per call.)
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any, Final
 
 import redis
-from rq import Queue
-from rq.job import Job, JobStatus
+from rq.job import JobStatus
 
-from producer.errors import EnqueueError, ProducerUnavailable, RedisFull, ValidationError
+from producer.errors import ValidationError
 from producer.ids import partition_for
 from producer.keys import Keys
 from producer.operations import TrackOp
 from producer.sends import SendOp
 from producer.serializer import SafeSerializer
-from producer.wire import AnswerLost, NotSent, bulk, command, request
+from producer.wire import bulk
+from producer.writes import (
+    JOB_ARGS,
+    JOB_KEY,
+    JOB_TIMEOUT_S,
+    PreparedJob,
+    WriteInFlight,
+    send_write,
+    settle_write,
+)
 
 __all__ = [
     "ANONYMOUS_EVENT_FUNC",
@@ -52,6 +57,8 @@ __all__ = [
     "Enqueuer",
     "JobSpec",
     "PreparedJob",
+    "WriteInFlight",
+    "job_data",
     "job_fields",
     "rq_timestamp",
     "send_func",
@@ -65,20 +72,10 @@ ANONYMOUS_EVENT_FUNC: Final = "worker.jobs.track_anonymous_event"
 #: function ``worker.jobs.send_<kind>``, and workers run no other send function.
 SEND_KINDS: Final = ("email", "push", "sms", "whatsapp", "inbox_message", "in_app")
 _SEND_FUNC_PREFIX: Final = "worker.jobs.send_"
-_QUEUES_KEY: Final = Queue.redis_queues_keys
-_QUEUE_KEY_PREFIX: Final = Queue.redis_queue_namespace_prefix
-_JOB_KEY_PREFIX: Final = Job.redis_job_namespace_prefix
-#: RQ's default job timeout; the worker enforces its own HTTP timeouts well inside it.
-JOB_TIMEOUT_S: Final = 180
 #: RQ reads job data compressed or not; compressing a small operation costs more time than it
 #: saves memory.
 _COMPRESS_OVER_BYTES: Final = 1024
-_ENQUEUE_LUA: Final = (resources.files("producer") / "lua" / "enqueue.lua").read_text()
-#: A job's KEYS entry (rq:job:<32 hex digits>) as a RESP bulk string, id left to fill in.
-_JOB_KEY: Final = b"$%d\r\n%b%%b\r\n" % (len(_JOB_KEY_PREFIX) + 32, _JOB_KEY_PREFIX.encode())
-#: A job's five ARGV entries of enqueue.lua: id (32 hex digits), queue number, created_at,
-#: data, description.
-_JOB_ARGS: Final = b"$32\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+_QUEUED: Final = JobStatus.QUEUED.value
 
 
 def send_func(kind: str) -> str:
@@ -115,22 +112,6 @@ def send_job(op: SendOp, idempotency_key: str, keys: Keys) -> JobSpec:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedJob:
-    """A job ready to be written: its id and queue, and its share of the Lua call already in
-    Redis's wire format (``key``: its KEYS entry, ``args``: its five ARGV entries)."""
-
-    id: str
-    queue: str
-    key: bytes
-    args: bytes
-
-    @property
-    def size(self) -> int:
-        """Bytes this job adds to a write request."""
-        return len(self.key) + len(self.args)
-
-
 def job_fields(spec: JobSpec, created_at: str) -> dict[str, Any]:
     """The hash RQ 3 writes for a freshly enqueued job without dependencies or callbacks.
 
@@ -141,18 +122,24 @@ def job_fields(spec: JobSpec, created_at: str) -> dict[str, Any]:
     than the Redis round trip itself on the hot path; ``tests/unit/test_job_contract.py``
     checks that both give the same hash, so an RQ upgrade that changes it fails the tests.
     """
-    data = SafeSerializer.dumps((spec.func, None, (spec.operation,), spec.kwargs))
-    if len(data) > _COMPRESS_OVER_BYTES:
-        data = zlib.compress(data, 1)
     return {
         "created_at": created_at,
-        "data": data,
+        "data": job_data(spec),
         "origin": spec.queue,
         "description": spec.description,
         "enqueued_at": created_at,
         "timeout": JOB_TIMEOUT_S,
-        "status": JobStatus.QUEUED.value,
+        "status": _QUEUED,
     }
+
+
+def job_data(spec: JobSpec) -> bytes:
+    """The job hash's ``data``: RQ's pickled (func, instance, args, kwargs), compressed when
+    large (raises ``TypeError`` for anything but primitive values)."""
+    data = SafeSerializer.dumps((spec.func, None, (spec.operation,), spec.kwargs))
+    if len(data) > _COMPRESS_OVER_BYTES:
+        data = zlib.compress(data, 1)
+    return data
 
 
 _last_second: tuple[int, str] = (0, "1970-01-01T00:00:00")
@@ -178,44 +165,40 @@ class Enqueuer:
     """Prepares RQ jobs from :class:`JobSpec` and writes a chunk of them in one Lua call.
 
     A chunk is written completely or not at all; a failure raises an :class:`EnqueueError`
-    that sorts the chunk's ids into written / not written / unknown (``producer.wire`` tells
-    a request that never left from one whose answer was lost). Writing many chunks is
-    :class:`producer.pipeline.ChunkedWriter`'s job.
+    that sorts the chunk's ids into written / not written / unknown (:mod:`producer.writes`).
+    Writing many chunks is :class:`producer.pipeline.ChunkedWriter`'s job.
     """
 
     def __init__(self, connection: redis.Redis, timeout_s: float) -> None:
         self.connection = connection
         self.timeout_s = timeout_s
-        self._sha = hashlib.sha1(_ENQUEUE_LUA.encode()).hexdigest().encode()
-        # Queue name -> its number in the script's KEYS (1-based): each job's packed
-        # arguments name its queue by number, so every write passes every queue seen so far
-        # (at most CIO_PARTITIONS + 1 of them), registered once.
-        self._queues: dict[str, int] = {}
+        # Queue name -> its number in the script's KEYS (1-based), packed as the job's ARGV
+        # entry: each job names its queue by number, so every write passes every queue seen
+        # so far (at most CIO_PARTITIONS + 1 of them), registered once.
+        self._queues: dict[str, bytes] = {}
         self._queues_lock = threading.Lock()
 
-    def _queue_number(self, queue: str) -> int:
-        number = self._queues.get(queue)
-        if number is None:
+    def _queue_arg(self, queue: str) -> bytes:
+        arg = self._queues.get(queue)
+        if arg is None:
             with self._queues_lock:
-                number = self._queues.setdefault(queue, len(self._queues) + 1)
-        return number
+                arg = self._queues.setdefault(queue, bulk(b"%d" % (len(self._queues) + 1)))
+        return arg
 
     def prepare(self, spec: JobSpec) -> PreparedJob:
         """Assign the job its id and serialise it (raises ValidationError for foreign types)."""
         try:
-            fields = job_fields(spec, rq_timestamp())
+            data = job_data(spec)
         except TypeError as exc:
             raise ValidationError("operation", str(exc)) from None
         # 128 random bits, as uuid4 gives, at a third of its cost on this hot path.
         job_id = os.urandom(16).hex()
-        number = str(self._queue_number(spec.queue)).encode()
-        created: bytes = fields["created_at"].encode()
-        data: bytes = fields["data"]
-        description: bytes = fields["description"].encode()
-        args = _JOB_ARGS % (
-            job_id.encode(),
-            len(number),
-            number,
+        raw_id = job_id.encode()
+        created = rq_timestamp().encode()
+        description = spec.description.encode()
+        args = JOB_ARGS % (
+            raw_id,
+            self._queue_arg(spec.queue),
             len(created),
             created,
             len(data),
@@ -223,64 +206,22 @@ class Enqueuer:
             len(description),
             description,
         )
-        return PreparedJob(job_id, spec.queue, _JOB_KEY % job_id.encode(), args)
+        return PreparedJob(job_id, JOB_KEY % raw_id, args)
+
+    def send(self, jobs: Sequence[PreparedJob]) -> WriteInFlight:
+        """Send the request that writes ``jobs`` (all or none) without waiting for its answer
+        (raises :class:`ProducerUnavailable`, not written, if it could not be sent)."""
+        return send_write(self.connection, list(self._queues), jobs)
+
+    def settle(self, write: WriteInFlight) -> None:
+        """Read the answer of a write :meth:`send` sent; raise an :class:`EnqueueError` that
+        sorts its ids unless it is certainly written."""
+        settle_write(self.connection, write, self.timeout_s)
 
     def write(self, jobs: Sequence[PreparedJob]) -> None:
         """Write ``jobs`` and enqueue them: all or none, in one round trip."""
-        if not jobs:
-            return
-        queues = list(self._queues)
-        body = [
-            bulk(_QUEUES_KEY.encode()),
-            *(bulk((_QUEUE_KEY_PREFIX + name).encode()) for name in queues),
-            *(job.key for job in jobs),
-            bulk(str(len(queues)).encode()),
-            *(bulk(name.encode()) for name in queues),
-            bulk(str(JOB_TIMEOUT_S).encode()),
-            bulk(JobStatus.QUEUED.value.encode()),
-            *(job.args for job in jobs),
-        ]
-        # EVALSHA sha numkeys, the keys (1 + q + n), the arguments (q + 3 + 5 per job).
-        count = 7 + 2 * len(queues) + 6 * len(jobs)
-        numkeys = str(1 + len(queues) + len(jobs)).encode()
-        try:
-            try:
-                # EVALSHA: the script travels once per server, not with every chunk.
-                head = command(count, b"EVALSHA", self._sha, numkeys)
-                request(self.connection, b"".join([head, *body]))
-            except redis.exceptions.NoScriptError:
-                # First use on this server (or after SCRIPT FLUSH): EVAL also caches it.
-                head = command(count, b"EVAL", _ENQUEUE_LUA.encode(), numkeys)
-                request(self.connection, b"".join([head, *body]))
-        except redis.exceptions.OutOfMemoryError:
-            # The script's first write was refused, so it wrote nothing (Redis checks memory
-            # before a script's first write only, which keeps the chunk all-or-nothing).
-            raise RedisFull(
-                "Redis is full (maxmemory reached): workers keep delivering, which frees "
-                "memory; retry later, more slowly",
-                not_written_ids=[job.id for job in jobs],
-            ) from None
-        except redis.exceptions.ReadOnlyError:
-            # A replica (after a failover) refuses the first write the same way.
-            raise ProducerUnavailable(
-                "Redis is a read-only replica (a failover in progress?)",
-                not_written_ids=[job.id for job in jobs],
-            ) from None
-        except NotSent as exc:
-            raise ProducerUnavailable(
-                f"Redis could not be reached ({exc})", not_written_ids=[job.id for job in jobs]
-            ) from None
-        except AnswerLost as exc:
-            raise ProducerUnavailable(
-                f"Redis did not answer within {self.timeout_s} s ({exc})",
-                unknown_ids=[job.id for job in jobs],
-            ) from None
-        except redis.exceptions.ResponseError as exc:
-            # Any other error reply: a script that fails half-way keeps its earlier writes.
-            raise EnqueueError(
-                f"Redis refused the write ({type(exc).__name__})",
-                unknown_ids=[job.id for job in jobs],
-            ) from None
+        if jobs:
+            self.settle(self.send(jobs))
 
     def enqueue(self, spec: JobSpec) -> str:
         """Prepare and write one job; returns its id."""

@@ -113,17 +113,29 @@ def normalize_mapping(mapping: Any, field: str) -> dict[str, Any]:
         raise ValidationError(field, f"must be a dict, not {type(mapping).__name__}")
     out: dict[str, Any] = {}
     for key, value in mapping.items():
-        if not isinstance(key, str):
-            raise ValidationError(field, f"keys must be strings, found a {type(key).__name__}")
-        path = f"{field}.{key}" if field else key
-        if value is None or not is_date_key(key):
-            out[key] = _normalize(value, path)
-        elif key in _DATE_KEYS or not isinstance(value, dict | list | tuple):
-            # Reserved date fields must be timestamps; a custom "*_at" may hold a structure.
-            out[key] = to_unix(value, path)
+        kind = type(value)
+        # The fast path, for values that are already what they will be sent as: None and
+        # plain ints anywhere (an int under a date key is already unix seconds), plain
+        # strings and bools under other keys. The field path is only built when needed.
+        if (kind is str or kind is bool) and type(key) is str and not is_date_key(key):
+            out[key] = value
+        elif (value is None or kind is int) and type(key) is str:
+            out[key] = value
         else:
-            out[key] = _normalize(value, path)
+            out[key] = _normalize_item(key, value, field)
     return out
+
+
+def _normalize_item(key: Any, value: Any, field: str) -> Any:
+    if not isinstance(key, str):
+        raise ValidationError(field, f"keys must be strings, found a {type(key).__name__}")
+    path = f"{field}.{key}" if field else key
+    if value is None or not is_date_key(key):
+        return _normalize(value, path)
+    if key in _DATE_KEYS or not isinstance(value, dict | list | tuple):
+        # Reserved date fields must be timestamps; a custom "*_at" may hold a structure.
+        return to_unix(value, path)
+    return _normalize(value, path)
 
 
 def check_identifier(value: Any, field: str) -> str:
@@ -131,7 +143,7 @@ def check_identifier(value: Any, field: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValidationError(field, f"must be a string or an integer, not {type(value).__name__}")
     text = str(value)
-    if not text.strip():
+    if not text or text.isspace():  # what `not text.strip()` says, without a copy
         raise ValidationError(field, "cannot be blank")
     check_bytes(text, LIMITS.identifier_bytes, field)
     return text
@@ -159,9 +171,9 @@ _C_COMPACT = (
 
 def encoded_size(value: Any) -> int:
     """Bytes of ``value`` as compact JSON (how the worker will send it)."""
-    if _C_COMPACT is None:
-        return len(_COMPACT.encode(value).encode())
-    return len("".join(_C_COMPACT(value, 0)).encode())
+    text = _COMPACT.encode(value) if _C_COMPACT is None else "".join(_C_COMPACT(value, 0))
+    # An ASCII string's length is its UTF-8 length (isascii is a flag check, not a scan).
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def check_attributes(attributes: dict[str, Any], field: str) -> None:
@@ -170,7 +182,15 @@ def check_attributes(attributes: dict[str, Any], field: str) -> None:
         raise ValidationError(
             field, f"has {len(attributes)} attributes; the limit is {LIMITS.attributes_per_call}"
         )
+    # len() bounds a string's UTF-8 length from below (4 bytes a character at most), so
+    # short names and values pass without encoding or building their field path.
+    short_name = LIMITS.attribute_name_bytes // 4
+    short_value = LIMITS.attribute_value_bytes // 4
     for name, value in attributes.items():
+        if len(name) <= short_name:
+            kind = type(value)
+            if (kind is str and len(value) <= short_value) or kind is int or value is None:
+                continue
         path = f"{field}.{name}"
         check_bytes(name, LIMITS.attribute_name_bytes, f"{path} (name)")
         if isinstance(value, str):

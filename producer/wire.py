@@ -21,7 +21,7 @@ from typing import Any
 
 import redis
 
-__all__ = ["AnswerLost", "NotSent", "bulk", "command", "request"]
+__all__ = ["AnswerLost", "NotSent", "Sent", "bulk", "command", "request", "send"]
 
 
 class NotSent(Exception):
@@ -50,23 +50,20 @@ def command(count: int, *head: bytes) -> bytes:
     return b"*%d\r\n" % count + b"".join(bulk(part) for part in head)
 
 
-def request(client: redis.Redis, packed: bytes) -> Any:
-    """Send one packed command and read its answer (raises :class:`NotSent`,
-    :class:`AnswerLost`, or the ``ResponseError`` Redis answered)."""
-    pool = client.connection_pool
-    # A single-connection client owns one connection; any other borrows one from its pool.
-    own: Any = client.connection
-    try:
-        conn: Any = own if own is not None else pool.get_connection()
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise NotSent(exc) from exc
-    try:
-        try:
-            # A list of buffers: redis-py iterates what it is given (a bytes object would
-            # be iterated as ints).
-            conn.send_packed_command([packed])
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise NotSent(exc) from exc
+class Sent:
+    """A request that went out and whose answer is still to be read, on the connection it
+    holds: :meth:`answer` reads it and gives the connection back (exactly once)."""
+
+    __slots__ = ("_client", "_conn")
+
+    def __init__(self, client: redis.Redis, conn: Any) -> None:
+        self._client = client
+        self._conn = conn
+
+    def answer(self) -> Any:
+        """Read the answer (raises :class:`NotSent` for ``LOADING``, :class:`AnswerLost`, or
+        the ``ResponseError`` Redis answered)."""
+        conn = self._conn
         try:
             return conn.read_response()
         except redis.exceptions.BusyLoadingError as exc:
@@ -75,6 +72,36 @@ def request(client: redis.Redis, packed: bytes) -> Any:
             # read_response has closed the connection, so a late answer is never mistaken
             # for the next command's.
             raise AnswerLost(exc) from exc
-    finally:
+        finally:
+            if self._client.connection is None:
+                self._client.connection_pool.release(conn)
+
+
+def send(client: redis.Redis, packed: bytes) -> Sent:
+    """Send one packed command (raises :class:`NotSent`); read its answer with
+    :meth:`Sent.answer`, which must be called once, whatever happens in between, to give the
+    connection back."""
+    pool = client.connection_pool
+    # A single-connection client owns one connection; any other borrows one from its pool.
+    own: Any = client.connection
+    try:
+        conn: Any = own if own is not None else pool.get_connection()
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise NotSent(exc) from exc
+    try:
+        # A list of buffers: redis-py iterates what it is given (a bytes object would be
+        # iterated as ints).
+        conn.send_packed_command([packed])
+    except BaseException as exc:
         if own is None:
             pool.release(conn)
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+            raise NotSent(exc) from exc
+        raise
+    return Sent(client, conn)
+
+
+def request(client: redis.Redis, packed: bytes) -> Any:
+    """Send one packed command and read its answer (raises :class:`NotSent`,
+    :class:`AnswerLost`, or the ``ResponseError`` Redis answered)."""
+    return send(client, packed).answer()

@@ -15,6 +15,10 @@ import redis
 
 from producer import CustomerIO, ProducerUnavailable, RedisFull, Settings
 from producer.chunks import MAX_CHUNK_JOBS as C
+from producer.chunks import ChunkBounds
+from producer.jobs import Enqueuer, track_job
+from producer.operations import person_op
+from producer.pipeline import ChunkedWriter
 
 pytestmark = pytest.mark.integration
 
@@ -98,12 +102,14 @@ def _run_block(client: redis.Redis, calls: int) -> tuple[list[str], ProducerUnav
 
 @pytest.mark.parametrize(
     ("calls", "attempted", "unknown"),
-    [(5 * C, 3 * C + 1, C), (2 * C + C // 2, 2 * C + C // 2, C // 2)],
+    [(5 * C, 4 * C + 1, C), (2 * C + C // 2, 2 * C + C // 2, C // 2)],
 )
 def test_lost_answer_makes_its_chunk_unknown_and_stops_the_block(
     redis_url: str, redis_client: redis.Redis, calls: int, attempted: int, unknown: int
 ) -> None:
-    # The third chunk's answer is lost: mid-block (5000 calls) or at the block's end (2500).
+    # The third chunk's answer is lost: mid-block (5 chunks of calls) or at the block's end
+    # (2.5). Mid-block it is read when the fourth chunk is full, so the fourth chunk (never
+    # sent) and the call that filled it are not written.
     handed_out, error = _run_block(_faulty_client(redis_url, 3, "lose"), calls)
     groups = error.written_ids + error.unknown_ids + error.not_written_ids
     assert len(groups) == len(set(groups)) == attempted  # the call that failed is counted too
@@ -114,6 +120,29 @@ def test_lost_answer_makes_its_chunk_unknown_and_stops_the_block(
     assert not set(error.not_written_ids) & present
     assert present <= set(error.written_ids) | set(error.unknown_ids)
     assert "may have been enqueued (request sent, answer lost" in str(error)
+
+
+def test_lost_answer_of_the_chunk_in_flight_when_the_block_raises(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    # The second chunk is in flight (sent, answer unread) when the app's block raises: its
+    # answer is read then, and lost; the chunk being filled was never sent.
+    cio = CustomerIO(redis=_faulty_client(redis_url, 2, "lose"), settings=SETTINGS)
+    ids: list[str] = []
+    with pytest.raises(RuntimeError) as raised, cio.pipeline() as pipe:
+        ids.extend(pipe.identify(str(n)) for n in range(2 * C + 7))
+        raise RuntimeError("app error")
+    report = pipe.pipeline_report
+    assert report is not None
+    assert report.written_ids == ids[:C]
+    assert report.unknown_ids == ids[C : 2 * C]
+    assert report.not_written_ids == ids[2 * C :]
+    assert report.in_flight_ids == report.pending_ids == []
+    assert f"{C} job(s) enqueued before this error, 7 not enqueued, {C} of unknown" in (
+        raised.value.__notes__[0]
+    )
+    present = _in_redis(redis_client, ids)
+    assert set(report.written_ids) <= present <= set(report.written_ids + report.unknown_ids)
 
 
 def test_request_not_sent_makes_its_chunk_not_written(
@@ -165,3 +194,25 @@ def test_full_redis_stops_a_chunked_pipeline_with_exact_groups(private_redis: An
     present = _in_redis(client, error.written_ids + error.not_written_ids)
     assert present == set(error.written_ids)
     assert len(error.written_ids) % C == 0  # whole chunks only
+
+
+def test_a_chunk_of_thousands_of_jobs_for_one_queue_keeps_their_order(
+    redis_client: redis.Redis,
+) -> None:
+    # enqueue.lua pushes each queue's ids in slices of 1000 (Lua's unpack limit): a chunk
+    # larger than one slice, with jobs for two queues interleaved, keeps each queue's order.
+    cio = CustomerIO(redis=redis_client, settings=SETTINGS)
+    specs = [track_job(person_op("delete", str(n % 2)), cio.keys) for n in range(2345)]
+    enqueuer = Enqueuer(redis_client, 1.0)
+    writer = ChunkedWriter(enqueuer, ChunkBounds(max_jobs=5000, max_bytes=1 << 30))
+    jobs = [enqueuer.prepare(spec) for spec in specs]
+    writer.add_all(jobs)
+    writer.finish()
+    assert writer.report.written_count == len(jobs)
+    by_queue: dict[str, list[str]] = {}
+    for spec, job in zip(specs, jobs, strict=True):
+        by_queue.setdefault(spec.queue, []).append(job.id)
+    assert len(by_queue) == 2  # "0" and "1" land on different partitions
+    for queue, ids in by_queue.items():
+        assert [i.decode() for i in redis_client.lrange(f"rq:queue:{queue}", 0, -1)] == ids
+        assert redis_client.sismember("rq:queues", f"rq:queue:{queue}")

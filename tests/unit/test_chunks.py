@@ -66,13 +66,16 @@ def test_pipeline_writes_chunks_as_it_goes() -> None:
     cio = CustomerIO(redis=fake, settings=Settings(partitions=1))
     with cio.pipeline() as pipe:
         ids = [pipe.identify(str(i)) for i in range(2 * C + C // 2)]
-        assert _queued(fake) == ids[: 2 * C]  # two full chunks written so far
+        assert _queued(fake) == ids[: 2 * C]  # two full chunks sent so far
         report = pipe.pipeline_report
         assert report is not None
-        assert report.written_ids == ids[: 2 * C]
+        # The second chunk's answer is read when the third is sent: until then it is in flight.
+        assert report.written_ids == ids[:C]
+        assert report.in_flight_ids == ids[C : 2 * C]
         assert report.pending_ids == ids[2 * C :]
     assert _queued(fake) == ids
-    assert report.written_count == len(ids) and report.pending_ids == []
+    assert report.written_count == len(ids)
+    assert report.pending_ids == report.in_flight_ids == []
     assert cio.pipeline_report is None  # the client itself stays unbuffered
 
 
@@ -108,3 +111,29 @@ def test_batch_longer_than_a_chunk_is_written_in_chunks() -> None:
 def test_enqueue_error_is_the_base_of_both_failures() -> None:
     assert issubclass(ProducerUnavailable, EnqueueError)
     assert issubclass(RedisFull, EnqueueError)
+
+
+def test_single_connection_client_writes_each_chunk_before_the_next_call() -> None:
+    # Its one connection must not carry an unread answer while the app uses the client.
+    fake = fakeredis.FakeRedis(single_connection_client=True)
+    cio = CustomerIO(redis=fake, settings=Settings(partitions=1))
+    with cio.pipeline() as pipe:
+        ids = [pipe.identify(str(i)) for i in range(2 * C + 1)]
+        report = pipe.pipeline_report
+        assert report is not None
+        assert report.written_ids == ids[: 2 * C] and report.in_flight_ids == []
+        assert fake.get("other") is None  # the app's own command reads its own answer
+    assert _queued(fake) == ids
+
+
+def test_block_raising_with_a_chunk_in_flight_settles_it_as_written() -> None:
+    fake = fakeredis.FakeRedis()
+    cio = CustomerIO(redis=fake, settings=Settings(partitions=1))
+    with pytest.raises(RuntimeError), cio.pipeline() as pipe:
+        ids = [pipe.identify(str(i)) for i in range(C + 3)]
+        raise RuntimeError("app error")
+    report = pipe.pipeline_report
+    assert report is not None
+    assert report.written_ids == ids[:C] == _queued(fake)
+    assert report.not_written_ids == ids[C:]
+    assert report.in_flight_ids == report.unknown_ids == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -53,3 +54,30 @@ class _Exploit:
 def test_any_global_is_refused_when_loading(payload: bytes) -> None:
     with pytest.raises(ForbiddenGlobal, match="refusing to load global"):
         SafeSerializer.loads(payload)
+
+
+def test_dumps_after_a_refusal_is_a_clean_pickle() -> None:
+    # The pickler is reused: a dump refused half-way must leave nothing behind.
+    with pytest.raises(TypeError):
+        SafeSerializer.dumps({"a": "x" * 100, "b": object()})
+    value = {"a": "x" * 100, "b": ["x" * 100]}
+    assert SafeSerializer.dumps(value) == pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
+
+
+def test_dumps_from_many_threads_gives_each_its_own_pickle() -> None:
+    values = [{"n": n, "s": str(n) * 50} for n in range(8)]
+    barrier = threading.Barrier(len(values))
+    results: dict[int, list[bytes]] = {}
+
+    def dump_many(n: int) -> None:
+        barrier.wait(timeout=10)
+        results[n] = [SafeSerializer.dumps(values[n]) for _ in range(2000)]
+
+    threads = [threading.Thread(target=dump_many, args=(n,)) for n in range(len(values))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    for n, dumped in results.items():
+        assert set(dumped) == {pickle.dumps(values[n], pickle.HIGHEST_PROTOCOL)}
+    assert len(results) == len(values)

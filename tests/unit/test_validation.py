@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, timedelta, timezone
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import fakeredis
@@ -43,6 +44,7 @@ def api(fake: fakeredis.FakeRedis) -> APIClient:
 
 
 LONG = "x" * 151
+E_ACUTE = "\u00e9"  # two bytes of UTF-8
 
 
 class Obj:
@@ -72,6 +74,14 @@ TRACK_REFUSALS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
     ("identify", ("1",), {"prefs": {"k": "v" * 1000}}, "attributes.prefs"),
     ("identify", ("1",), {f"a{i}": i for i in range(301)}, "attributes"),
     ("identify", ("1",), {f"a{i}": "v" * 999 for i in range(40)}, "operation"),
+    # the fast paths for plain values: keys, date keys and the byte bound still hold
+    ("identify", ("1",), {"nested": {1: 5}}, "attributes.nested"),
+    ("identify", ("1",), {"nested": {2: None}}, "attributes.nested"),
+    ("identify", ("1",), {"nested": {"ok": 1, 3: True}}, "attributes.nested"),
+    ("identify", ("1",), {"last_used": "nope"}, "attributes.last_used"),
+    ("identify", ("1",), {"seen_at": False}, "attributes.seen_at"),
+    ("identify", ("1",), {"bio": "\U0001d11e" * 251}, "attributes.bio"),
+    ("identify", ("1",), {"n" * 38: "v", E_ACUTE * 76: 1}, f"attributes.{E_ACUTE * 76} (name)"),
     ("track", ("1", ""), {}, "name"),
     ("track", ("1", None), {}, "name"),
     ("track", ("1", "n" * 101), {}, "name"),
@@ -279,6 +289,23 @@ def test_datetimes_anywhere_and_nan() -> None:
         "score": None,
         "tags": ["a", "b"],
     }
+
+
+def test_plain_values_pass_unchanged_and_subclasses_become_plain() -> None:
+    class Plan(StrEnum):
+        PRO = "pro"
+
+    class Level(IntEnum):
+        TWO = 2
+
+    out = normalize_mapping(
+        {"plan": Plan.PRO, "level": Level.TWO, "name": "x", "n": 1, "ok": True, "none": None,
+         "paid_at": 1704067200, "seen_at": None, "score": 1.5},
+        "attributes",
+    )
+    assert out == {"plan": "pro", "level": 2, "name": "x", "n": 1, "ok": True, "none": None,
+                   "paid_at": 1704067200, "seen_at": None, "score": 1.5}
+    assert type(out["plan"]) is str and type(out["level"]) is int
 
 
 def test_identify_shapes_and_normalises(cio: CustomerIO, fake: fakeredis.FakeRedis) -> None:
