@@ -80,14 +80,6 @@ class CioWorker(SimpleWorker):
         # RQ's abandoned-job cleanup calls exception handlers before failing a job.
         self.push_exc_handler(requeue_abandoned_send)  # type: ignore[no-untyped-call]
 
-    def register_birth(self) -> None:
-        """RQ's birth, waiting (not crashing) while a full Redis refuses it."""
-        register = super().register_birth
-        if self.outage is None:
-            register()  # type: ignore[no-untyped-call]
-        else:
-            self.outage.persist(lambda: register())  # type: ignore[no-untyped-call]
-
     def teardown(self) -> None:
         """RQ's teardown; from here on a lost connection fails instead of waiting, and a
         Redis that is away at the moment of the stop is logged, not a traceback."""
