@@ -247,11 +247,11 @@ class Enqueuer:
             try:
                 # EVALSHA: the script travels once per server, not with every chunk.
                 head = command(count, b"EVALSHA", self._sha, numkeys)
-                request(self.connection, b"".join([head, *body]))
+                self._request(b"".join([head, *body]), jobs)
             except redis.exceptions.NoScriptError:
                 # First use on this server (or after SCRIPT FLUSH): EVAL also caches it.
                 head = command(count, b"EVAL", _ENQUEUE_LUA.encode(), numkeys)
-                request(self.connection, b"".join([head, *body]))
+                self._request(b"".join([head, *body]), jobs)
         except redis.exceptions.OutOfMemoryError:
             # The script's first write was refused, so it wrote nothing (Redis checks memory
             # before a script's first write only, which keeps the chunk all-or-nothing).
@@ -281,6 +281,11 @@ class Enqueuer:
                 f"Redis refused the write ({type(exc).__name__})",
                 unknown_ids=[job.id for job in jobs],
             ) from None
+
+    def _request(self, packed: bytes, jobs: Sequence[PreparedJob]) -> None:
+        """Send one write and read its answer (``producer.replication`` also waits for
+        replicas here)."""
+        request(self.connection, packed)
 
     def enqueue(self, spec: JobSpec) -> str:
         """Prepare and write one job; returns its id."""

@@ -18,6 +18,7 @@ minute when Redis refuses writes at its ``maxmemory``.
 from __future__ import annotations
 
 import copy
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -131,7 +132,13 @@ class OutageRetry(Retry):
     (until the process is stopping), reporting to one :class:`RedisOutage`."""
 
     def __init__(self, outage: RedisOutage, cap_s: float) -> None:
-        super().__init__(ExponentialBackoff(cap=cap_s, base=_FIRST_RETRY_S), retries=-1)
+        # READONLY: the server we hold was demoted in a failover; reconnecting finds the new
+        # master (Sentinel asks again; a managed endpoint's name moves), like a lost connection.
+        super().__init__(
+            ExponentialBackoff(cap=cap_s, base=_FIRST_RETRY_S),
+            retries=-1,
+            supported_errors=(*_UNAVAILABLE, socket.timeout, redis.ReadOnlyError),
+        )
         self.outage = outage
         self.cap_s = cap_s
 
