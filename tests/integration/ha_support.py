@@ -152,7 +152,7 @@ class SentinelGroup:
 
     def master_port(self) -> int:
         """The master's port as the first Sentinel tells it."""
-        host, port = self.client("s0").sentinel_get_master_addr_by_name(MASTER_NAME)
+        _host, port = self.client("s0").sentinel_get_master_addr_by_name(MASTER_NAME)
         return int(port)
 
     def _sentinels_see_replica(self) -> bool:
