@@ -16,6 +16,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +83,9 @@ def _produce(settings: Settings, log: ProducerLog) -> None:
             for person in range(PEOPLE):
                 name = f"u{person}"
                 if step % 2 == 0:
-                    _retrying(log, lambda: cio.identify(name, seq=step))
+                    _retrying(log, partial(cio.identify, name, seq=step))
                 else:
-                    _retrying(log, lambda: cio.track(name, "step", {"seq": step}))
+                    _retrying(log, partial(cio.track, name, "step", {"seq": step}))
                 log.confirmed[name].append(step)
                 count += 1
                 if count % SEND_EVERY == 0:
@@ -94,7 +95,7 @@ def _produce(settings: Settings, log: ProducerLog) -> None:
                                                message_data={"n": n})
                     # One idempotency key across retries: a write that did land is not sent
                     # a second time.
-                    _retrying(log, lambda: api.send_email(request, idempotency_key=key))
+                    _retrying(log, partial(api.send_email, request, idempotency_key=key))
                     log.sends.append(n)
                 time.sleep(0.01)  # a steady producer, so production spans the failover
     except BaseException as exc:  # reported by the test thread
