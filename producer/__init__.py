@@ -11,6 +11,7 @@ from producer.client import APIClient, CustomerIO
 from producer.errors import (
     CustomerIOException,
     EnqueueError,
+    NotReplicated,
     ProducerUnavailable,
     RedisFull,
     SettingsError,
@@ -33,6 +34,7 @@ __all__ = [
     "CustomerIO",
     "CustomerIOException",
     "EnqueueError",
+    "NotReplicated",
     "PipelineReport",
     "ProducerUnavailable",
     "RedisFull",

@@ -19,7 +19,7 @@ import redis as redis_lib
 from producer.connection import connect
 from producer.errors import CustomerIOException, ValidationError
 from producer.ids import new_idempotency_key
-from producer.jobs import Enqueuer, JobSpec, send_job, track_job
+from producer.jobs import JobSpec, send_job, track_job
 from producer.keys import Keys
 from producer.operations import (
     TrackOp,
@@ -30,6 +30,7 @@ from producer.operations import (
 )
 from producer.pipeline import ChunkedWriter, PipelineReport
 from producer.regions import Region, Regions
+from producer.replication import enqueuer_for
 from producer.requests import (
     SendEmailRequest,
     SendInAppRequest,
@@ -57,7 +58,7 @@ class _Producer:
         self.settings = settings if settings is not None else Settings.from_env()
         self.keys = Keys.of(self.settings)
         self.redis = redis if redis is not None else connect(self.settings)
-        self._enqueuer = Enqueuer(self.redis, self.settings.redis_timeout_s)
+        self._enqueuer = enqueuer_for(self.redis, self.settings)
         self._writer: ChunkedWriter | None = None
 
     @property

@@ -9,7 +9,9 @@ All of them derive from :class:`CustomerIOException`, the one exception class of
     │   │                        written, not written, or of unknown fate
     │   ├── ProducerUnavailable  Redis could not be reached, or did not answer within
     │   │                        CIO_REDIS_TIMEOUT_S
-    │   └── RedisFull            Redis is at its maxmemory limit (noeviction)
+    │   ├── RedisFull            Redis is at its maxmemory limit (noeviction)
+    │   └── NotReplicated        written, but fewer than CIO_REDIS_MIN_REPLICAS replicas
+    │                            acknowledged it in time: may not survive a failover
     └── SettingsError            an environment variable has a bad value (names the variable)
 
 An :class:`EnqueueError` sorts every job the failed call or ``pipeline()`` block prepared into
@@ -30,6 +32,7 @@ from collections.abc import Iterable
 __all__ = [
     "CustomerIOException",
     "EnqueueError",
+    "NotReplicated",
     "ProducerUnavailable",
     "RedisFull",
     "SettingsError",
@@ -122,6 +125,16 @@ class RedisFull(EnqueueError):
 
     The refused jobs are in ``not_written_ids``. Workers keep delivering (which frees memory),
     so retrying later, at a lower rate, succeeds once the backlog has drained.
+    """
+
+
+class NotReplicated(EnqueueError):
+    """The jobs are on the master (``written_ids``), but fewer than ``CIO_REDIS_MIN_REPLICAS``
+    replicas acknowledged them within ``CIO_REDIS_REPLICA_TIMEOUT_MS``: Redis replicates
+    asynchronously, so a failover now may lose them.
+
+    Retrying them duplicates them unless a failover did lose them; an application that
+    cannot accept either re-checks them (``Job.exists``) after the failover.
     """
 
 

@@ -208,10 +208,14 @@ class Enqueuer:
         )
         return PreparedJob(job_id, JOB_KEY % raw_id, args)
 
+    def queue_names(self) -> list[str]:
+        """Every queue seen so far, in the order of their numbers in a write."""
+        return list(self._queues)
+
     def send(self, jobs: Sequence[PreparedJob]) -> WriteInFlight:
         """Send the request that writes ``jobs`` (all or none) without waiting for its answer
         (raises :class:`ProducerUnavailable`, not written, if it could not be sent)."""
-        return send_write(self.connection, list(self._queues), jobs)
+        return send_write(self.connection, self.queue_names(), jobs)
 
     def settle(self, write: WriteInFlight) -> None:
         """Read the answer of a write :meth:`send` sent; raise an :class:`EnqueueError` that

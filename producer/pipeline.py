@@ -148,11 +148,14 @@ class ChunkedWriter:
     def _fail(self, exc: EnqueueError, unsent: list[str]) -> EnqueueError:
         """Record a failed chunk (its ids are in ``exc``) and the ``unsent`` buffered ids."""
         report = self.report
+        before = report.written_ids
+        # Written but not replicated enough (NotReplicated): written, all the same.
+        report._written += bytes.fromhex("".join(exc.written_ids))
         report.not_written_ids.extend(exc.not_written_ids)
         report.unknown_ids.extend(exc.unknown_ids)
         report.not_written_ids.extend(unsent)
         self._drop_chunk()
-        self.failure = exc.regroup(written_ids=report.written_ids, not_written_ids=unsent)
+        self.failure = exc.regroup(written_ids=before, not_written_ids=unsent)
         return self.failure
 
     def _settle(self) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from producer.errors import SettingsError
+from producer.redis_endpoint import check_endpoint
 from producer.variables import BY_NAME, check_fields, check_unknown, env_field, read_fields
 
 __all__ = ["KNOWN_VARIABLES", "Settings"]
@@ -31,6 +32,15 @@ class Settings:
     queue_prefix: str = env_field("CIO_QUEUE_PREFIX")
     partitions: int = env_field("CIO_PARTITIONS")
     redis_timeout_s: float = env_field("CIO_REDIS_TIMEOUT_S")
+    # beyond one Redis server (producer.redis_endpoint)
+    redis_tls_ca_file: str | None = env_field("CIO_REDIS_TLS_CA_FILE")
+    redis_tls_cert_file: str | None = env_field("CIO_REDIS_TLS_CERT_FILE")
+    redis_tls_key_file: str | None = env_field("CIO_REDIS_TLS_KEY_FILE")
+    redis_tls_check_hostname: bool = env_field("CIO_REDIS_TLS_CHECK_HOSTNAME")
+    redis_sentinels: str | None = env_field("CIO_REDIS_SENTINELS")
+    redis_sentinel_master: str | None = env_field("CIO_REDIS_SENTINEL_MASTER")
+    redis_min_replicas: int = env_field("CIO_REDIS_MIN_REPLICAS")
+    redis_replica_timeout_ms: int = env_field("CIO_REDIS_REPLICA_TIMEOUT_MS")
 
     def __post_init__(self) -> None:
         check_fields(self)
@@ -44,6 +54,7 @@ class Settings:
                 "CIO_QUEUE_PREFIX must be non-empty and use only letters, digits, '-', '_' "
                 f"and '{{}}' (for a Redis Cluster hash tag); got {self.queue_prefix!r}"
             )
+        check_endpoint(self)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

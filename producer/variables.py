@@ -108,6 +108,18 @@ VARIABLES: Final[tuple[Variable, ...]] = (
     _v("CIO_PARTITIONS", 8, "number of Track partitions", "int", low=1, high=1024),
     _v("CIO_REDIS_TIMEOUT_S", 1.0, "a producer call's Redis budget", "number",
        low=0.001, high=60, **_SECONDS),
+    # Redis beyond one server: TLS, Sentinel, replicated writes (producer and worker)
+    _v("CIO_REDIS_TLS_CA_FILE", None, "CA bundle that signs Redis's TLS certificate"),
+    _v("CIO_REDIS_TLS_CERT_FILE", None, "client certificate for Redis TLS"),
+    _v("CIO_REDIS_TLS_KEY_FILE", None, "client certificate's private key"),
+    _v("CIO_REDIS_TLS_CHECK_HOSTNAME", True, "check Redis's certificate names its host",
+       "flag"),
+    _v("CIO_REDIS_SENTINELS", None, "Sentinel addresses host:port,host:port"),
+    _v("CIO_REDIS_SENTINEL_MASTER", None, "the master's name in Sentinel"),
+    _v("CIO_REDIS_MIN_REPLICAS", 0, "replicas that must acknowledge each write", "int",
+       low=0, high=16),
+    _v("CIO_REDIS_REPLICA_TIMEOUT_MS", 100, "how long one WAIT for replicas may take (ms)",
+       "int", low=1, high=30_000),
     # Customer.io credentials and hosts (worker only)
     _v("CUSTOMERIO_SITE_ID", None, "Track API site id", "secret"),
     _v("CUSTOMERIO_API_KEY", None, "Track API key", "secret"),

@@ -52,20 +52,29 @@ def command(count: int, *head: bytes) -> bytes:
 
 class Sent:
     """A request that went out and whose answer is still to be read, on the connection it
-    holds: :meth:`answer` reads it and gives the connection back (exactly once)."""
+    holds: :meth:`answer` reads it and gives the connection back (exactly once).
 
-    __slots__ = ("_client", "_conn")
+    A request may carry ``trailing`` more commands after the first (``WAIT`` after a write):
+    their answers are read after the first's, whatever it was, into :attr:`trailing` (None
+    for an answer that did not come), so the connection stays in step."""
 
-    def __init__(self, client: redis.Redis, conn: Any) -> None:
+    __slots__ = ("_client", "_conn", "_extra", "trailing")
+
+    def __init__(self, client: redis.Redis, conn: Any, trailing: int = 0) -> None:
         self._client = client
         self._conn = conn
+        self._extra = trailing
+        self.trailing: list[Any] = []
 
     def answer(self) -> Any:
         """Read the answer (raises :class:`NotSent` for ``LOADING``, :class:`AnswerLost`, or
         the ``ResponseError`` Redis answered)."""
         conn = self._conn
         try:
-            return conn.read_response()
+            try:
+                return conn.read_response()
+            finally:
+                self.trailing = [_read_or_none(conn) for _ in range(self._extra)]
         except redis.exceptions.BusyLoadingError as exc:
             raise NotSent(exc) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -77,10 +86,17 @@ class Sent:
                 self._client.connection_pool.release(conn)
 
 
-def send(client: redis.Redis, packed: bytes) -> Sent:
-    """Send one packed command (raises :class:`NotSent`); read its answer with
-    :meth:`Sent.answer`, which must be called once, whatever happens in between, to give the
-    connection back."""
+def _read_or_none(conn: Any) -> Any:
+    try:
+        return conn.read_response()
+    except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+        return None
+
+
+def send(client: redis.Redis, packed: bytes, trailing: int = 0) -> Sent:
+    """Send one packed command, and ``trailing`` more packed after it (raises
+    :class:`NotSent`); read the answers with :meth:`Sent.answer`, which must be called once,
+    whatever happens in between, to give the connection back."""
     pool = client.connection_pool
     # A single-connection client owns one connection; any other borrows one from its pool.
     own: Any = client.connection
@@ -98,7 +114,7 @@ def send(client: redis.Redis, packed: bytes) -> Sent:
         if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
             raise NotSent(exc) from exc
         raise
-    return Sent(client, conn)
+    return Sent(client, conn, trailing)
 
 
 def request(client: redis.Redis, packed: bytes) -> Any:

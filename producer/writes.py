@@ -15,14 +15,14 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Final
+from typing import Any, Final
 
 import redis
 from rq import Queue
 from rq.job import Job, JobStatus
 
 from producer.errors import EnqueueError, ProducerUnavailable, RedisFull
-from producer.wire import AnswerLost, NotSent, Sent, bulk, command, request, send
+from producer.wire import AnswerLost, NotSent, Sent, bulk, command, send
 
 __all__ = ["JOB_TIMEOUT_S", "PreparedJob", "WriteInFlight", "send_write", "settle_write"]
 
@@ -71,14 +71,20 @@ class WriteInFlight:
     count: int
     numkeys: bytes
     body: bytes
+    after: bytes = b""
+    """A command sent right after the write, on its connection (``WAIT``), or nothing."""
 
 
 def send_write(
-    connection: redis.Redis, queues: Sequence[str], jobs: Sequence[PreparedJob]
+    connection: redis.Redis,
+    queues: Sequence[str],
+    jobs: Sequence[PreparedJob],
+    after: bytes = b"",
 ) -> WriteInFlight:
     """Send the ``enqueue.lua`` call that writes ``jobs``, whose queue numbers index
-    ``queues`` (1-based); raises :class:`ProducerUnavailable` (not written) if it could not be
-    sent."""
+    ``queues`` (1-based), followed in the same request by ``after`` (a packed command, e.g.
+    ``WAIT``, whose answer :func:`settle_write` returns); raises :class:`ProducerUnavailable`
+    (not written) if it could not be sent."""
     body = b"".join(
         [
             _QUEUES_KEY,
@@ -95,24 +101,28 @@ def send_write(
     numkeys = str(1 + len(queues) + len(jobs)).encode()
     # EVALSHA: the script travels once per server, not with every chunk.
     try:
-        sent = send(connection, command(count, b"EVALSHA", _ENQUEUE_SHA, numkeys) + body)
+        head = command(count, b"EVALSHA", _ENQUEUE_SHA, numkeys)
+        sent = send(connection, head + body + after, trailing=1 if after else 0)
     except NotSent as exc:
         raise _unreachable(exc, [job.id for job in jobs]) from None
-    return WriteInFlight([job.id for job in jobs], sent, count, numkeys, body)
+    return WriteInFlight([job.id for job in jobs], sent, count, numkeys, body, after)
 
 
-def settle_write(connection: redis.Redis, write: WriteInFlight, timeout_s: float) -> None:
+def settle_write(connection: redis.Redis, write: WriteInFlight, timeout_s: float) -> Any:
     """Read the answer of ``write``; raise an :class:`EnqueueError` that sorts its ids unless
-    the chunk is certainly written."""
+    the chunk is certainly written. Returns the answer of the command sent after it (None
+    when there was none, or its answer did not come)."""
     ids = write.ids
+    sent = write.sent
     try:
         try:
-            write.sent.answer()
+            sent.answer()
         except redis.exceptions.NoScriptError:
             # First use on this server (or after SCRIPT FLUSH): nothing ran. EVAL caches the
             # script; answered at once, as this path is rare.
             head = command(write.count, b"EVAL", _ENQUEUE_LUA.encode(), write.numkeys)
-            request(connection, head + write.body)
+            sent = send(connection, head + write.body + write.after, 1 if write.after else 0)
+            sent.answer()
     except redis.exceptions.OutOfMemoryError:
         # The script's first write was refused, so it wrote nothing (Redis checks memory
         # before a script's first write only, which keeps the chunk all-or-nothing).
@@ -140,6 +150,7 @@ def settle_write(connection: redis.Redis, write: WriteInFlight, timeout_s: float
             f"Redis refused the write ({type(exc).__name__})",
             unknown_ids=ids,
         ) from None
+    return sent.trailing[0] if sent.trailing else None
 
 
 def _unreachable(exc: NotSent, ids: list[str]) -> ProducerUnavailable:

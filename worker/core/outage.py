@@ -18,6 +18,7 @@ minute when Redis refuses writes at its ``maxmemory``.
 from __future__ import annotations
 
 import copy
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -137,7 +138,9 @@ class OutageRetry(Retry):
     """
 
     def __init__(self, outage: RedisOutage, cap_s: float, *, wait_when_full: bool = False) -> None:
-        errors: tuple[type[Exception], ...] = (redis.ConnectionError, redis.TimeoutError)
+        # READONLY: the server we hold was demoted in a failover; reconnecting finds the new
+        # master (Sentinel asks again; a managed endpoint's name moves), like a lost connection.
+        errors: tuple[type[Exception], ...] = (*_UNAVAILABLE, socket.timeout, redis.ReadOnlyError)
         if wait_when_full:
             errors += (redis.exceptions.OutOfMemoryError,)
         super().__init__(

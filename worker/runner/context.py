@@ -16,9 +16,11 @@ from typing import Any
 import redis
 
 from producer.keys import Keys
+from producer.redis_endpoint import redis_client
 from worker.clients.app import AppClient
 from worker.clients.track import TrackClient
 from worker.core.outage import OutageRetry, RedisOutage
+from worker.core.replicas import replica_wait
 from worker.core.settings import WorkerSettings
 from worker.ops.counters import Tally
 from worker.policy.retry import RetryPolicy
@@ -37,15 +39,24 @@ def worker_connection(
     With ``outage`` (worker processes), a lost connection is retried until Redis answers
     again (:mod:`worker.core.outage`); without it (CLI commands) redis-py's few retries apply and
     the command fails, so an operator is not left waiting. ``wait_when_full`` also waits out
-    writes refused at ``maxmemory`` (RQ's client; see :class:`OutageRetry`).
+    writes refused at ``maxmemory`` (RQ's client; see :class:`OutageRetry`). TLS and Sentinel
+    come from the settings (:mod:`producer.redis_endpoint`); with ``CIO_REDIS_MIN_REPLICAS``
+    every write waits for replicas (:mod:`worker.core.replicas`).
     """
     extra: dict[str, Any] = {}
     if outage is not None:
         extra["retry"] = OutageRetry(
             outage, settings.redis_retry_cap_s, wait_when_full=wait_when_full
         )
-    return redis.Redis.from_url(
-        settings.queue.redis_url,
+    queue = settings.queue
+    mixins = (
+        (replica_wait(queue.redis_min_replicas, queue.redis_replica_timeout_ms),)
+        if queue.redis_min_replicas
+        else ()
+    )
+    return redis_client(
+        queue,
+        mixins=mixins,
         socket_connect_timeout=5,
         socket_keepalive=True,
         health_check_interval=30,
