@@ -99,3 +99,17 @@ class Keys:
     def counters(self) -> str:
         """Hash of delivered/retried/dead counters, for ``cio-pipeline stats``."""
         return f"{self.prefix}:counters"
+
+    # ---- reporting webhooks -----------------------------------------------------------
+    def suppression(self, subject: str) -> str:
+        """Suppression record of one subject (``email:<address>``, ``id:<id>``, ...), a hash."""
+        return f"{self.prefix}:suppression:{subject}"
+
+    @property
+    def suppressions(self) -> str:
+        """Subjects with an active suppression (a sorted set scored by the latest change)."""
+        return f"{self.prefix}:suppressions"
+
+    def webhook_seen(self, event_id: str) -> str:
+        """Marker of a processed reporting-webhook event (de-duplication on ``event_id``)."""
+        return f"{self.prefix}:webhook-seen:{event_id}"

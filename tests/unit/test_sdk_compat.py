@@ -101,6 +101,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
         if not name.startswith("_")
         and name
         not in {
+            "api_client",
             "client",
             "errors",
             "ids",
@@ -117,6 +118,7 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
             "chunks",
             "pipeline",
             "wire",
+            "suppressions",
             "variables",
         }
     )

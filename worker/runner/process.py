@@ -256,8 +256,12 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     # Fail now, naming the missing variable, rather than at the first job.
     ctx.app  # noqa: B018
     ctx.track  # noqa: B018
+    ctx.webhook_hook  # noqa: B018  # CIO_WEBHOOK_HOOK must import now, not at the first event
     install(ctx)
-    queues = [Queue(ctx.keys.transactional_queue, connection=connection, serializer=SafeSerializer)]
+    queues = [
+        Queue(name, connection=connection, serializer=SafeSerializer)
+        for name in (ctx.keys.transactional_queue, ctx.keys.webhooks_queue)
+    ]
     worker = CioWorker(
         queues, connection=connection, serializer=SafeSerializer, name=name or _default_name()
     )

@@ -25,9 +25,11 @@ import time
 from types import TracebackType
 from typing import Any, Protocol, cast
 
+import redis
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
+from producer.keys import Keys
 from worker.clients.app import AppClient, SendKind
 from worker.clients.outcomes import (
     Outcome,
@@ -47,6 +49,7 @@ from worker.policy.retry import RetryPolicy
 from worker.ratelimit.limiter import RateLimitTimeout
 from worker.ratelimit.surfaces import SurfaceLimiters
 from worker.transactional.records import ClaimResult, DeliveryRecords, DeliveryState
+from worker.transactional.suppressed import suppression_reason
 
 __all__ = ["SendParts", "deliver_send", "requeue_abandoned_send"]
 
@@ -55,7 +58,6 @@ log = get_logger("cio.transactional")
 #: Longest a job waits for a rate-limit token before handing itself back as a retry
 #: (keeps a long 429 pause from holding a worker, or tripping RQ's job timeout).
 _TOKEN_WAIT_S = 30.0
-
 
 
 class SendParts(Protocol):
@@ -73,6 +75,10 @@ class SendParts(Protocol):
     def policy(self) -> RetryPolicy: ...
     @property
     def outage(self) -> RedisOutage: ...
+    @property
+    def connection(self) -> redis.Redis: ...
+    @property
+    def keys(self) -> Keys: ...
 
 
 _AMBIGUOUS_HELP = (
@@ -82,11 +88,24 @@ _AMBIGUOUS_HELP = (
 
 
 def deliver_send(
-    ctx: SendParts, job: Job, kind: str, request: dict[str, Any], idempotency_key: str
+    ctx: SendParts,
+    job: Job,
+    kind: str,
+    request: dict[str, Any],
+    idempotency_key: str,
+    skip_if_suppressed: bool = False,
 ) -> dict[str, Any]:
-    """Send ``request`` once; returns ``{"delivery_id": ...}`` or raises RetryLater/DeadLetter."""
+    """Send ``request`` once; returns ``{"delivery_id": ...}`` (or ``{"skipped": reason}``
+    when ``skip_if_suppressed`` and a recipient is suppressed) or raises RetryLater/DeadLetter.
+    """
     attempt = begin_attempt(job)
     operation = f"send {kind}"
+    if skip_if_suppressed:
+        reason = suppression_reason(ctx.connection, ctx.keys, request)
+        if reason is not None:
+            ctx.connection.hincrby(ctx.keys.counters, "sends_skipped_suppressed", 1)
+            _log(job, operation, attempt, "skipped", None, 0.0, reason=reason)
+            return {"skipped": True, "reason": reason}
     claim = ctx.records.claim(idempotency_key, job.id, override_own=ctx.settings.send_at_least_once)
     if claim.result is ClaimResult.DELIVERED:
         _log(job, operation, attempt, "already_delivered", None, 0.0)
@@ -195,7 +214,13 @@ def _held_by_other_job(
 
 
 def _log(
-    job: Job, operation: str, attempt: int, outcome: str, result: Outcome | None, latency_s: float
+    job: Job,
+    operation: str,
+    attempt: int,
+    outcome: str,
+    result: Outcome | None,
+    latency_s: float,
+    **extra: Any,
 ) -> None:
     log.info(
         "delivery_attempt",
@@ -206,4 +231,5 @@ def _log(
         outcome=outcome,
         attempt=attempt,
         latency_ms=round(latency_s * 1000, 1),
+        **extra,
     )
