@@ -27,6 +27,8 @@ _COMMAND_MODULES = (
     "worker.cli.check",
     "worker.emulator.cli",
     "worker.cli.demo",
+    "worker.cli.webhooks",
+    "worker.cli.suppressions",
 )
 
 
