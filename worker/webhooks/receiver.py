@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import redis
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -103,7 +102,10 @@ def create_receiver(
             log.warning("webhook_refused", status=400, reason=str(exc))
             return PlainTextResponse(f"not a reporting-webhook event: {exc}", status_code=400)
         try:
-            job_id = await run_in_threadpool(enqueuer.enqueue, webhook_job(event, keys))
+            # On the event loop, not in a thread: the write is one loopback round trip (~0.1 ms
+            # measured), a thread hop cost 1.5 ms per request here, and the producer's client
+            # bounds a stuck Redis by CIO_REDIS_TIMEOUT_S (every request would get 503 then).
+            job_id = enqueuer.enqueue(webhook_job(event, keys))
         except EnqueueError as exc:
             log.error("webhook_not_enqueued", status=503, event_id=event.event_id,
                       error=type(exc).__name__)
