@@ -10,11 +10,9 @@ queue's FailedJobRegistry with a readable reason. SIGTERM or SIGINT: finish the 
 then exit 0 (a second signal stops at once; the job's delivery record then keeps it from
 being sent twice).
 
-Redis going away is a pause, not a crash: the worker's client retries a lost connection until
-Redis answers again (:mod:`worker.core.outage`), so RQ's loop, the Track drainer and the scheduler
-all simply resume; a send whose worker died is resolved from its delivery record
-(:func:`worker.transactional.requeue_abandoned_send`), never left as an anonymous
-``AbandonedJobError``.
+Redis going away (or filling up) is a pause, not a crash (:mod:`worker.core.outage`): RQ's
+loop, the Track drainer and the scheduler resume; a send whose worker died is resolved from
+its delivery record (:func:`worker.transactional.requeue_abandoned_send`).
 """
 
 from __future__ import annotations
@@ -42,7 +40,7 @@ from worker.core.allowed_jobs import JobShape, Refusal, allowed_jobs, check_job
 from worker.core.errors import JobOutcome, RetryLater
 from worker.core.lifecycle import die_with_parent
 from worker.core.logs import configure_logging, get_logger
-from worker.core.outage import RedisOutage
+from worker.core.outage import RedisOutage, is_redis_full
 from worker.core.settings import WorkerSettings
 from worker.deadletters.attempts import dead_letter
 from worker.deadletters.record import DeadLetter
@@ -59,12 +57,9 @@ log = get_logger("cio.worker")
 class CioWorker(SimpleWorker):
     """SimpleWorker that maps our job outcomes to scheduled retries and dead letters."""
 
-    #: dead letters are kept this long (``CIO_DEAD_LETTER_TTL_DAYS``)
-    dead_letter_ttl_s: int = 30 * 86_400
-    #: what the connection's retries report to; told when the worker is stopping
-    outage: RedisOutage | None = None
-    #: how long a stopping worker waits for its scheduler process before killing it
-    scheduler_stop_timeout_s: float = 10.0
+    dead_letter_ttl_s: int = 30 * 86_400  #: ``CIO_DEAD_LETTER_TTL_DAYS``, in seconds
+    outage: RedisOutage | None = None  #: what the connection's retries report to
+    scheduler_stop_timeout_s: float = 10.0  #: wait for the scheduler process at a stop
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # RQ's maintenance (registry cleanup, and taking over the scheduler lock of a worker
@@ -86,6 +81,28 @@ class CioWorker(SimpleWorker):
             register()  # type: ignore[no-untyped-call]
         else:
             self.outage.persist(lambda: register())  # type: ignore[no-untyped-call]
+
+    def _start_scheduler(self, *args: Any, **kwargs: Any) -> None:
+        """RQ's scheduler start (lock writes), waiting while Redis is full."""
+        start, outage = super()._start_scheduler, self.outage
+        outage.persist(lambda: start(*args, **kwargs)) if outage else start(*args, **kwargs)
+
+    def set_state(self, state: Any, pipeline: Any = None) -> None:
+        """RQ's worker-state write, waiting (not crashing) while a full Redis refuses it."""
+        write, outage = super().set_state, self.outage
+        if outage is None or pipeline is not None:
+            write(state, pipeline)
+        else:
+            outage.persist(lambda: write(state))
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance (scheduler lock, cleanup); skipped this round if Redis is full."""
+        try:
+            super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        except redis.ResponseError as exc:
+            if not is_redis_full(exc) or self.outage is None:
+                raise
+            self.outage.full()
 
     def teardown(self) -> None:
         """RQ's teardown; from here on a lost connection fails instead of waiting, and a
@@ -258,22 +275,16 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     ctx.track  # noqa: B018
     ctx.webhook_hook  # noqa: B018  # CIO_WEBHOOK_HOOK must import now, not at the first event
     install(ctx)
-    queues = [
-        Queue(name, connection=connection, serializer=SafeSerializer)
-        for name in (ctx.keys.transactional_queue, ctx.keys.webhooks_queue)
-    ]
+    names = (ctx.keys.transactional_queue, ctx.keys.webhooks_queue)  # RQ's; Track is drained
+    queues = [Queue(name, connection=connection, serializer=SafeSerializer) for name in names]
     worker = CioWorker(
         queues, connection=connection, serializer=SafeSerializer, name=name or _default_name()
     )
     worker.dead_letter_ttl_s = ctx.dead_letter_ttl_s
     worker.outage = outage
     drainer = TrackDrainer(ctx, worker.name, burst=burst)
-    log.info(
-        "worker_starting",
-        name=worker.name,
-        burst=burst,
-        queues=[q.name for q in queues] + [f"{ctx.keys.prefix}-track-0..{ctx.keys.partitions - 1}"],
-    )
+    track = f"{ctx.keys.prefix}-track-0..{ctx.keys.partitions - 1}"
+    log.info("worker_starting", name=worker.name, burst=burst, queues=[*names, track])
     drainer.start()
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
