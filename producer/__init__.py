@@ -7,7 +7,8 @@ Switch by changing one import::
 Every method validates and normalises its input, enqueues one RQ job and returns its id.
 """
 
-from producer.client import APIClient, CustomerIO
+from producer.api_client import APIClient
+from producer.client import CustomerIO
 from producer.errors import (
     CustomerIOException,
     EnqueueError,

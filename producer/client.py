@@ -1,4 +1,5 @@
-"""``CustomerIO`` and ``APIClient``: the official SDK's API, enqueueing instead of sending.
+"""``CustomerIO`` (and the base both clients share): the official SDK's API, enqueueing
+instead of sending. ``APIClient`` is in :mod:`producer.api_client`.
 
 Each method validates and normalises its input (raising :class:`ValidationError` before any
 write), enqueues one RQ job and returns the job's id. ``pipeline()`` gives a client with the
@@ -10,7 +11,7 @@ something fails.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Self
 
@@ -18,8 +19,7 @@ import redis as redis_lib
 
 from producer.connection import connect
 from producer.errors import CustomerIOException, ValidationError
-from producer.ids import new_idempotency_key
-from producer.jobs import JobSpec, send_job, track_job
+from producer.jobs import JobSpec, track_job
 from producer.keys import Keys
 from producer.operations import (
     TrackOp,
@@ -31,19 +31,10 @@ from producer.operations import (
 from producer.pipeline import ChunkedWriter, PipelineReport
 from producer.regions import Region, Regions
 from producer.replication import enqueuer_for
-from producer.requests import (
-    SendEmailRequest,
-    SendInAppRequest,
-    SendInboxMessageRequest,
-    SendPushRequest,
-    SendRequest,
-    SendSMSRequest,
-    SendWhatsAppRequest,
-)
-from producer.sends import send_payload
 from producer.settings import Settings
+from producer.suppressions import is_suppressed
 
-__all__ = ["APIClient", "CustomerIO"]
+__all__ = ["CustomerIO"]
 
 
 class _Producer:
@@ -75,6 +66,11 @@ class _Producer:
         job = self._enqueuer.prepare(spec)
         writer.add(job)
         return job.id
+
+    def is_suppressed(self, address_or_identifiers: str | Mapping[str, Any]) -> str | None:
+        """Why an address (or identifiers ``{"id": ..., "email": ...}``) is suppressed
+        (``"bounced"``, ...; see :mod:`producer.suppressions`) or None; one round trip."""
+        return is_suppressed(self.redis, self.keys, address_or_identifiers)
 
     def _track(self, op: TrackOp) -> str:
         return self._submit(track_job(op, self.keys))
@@ -232,65 +228,3 @@ class CustomerIO(_Producer):
             writer.add_all(jobs)
             writer.finish()
         return [job.id for job in jobs]
-
-
-class APIClient(_Producer):
-    """Transactional producer: the ``customerio.APIClient`` interface, enqueueing sends.
-
-    Every send gets an idempotency key (``idempotency_key=``, or a generated one) that the
-    worker uses so that a message is never sent twice because of retries or replays.
-    """
-
-    def __init__(
-        self,
-        key: Any,
-        url: Any = None,
-        region: Region = Regions.US,
-        retries: int = 3,
-        timeout: float = 10,
-        backoff_factor: float = 0.02,
-        use_connection_pooling: bool = True,
-        *,
-        redis: redis_lib.Redis | None = None,
-        settings: Settings | None = None,
-    ) -> None:
-        super().__init__(redis, settings, region)
-
-    @classmethod
-    def from_env(cls, *, redis: redis_lib.Redis | None = None) -> APIClient:
-        """A producer configured from the environment (``REDIS_URL``, ``CIO_*``)."""
-        return cls(None, redis=redis, settings=Settings.from_env())
-
-    def _send(
-        self, kind: str, request: Any, cls: type[SendRequest], idempotency_key: str | None
-    ) -> str:
-        op = send_payload(kind, request, cls)
-        if idempotency_key is None:
-            idempotency_key = new_idempotency_key()
-        elif not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= 200:
-            raise ValidationError("idempotency_key", "must be a string of 1 to 200 characters")
-        return self._submit(send_job(op, idempotency_key, self.keys))
-
-    def send_email(self, request: Any, *, idempotency_key: str | None = None) -> str:
-        """Enqueue a transactional e-mail."""
-        return self._send("email", request, SendEmailRequest, idempotency_key)
-
-    def send_push(self, request: Any, *, idempotency_key: str | None = None) -> str:
-        """Enqueue a transactional push."""
-        return self._send("push", request, SendPushRequest, idempotency_key)
-
-    def send_sms(self, request: Any, *, idempotency_key: str | None = None) -> str:
-        """Enqueue a transactional SMS."""
-        return self._send("sms", request, SendSMSRequest, idempotency_key)
-
-    def send_whatsapp(self, request: Any, *, idempotency_key: str | None = None) -> str:
-        """Enqueue a transactional WhatsApp message."""
-        return self._send("whatsapp", request, SendWhatsAppRequest, idempotency_key)
-
-    def send_inbox_message(self, request: Any, *, idempotency_key: str | None = None) -> str:
-        """Enqueue a transactional inbox message."""
-        return self._send("inbox_message", request, SendInboxMessageRequest, idempotency_key)
-
-    def send_in_app(self, request: Any, *, idempotency_key: str | None = None) -> str:
-        """Enqueue a transactional in-app message."""
-        return self._send("in_app", request, SendInAppRequest, idempotency_key)

@@ -105,3 +105,16 @@ class Keys:
         """Hash of the same counters for one minute (``minute`` = unix seconds // 60); each
         expires a little over an hour after its minute."""
         return f"{self.prefix}:counters:{minute}"
+    # ---- reporting webhooks -----------------------------------------------------------
+    def suppression(self, subject: str) -> str:
+        """Suppression record of one subject (``email:<address>``, ``id:<id>``, ...), a hash."""
+        return f"{self.prefix}:suppression:{subject}"
+
+    @property
+    def suppressions(self) -> str:
+        """Subjects with an active suppression (a sorted set scored by the latest change)."""
+        return f"{self.prefix}:suppressions"
+
+    def webhook_seen(self, event_id: str) -> str:
+        """Marker of a processed reporting-webhook event (de-duplication on ``event_id``)."""
+        return f"{self.prefix}:webhook-seen:{event_id}"

@@ -159,6 +159,15 @@ VARIABLES: Final[tuple[Variable, ...]] = (
        high=7 * 86_400, **_SECONDS),
     # operations
     _v("CIO_COUNTERS", True, "keep delivery counters in Redis (stats, metrics)", "flag"),
+    # reporting webhooks (receiver and worker)
+    _v("CIO_WEBHOOK_TOLERANCE_S", 300, "accepted clock difference of a webhook's timestamp",
+       "int", low=1, high=86_400, **_SECONDS),
+    _v("CIO_WEBHOOK_PATH", "/webhooks/customerio", "the receiver's URL path"),
+    _v("CIO_WEBHOOK_MAX_BODY_BYTES", 1_048_576, "largest webhook body accepted", "int",
+       low=1024, high=16_777_216, unit="bytes"),
+    _v("CIO_WEBHOOK_HOOK", None, "the application's hook, package.module:function"),
+    _v("CIO_WEBHOOK_DEDUP_TTL_S", 8 * 86_400, "how long processed event ids are remembered",
+       "int", low=60, **_SECONDS),
     # Redis outages
     _v("CIO_REDIS_RETRY_CAP_S", 5.0, "longest wait between reconnects", "number", low=0.1,
        high=300, **_SECONDS),

@@ -15,9 +15,11 @@ from rq.job import Job
 
 from worker.runner import context
 from worker.transactional.deliver import deliver_send
+from worker.webhooks.process import process_event
 
 __all__ = [
     "TrackJobsAreBatched",
+    "process_webhook",
     "send_email",
     "send_in_app",
     "send_inbox_message",
@@ -36,34 +38,63 @@ def _job() -> Job:
     return job
 
 
-def send_email(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+def send_email(
+    request: dict[str, Any], *, idempotency_key: str, skip_if_suppressed: bool = False
+) -> dict[str, Any]:
     """Deliver a transactional e-mail."""
-    return deliver_send(context.current(), _job(), "email", request, idempotency_key)
+    return deliver_send(
+        context.current(), _job(), "email", request, idempotency_key, skip_if_suppressed
+    )
 
 
-def send_push(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+def send_push(
+    request: dict[str, Any], *, idempotency_key: str, skip_if_suppressed: bool = False
+) -> dict[str, Any]:
     """Deliver a transactional push."""
-    return deliver_send(context.current(), _job(), "push", request, idempotency_key)
+    return deliver_send(
+        context.current(), _job(), "push", request, idempotency_key, skip_if_suppressed
+    )
 
 
-def send_sms(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+def send_sms(
+    request: dict[str, Any], *, idempotency_key: str, skip_if_suppressed: bool = False
+) -> dict[str, Any]:
     """Deliver a transactional SMS."""
-    return deliver_send(context.current(), _job(), "sms", request, idempotency_key)
+    return deliver_send(
+        context.current(), _job(), "sms", request, idempotency_key, skip_if_suppressed
+    )
 
 
-def send_whatsapp(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+def send_whatsapp(
+    request: dict[str, Any], *, idempotency_key: str, skip_if_suppressed: bool = False
+) -> dict[str, Any]:
     """Deliver a transactional WhatsApp message."""
-    return deliver_send(context.current(), _job(), "whatsapp", request, idempotency_key)
+    return deliver_send(
+        context.current(), _job(), "whatsapp", request, idempotency_key, skip_if_suppressed
+    )
 
 
-def send_inbox_message(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+def send_inbox_message(
+    request: dict[str, Any], *, idempotency_key: str, skip_if_suppressed: bool = False
+) -> dict[str, Any]:
     """Deliver a transactional inbox message."""
-    return deliver_send(context.current(), _job(), "inbox_message", request, idempotency_key)
+    return deliver_send(
+        context.current(), _job(), "inbox_message", request, idempotency_key, skip_if_suppressed
+    )
 
 
-def send_in_app(request: dict[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+def send_in_app(
+    request: dict[str, Any], *, idempotency_key: str, skip_if_suppressed: bool = False
+) -> dict[str, Any]:
     """Deliver a transactional in-app message."""
-    return deliver_send(context.current(), _job(), "in_app", request, idempotency_key)
+    return deliver_send(
+        context.current(), _job(), "in_app", request, idempotency_key, skip_if_suppressed
+    )
+
+
+def process_webhook(event: dict[str, Any]) -> dict[str, Any]:
+    """Process one verified reporting-webhook event (queue ``cio-webhooks``)."""
+    return process_event(context.current(), _job(), event)
 
 
 class TrackJobsAreBatched(RuntimeError):

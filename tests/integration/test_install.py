@@ -71,7 +71,8 @@ def test_core_install_has_no_extras(core_venv: Path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.parametrize("args", [(), ("worker",), ("dlq",), ("check",), ("emulator",),
-                                  ("demo",), ("import",), ("stats",), ("health",), ("metrics",)])
+                                  ("demo",), ("import",), ("stats",), ("health",), ("metrics",),
+                                  ("webhooks",), ("suppressions",)])
 def test_help_of_every_command(core_venv: Path, args: tuple[str, ...]) -> None:
     result = _run(core_venv, str(core_venv / "bin" / "cio-pipeline"), *args, "--help")
     assert result.returncode == 0, result.stderr
@@ -106,6 +107,7 @@ def test_dlq_list_and_producer_against_real_redis(core_venv: Path, redis_url: st
     (("cio-pipeline", "demo"), "demo"),
     (("cio-pipeline", "metrics"), "metrics"),
     (("cio-pipeline", "stats", "--watch"), "ops"),
+    (("cio-pipeline", "webhooks"), "webhooks"),
     (("python", "-m", "worker.emulator"), "emulator"),
 ])
 def test_a_command_without_its_extra_names_it(core_venv: Path, command: tuple[str, ...],

@@ -63,7 +63,7 @@ def test_our_jobs_on_their_queues_are_allowed(
         ("cio-transactional", "worker.jobs.send_email", None, (SEND,), {}, "idempotency_key"),
         ("cio-transactional", "worker.jobs.send_email", None, (SEND,), KEY | {"x": 1}, "keyword"),
         ("cio-transactional", "worker.jobs.send_email", None, (SEND,),
-         {"idempotency_key": 1}, "string keyword"),
+         {"idempotency_key": 1}, "string or flag keyword"),
         ("cio-track-0", "worker.jobs.track_operation", None, (OP,), KEY, "keyword arguments none"),
         ("cio-track-0", "worker.jobs.track_operation", None, ([1],), {}, "one dict"),
     ],
@@ -80,8 +80,8 @@ def test_anything_else_is_refused_with_a_reason(
 def test_unknown_queues_allow_nothing() -> None:
     allowed = allowed_jobs(KEYS)
     assert "cio-track-4" not in allowed  # beyond CIO_PARTITIONS
-    assert KEYS.webhooks_queue not in allowed  # no webhook job function yet
-    assert set(allowed) == {*KEYS.track_queues, KEYS.transactional_queue}
+    assert set(allowed) == {*KEYS.track_queues, KEYS.transactional_queue, KEYS.webhooks_queue}
+    assert set(allowed[KEYS.webhooks_queue]) == {"worker.jobs.process_webhook"}
 
 
 def test_a_long_forged_name_is_cut_short() -> None:
@@ -98,7 +98,7 @@ def test_the_allow_list_is_the_job_contract() -> None:
     }
     assert producer_kinds == set(SEND_KINDS) == set(CLIENT_SEND_KINDS)
     assert set(SEND_JOBS) == {send_func(kind) for kind in SEND_KINDS}
-    for func in (*SEND_JOBS, *TRACK_JOBS):
+    for func in (*SEND_JOBS, *TRACK_JOBS, "worker.jobs.process_webhook"):
         module, name = func.rsplit(".", 1)
         assert module == "worker.jobs" and callable(getattr(worker.jobs, name))
 
@@ -154,3 +154,14 @@ def test_our_function_with_webhooks_is_refused() -> None:
                       webhooks='[{"url": "http://attacker.test/", "job_status": "failed"}]')
     refusal = check_job(job, SEND_JOBS)
     assert refusal is not None and "webhooks" in refusal.reason
+
+
+def test_a_guarded_send_passes_and_unknown_keywords_do_not() -> None:
+    fake = fakeredis.FakeRedis()
+    api = APIClient("unused", redis=fake, settings=Settings(partitions=4))
+    job = Job.fetch(api.send_email(SEND, skip_if_suppressed=True), connection=fake,
+                    serializer=SafeSerializer)
+    assert job.kwargs["skip_if_suppressed"] is True
+    assert check_job(job, SEND_JOBS) is None
+    extra = {**KEY, "on_success": "x"}
+    assert check_call(SEND_JOBS, "worker.jobs.send_email", None, (SEND,), extra) is not None

@@ -31,6 +31,8 @@ _COMMAND_MODULES = (
     "worker.cli.stats",
     "worker.cli.health",
     "worker.cli.metrics",
+    "worker.cli.webhooks",
+    "worker.cli.suppressions",
 )
 
 

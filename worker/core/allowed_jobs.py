@@ -9,10 +9,11 @@ called, every job is held against the job contract (:mod:`producer.jobs`):
 
 - its queue must be one we know, and its function one of that queue's functions (Track
   partitions: ``track_operation`` / ``track_anonymous_event``; ``cio-transactional``:
-  ``send_<kind>`` for the send kinds the producer enqueues; ``cio-webhooks``: none yet, add
-  its shape to :func:`allowed_jobs` when its job function exists);
+  ``send_<kind>`` for the send kinds the producer enqueues; ``cio-webhooks``:
+  ``process_webhook``, enqueued by the webhook receiver);
 - the call must have our shape: no instance, exactly one positional argument (a dict), and
-  exactly the keyword arguments that function takes;
+  the keyword arguments that function takes (its required ones, and only optional ones it
+  knows), each a string or a flag;
 - the job must name no RQ callbacks and no webhooks (our producer never sets them, and RQ
   would import the callbacks and POST to the webhook URLs).
 
@@ -36,6 +37,8 @@ from producer.keys import Keys
 __all__ = [
     "SEND_JOBS",
     "TRACK_JOBS",
+    "WEBHOOK_FUNC",
+    "WEBHOOK_JOBS",
     "JobShape",
     "Refusal",
     "allowed_jobs",
@@ -49,10 +52,12 @@ _MAX_NAME_CHARS: Final = 120
 
 @dataclass(frozen=True, slots=True)
 class JobShape:
-    """One allowed call: the function path and exactly the keyword arguments it takes."""
+    """One allowed call: the function path, the keyword arguments it requires and those it
+    may be given."""
 
     func: str
     kwargs: frozenset[str] = field(default_factory=frozenset)
+    optional: frozenset[str] = field(default_factory=frozenset)
 
 
 def _by_func(*shapes: JobShape) -> Mapping[str, JobShape]:
@@ -63,14 +68,24 @@ def _by_func(*shapes: JobShape) -> Mapping[str, JobShape]:
 TRACK_JOBS: Final = _by_func(JobShape(TRACK_OPERATION_FUNC), JobShape(ANONYMOUS_EVENT_FUNC))
 #: The jobs of the transactional queue: one per send kind, each with its idempotency key.
 SEND_JOBS: Final = _by_func(
-    *(JobShape(send_func(kind), frozenset({"idempotency_key"})) for kind in SEND_KINDS)
+    *(
+        JobShape(
+            send_func(kind), frozenset({"idempotency_key"}), frozenset({"skip_if_suppressed"})
+        )
+        for kind in SEND_KINDS
+    )
 )
+#: The job of a verified reporting-webhook event (enqueued by ``worker.webhooks.receiver``).
+WEBHOOK_FUNC: Final = "worker.jobs.process_webhook"
+#: The jobs of the webhooks queue.
+WEBHOOK_JOBS: Final = _by_func(JobShape(WEBHOOK_FUNC))
 
 
 def allowed_jobs(keys: Keys) -> dict[str, Mapping[str, JobShape]]:
     """Queue name -> the jobs allowed on it. A queue not listed allows nothing."""
     allowed: dict[str, Mapping[str, JobShape]] = {q: TRACK_JOBS for q in keys.track_queues}
     allowed[keys.transactional_queue] = SEND_JOBS
+    allowed[keys.webhooks_queue] = WEBHOOK_JOBS
     return allowed
 
 
@@ -97,11 +112,13 @@ def check_call(
         return Refusal(f"forbidden job shape: {func} called on an instance")
     if not isinstance(args, tuple | list) or len(args) != 1 or not isinstance(args[0], dict):
         return Refusal(f"forbidden job shape: {func} takes exactly one dict argument")
-    if not isinstance(kwargs, dict) or set(kwargs) != shape.kwargs:
+    if not isinstance(kwargs, dict) or not shape.kwargs <= set(kwargs) <= (
+        shape.kwargs | shape.optional
+    ):
         expected = ", ".join(sorted(shape.kwargs)) or "none"
         return Refusal(f"forbidden job shape: {func} takes keyword arguments {expected}")
-    if not all(isinstance(value, str) for value in kwargs.values()):
-        return Refusal(f"forbidden job shape: {func} takes string keyword arguments")
+    if not all(isinstance(value, str | bool) for value in kwargs.values()):
+        return Refusal(f"forbidden job shape: {func} takes string or flag keyword arguments")
     return None
 
 

@@ -1,9 +1,10 @@
 """Optional dependencies: which pip extra a command needs, checked before it is imported.
 
 The core install (``pip install cio-pipeline``) runs the producer, ``worker``, ``dlq`` and
-``check``. Commands that need a web stack or a UI library (``emulator``, ``demo``) register
-their arguments without importing it, and call :func:`require_extra` when they run: a missing
-extra then ends the command with one line naming what to install, never a traceback.
+``check``. Commands that need a web stack or a UI library (``emulator``, ``demo``,
+``webhooks``) register their arguments without importing it, and call :func:`require_extra`
+when they run: a missing extra then ends the command with one line naming what to install,
+never a traceback.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ EXTRA_MODULES: Final[dict[str, tuple[str, ...]]] = {
     "dashboard": ("rq_dashboard", "six"),
     "metrics": ("prometheus_client",),
     "ops": ("rich",),
+    "webhooks": ("starlette", "uvicorn"),
 }
 
 

@@ -60,6 +60,12 @@ class WorkerSettings:
     track_keep_delivered_s: int = env_field("CIO_TRACK_KEEP_DELIVERED_S")
     # operations
     counters: bool = env_field("CIO_COUNTERS")
+    # reporting webhooks
+    webhook_tolerance_s: int = env_field("CIO_WEBHOOK_TOLERANCE_S")
+    webhook_path: str = env_field("CIO_WEBHOOK_PATH")
+    webhook_max_body_bytes: int = env_field("CIO_WEBHOOK_MAX_BODY_BYTES")
+    webhook_hook: str | None = env_field("CIO_WEBHOOK_HOOK")
+    webhook_dedup_ttl_s: int = env_field("CIO_WEBHOOK_DEDUP_TTL_S")
     # Redis outages
     redis_retry_cap_s: float = env_field("CIO_REDIS_RETRY_CAP_S")
     # logging
@@ -74,6 +80,10 @@ class WorkerSettings:
         ):
             if url is not None and not url.startswith(("http://", "https://")):
                 raise SettingsError(f"{name} must start with http:// or https://, got {url!r}")
+        if not self.webhook_path.startswith("/"):
+            raise SettingsError(
+                f"CIO_WEBHOOK_PATH must start with '/', got {self.webhook_path!r}"
+            )
         if self.backoff_cap_s < self.backoff_base_s:
             raise SettingsError("CIO_BACKOFF_CAP_S must be >= CIO_BACKOFF_BASE_S")
 

@@ -17,6 +17,7 @@ from worker.emulator.control_routes import control_routes
 from worker.emulator.middleware import TRANSPORT_KEY, EmulatorMiddleware
 from worker.emulator.runtime import Runtime
 from worker.emulator.track_routes import track_routes
+from worker.emulator.webhooks import webhook_routes
 
 __all__ = ["EmulatorApp", "create_app"]
 
@@ -41,7 +42,7 @@ def create_app(config: EmulatorConfig | None = None) -> EmulatorApp:
     """A fresh emulator (its own state) with ``config`` (default: dev credentials, no faults)."""
     runtime = Runtime(config or EmulatorConfig())
     app = EmulatorApp(
-        routes=[*track_routes, *app_routes, *control_routes],
+        routes=[*track_routes, *app_routes, *control_routes, *webhook_routes],
         middleware=[Middleware(EmulatorMiddleware, runtime=runtime)],
     )
     app.state.runtime = runtime

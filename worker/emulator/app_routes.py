@@ -34,7 +34,10 @@ async def send(request: Request) -> Response:
     problem = send_problem(kind, body)
     if problem is not None:
         return _error(problem)
-    delivery = runtime_of(request).state.record_send(kind, body)
+    runtime = runtime_of(request)
+    delivery = runtime.state.record_send(kind, body)
+    if runtime.webhooks is not None:
+        runtime.webhooks.message_sent(kind, body, str(delivery["delivery_id"]))
     record.items = [{"kind": kind, "delivery_id": delivery["delivery_id"]}]
     return JSONResponse(delivery)
 

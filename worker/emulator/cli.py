@@ -77,6 +77,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--record-bodies", action="store_true",
                         help="keep request bodies in GET /_emulator/requests")
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument("--webhook-url", default=None,
+                        help="post signed reporting webhooks for accepted sends to this URL")
+    parser.add_argument("--webhook-signing-key",
+                        default=(env("CUSTOMERIO_WEBHOOK_SIGNING_KEY") or "").split(",")[0]
+                        or None,
+                        help="key to sign them with (env CUSTOMERIO_WEBHOOK_SIGNING_KEY)")
     for surface in SURFACES:
         for flag, _, kind, text in _FAULT_FLAGS:
             parser.add_argument(f"--{surface}-{flag}", type=kind, default=None,
@@ -106,6 +112,8 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         region=args.region, environment_id=args.environment_id, track_rate=args.track_rate,
         app_rate=args.app_rate, send_retry_after=not args.no_retry_after,
         faults=FaultPlan().updated(faults), seed=seed, record_bodies=args.record_bodies,
+        webhook_url=args.webhook_url,
+        webhook_signing_key=args.webhook_signing_key if args.webhook_url else None,
     )
 
 

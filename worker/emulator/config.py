@@ -48,11 +48,16 @@ class EmulatorConfig:
     seed: int | None = None
     # keep each request's parsed JSON body in the request log (tests, debugging)
     record_bodies: bool = False
+    # reporting webhooks: where to post them and the key to sign them with (both or neither)
+    webhook_url: str | None = None
+    webhook_signing_key: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.region not in REGION_URLS:
             raise ValueError(f"region must be us or eu, got {self.region!r}")
         if self.track_rate < 0 or self.app_rate < 0:
             raise ValueError("rates must be >= 0 requests per second (0 = no limit)")
+        if bool(self.webhook_url) != bool(self.webhook_signing_key):
+            raise ValueError("--webhook-url and --webhook-signing-key go together")
         if not (self.site_id and self.api_key and self.app_api_key):
             raise ValueError("site id, Track API key and App API key must not be empty")

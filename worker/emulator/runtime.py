@@ -12,6 +12,7 @@ from worker.emulator.config import EmulatorConfig
 from worker.emulator.faults import FaultInjector
 from worker.emulator.ratelimit import SlidingWindowLimiter
 from worker.emulator.state import EmulatorState, RequestRecord
+from worker.emulator.webhooks import WebhookSender
 
 __all__ = ["RECORD_KEY", "Runtime", "parse_json", "record_of", "runtime_of"]
 
@@ -27,8 +28,12 @@ class Runtime:
     state: EmulatorState = field(init=False)
     faults: FaultInjector = field(init=False)
     limiters: dict[str, SlidingWindowLimiter] = field(init=False)
+    #: the reporting-webhook sender (None without ``--webhook-url``)
+    webhooks: WebhookSender | None = field(init=False)
 
     def __post_init__(self) -> None:
+        url, key = self.config.webhook_url, self.config.webhook_signing_key
+        self.webhooks = WebhookSender(url, key) if url and key else None
         self.state = EmulatorState(record_bodies=self.config.record_bodies)
         self.faults = FaultInjector(self.config.faults, self.config.seed)
         self.limiters = {

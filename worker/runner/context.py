@@ -26,6 +26,9 @@ from worker.ops.counters import Tally
 from worker.policy.retry import RetryPolicy
 from worker.ratelimit.surfaces import SurfaceLimiters, build_limiters
 from worker.transactional.records import DeliveryRecords
+from worker.webhooks.hook import Hook, load_hook
+from worker.webhooks.process import PENDING_TTL_S
+from worker.webhooks.store import EventLedger, SuppressionStore
 
 __all__ = ["WorkerContext", "current", "install", "worker_connection"]
 
@@ -101,6 +104,24 @@ class WorkerContext:
     @cached_property
     def records(self) -> DeliveryRecords:
         return DeliveryRecords(self.connection, self.keys, self.settings.delivery_record_ttl_s)
+
+    @cached_property
+    def suppressions(self) -> SuppressionStore:
+        return SuppressionStore(self.connection, self.keys)
+
+    @cached_property
+    def ledger(self) -> EventLedger:
+        return EventLedger(
+            self.connection,
+            self.keys,
+            pending_ttl_s=PENDING_TTL_S,
+            done_ttl_s=self.settings.webhook_dedup_ttl_s,
+        )
+
+    @cached_property
+    def webhook_hook(self) -> Hook | None:
+        """The application's hook (``CIO_WEBHOOK_HOOK``); SettingsError if it cannot load."""
+        return load_hook(self.settings.webhook_hook)
 
     @cached_property
     def app(self) -> AppClient:

@@ -10,11 +10,9 @@ queue's FailedJobRegistry with a readable reason. SIGTERM or SIGINT: finish the 
 then exit 0 (a second signal stops at once; the job's delivery record then keeps it from
 being sent twice).
 
-Redis going away is a pause, not a crash: the worker's client retries a lost connection until
-Redis answers again (:mod:`worker.core.outage`), so RQ's loop, the Track drainer and the scheduler
-all simply resume; a send whose worker died is resolved from its delivery record
-(:func:`worker.transactional.requeue_abandoned_send`), never left as an anonymous
-``AbandonedJobError``.
+Redis going away (or filling up) is a pause, not a crash (:mod:`worker.core.outage`): RQ's
+loop, the Track drainer and the scheduler resume; a send whose worker died is resolved from
+its delivery record (:func:`worker.transactional.requeue_abandoned_send`).
 """
 
 from __future__ import annotations
@@ -60,12 +58,9 @@ log = get_logger("cio.worker")
 class CioWorker(SimpleWorker):
     """SimpleWorker that maps our job outcomes to scheduled retries and dead letters."""
 
-    #: dead letters are kept this long (``CIO_DEAD_LETTER_TTL_DAYS``)
-    dead_letter_ttl_s: int = 30 * 86_400
-    #: what the connection's retries report to; told when the worker is stopping
-    outage: RedisOutage | None = None
-    #: how long a stopping worker waits for its scheduler process before killing it
-    scheduler_stop_timeout_s: float = 10.0
+    dead_letter_ttl_s: int = 30 * 86_400  #: ``CIO_DEAD_LETTER_TTL_DAYS``, in seconds
+    outage: RedisOutage | None = None  #: what the connection's retries report to
+    scheduler_stop_timeout_s: float = 10.0  #: wait for the scheduler process at a stop
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # RQ's maintenance (registry cleanup, and taking over the scheduler lock of a worker
@@ -259,25 +254,21 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     # Fail now, naming the missing variable, rather than at the first job.
     ctx.app  # noqa: B018
     ctx.track  # noqa: B018
+    ctx.webhook_hook  # noqa: B018  # CIO_WEBHOOK_HOOK must import now, not at the first event
     install(ctx)
     # RQ's loop gets a client of its own that waits out a full Redis (its loop would quit on
     # the error); the Track drainer's does not wait, since draining is what frees memory.
     rq_connection = worker_connection(settings, outage, wait_when_full=True)
-    queues = [
-        Queue(ctx.keys.transactional_queue, connection=rq_connection, serializer=SafeSerializer)
-    ]
+    names = (ctx.keys.transactional_queue, ctx.keys.webhooks_queue)  # RQ's; Track is drained
+    queues = [Queue(name, connection=rq_connection, serializer=SafeSerializer) for name in names]
     worker = CioWorker(
         queues, connection=rq_connection, serializer=SafeSerializer, name=name or _default_name()
     )
     worker.dead_letter_ttl_s = ctx.dead_letter_ttl_s
     worker.outage = outage
     drainer = TrackDrainer(ctx, worker.name, burst=burst)
-    log.info(
-        "worker_starting",
-        name=worker.name,
-        burst=burst,
-        queues=[q.name for q in queues] + [f"{ctx.keys.prefix}-track-0..{ctx.keys.partitions - 1}"],
-    )
+    track = f"{ctx.keys.prefix}-track-0..{ctx.keys.partitions - 1}"
+    log.info("worker_starting", name=worker.name, burst=burst, queues=[*names, track])
     drainer.start()
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())

@@ -50,6 +50,7 @@ from worker.policy.retry import RetryPolicy
 from worker.ratelimit.limiter import RateLimitTimeout
 from worker.ratelimit.surfaces import SurfaceLimiters
 from worker.transactional.records import ClaimResult, DeliveryRecords, DeliveryState
+from worker.transactional.suppressed import suppression_reason
 
 __all__ = ["SendParts", "deliver_send", "requeue_abandoned_send"]
 
@@ -58,7 +59,6 @@ log = get_logger("cio.transactional")
 #: Longest a job waits for a rate-limit token before handing itself back as a retry
 #: (keeps a long 429 pause from holding a worker, or tripping RQ's job timeout).
 _TOKEN_WAIT_S = 30.0
-
 
 
 class SendParts(Protocol):
@@ -91,11 +91,22 @@ _AMBIGUOUS_HELP = (
 
 
 def deliver_send(
-    ctx: SendParts, job: Job, kind: str, request: dict[str, Any], idempotency_key: str
+    ctx: SendParts,
+    job: Job,
+    kind: str,
+    request: dict[str, Any],
+    idempotency_key: str,
+    skip_if_suppressed: bool = False,
 ) -> dict[str, Any]:
-    """Send ``request`` once; returns ``{"delivery_id": ...}`` or raises RetryLater/DeadLetter."""
+    """Send ``request`` once; returns ``{"delivery_id": ...}`` (or ``{"skipped": reason}``
+    when ``skip_if_suppressed`` and a recipient is suppressed) or raises RetryLater/DeadLetter.
+    """
     attempt = begin_attempt(job)
     operation = f"send {kind}"
+    if skip_if_suppressed:
+        reason = suppression_reason(ctx.connection, ctx.keys, request)
+        if reason is not None:
+            return _skipped(ctx, job, operation, attempt, reason)
     claim = ctx.records.claim(idempotency_key, job.id, override_own=ctx.settings.send_at_least_once)
     if claim.result is ClaimResult.DELIVERED:
         _log(job, operation, attempt, "already_delivered", None, 0.0)
@@ -112,7 +123,29 @@ def deliver_send(
         )
     if claim.result is ClaimResult.OTHER_JOB:
         return _held_by_other_job(ctx, job, operation, attempt, claim.owner, claim.state)
+    return _send(ctx, job, kind, request, idempotency_key, (operation, attempt))
 
+
+def _skipped(
+    ctx: SendParts, job: Job, operation: str, attempt: int, reason: str
+) -> dict[str, Any]:
+    """A guarded send to a suppressed recipient: finished as skipped, logged and counted."""
+    ctx.tally.add("sends_skipped_suppressed")
+    flush(ctx.connection, ctx.keys, ctx.tally, "transactional_skipped")
+    _log(job, operation, attempt, "skipped", None, 0.0, reason=reason)
+    return {"skipped": True, "reason": reason}
+
+
+def _send(
+    ctx: SendParts,
+    job: Job,
+    kind: str,
+    request: dict[str, Any],
+    idempotency_key: str,
+    step: tuple[str, int],
+) -> dict[str, Any]:
+    """Take a token, send, and record the outcome (the claim is this job's)."""
+    operation, attempt = step
     app = ctx.app  # built before taking a token, so the token's moment is the send's moment
     try:
         ctx.limiters.transactional.acquire(timeout_s=_TOKEN_WAIT_S)
@@ -213,7 +246,13 @@ def _held_by_other_job(
 
 
 def _log(
-    job: Job, operation: str, attempt: int, outcome: str, result: Outcome | None, latency_s: float
+    job: Job,
+    operation: str,
+    attempt: int,
+    outcome: str,
+    result: Outcome | None,
+    latency_s: float,
+    **extra: Any,
 ) -> None:
     log.info(
         "delivery_attempt",
@@ -224,4 +263,5 @@ def _log(
         outcome=outcome,
         attempt=attempt,
         latency_ms=round(latency_s * 1000, 1),
+        **extra,
     )
