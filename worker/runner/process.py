@@ -47,6 +47,7 @@ from worker.deadletters.record import DeadLetter
 from worker.ops.counters import flush
 from worker.runner import context
 from worker.runner.context import WorkerContext, install, worker_connection
+from worker.runner.dequeue import STUCK, ReliableQueue, put_back
 from worker.track.drainer import TrackDrainer
 from worker.transactional.deliver import requeue_abandoned_send
 
@@ -67,6 +68,7 @@ class CioWorker(SimpleWorker):
         # that died) runs every 10 minutes by default: scheduled retries could stall that long
         # after a crash. Every 30 s costs a few cheap registry scans.
         kwargs.setdefault("maintenance_interval", 30)
+        kwargs.setdefault("queue_class", ReliableQueue)
         # RQ logs each job's description as it takes it; a forged job's description is its
         # call with the arguments (personal data, or a command line). Our lines say the rest.
         kwargs.setdefault("log_job_description", False)
@@ -131,6 +133,10 @@ class CioWorker(SimpleWorker):
             if self._stop_requested:
                 return None
 
+    def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
+        """RQ's, always taking the job out of the intermediate list (ReliableQueue moved it)."""
+        super().prepare_job_execution(job, remove_from_intermediate_queue=True)
+
     @cached_property
     def allowed_jobs(self) -> dict[str, Mapping[str, JobShape]]:
         """The jobs each queue may hold (:mod:`worker.core.allowed_jobs`), for this prefix."""
@@ -153,8 +159,7 @@ class CioWorker(SimpleWorker):
         job.origin = queue.name  # the dead letter goes where the job came from, whatever it says
         job.webhooks = []  # RQ would POST the outcome to a forged job's webhook URLs
         execution = self.prepare_execution(job)
-        if len(self.queues) == 1:  # RQ dequeued it into the intermediate queue (BLMOVE)
-            self.connection.lrem(queue.intermediate_queue_key, 1, job.id)
+        self.connection.lrem(queue.intermediate_queue_key, 1, job.id)  # ReliableQueue put it there
         job.started_at = job.ended_at = now()
         self._outcome = dead_letter(job, "unknown", refusal.reason)
         self.handle_job_failure(job, queue, exc_string="", execution=execution)
@@ -192,6 +197,10 @@ class CioWorker(SimpleWorker):
     ) -> None:
         """Schedule a retry for RetryLater; otherwise fail the job as a dead letter."""
         outcome, self._outcome = self._outcome, None
+        if outcome is None and exc_string == STUCK:
+            put_back(job, queue)  # left between dequeue and start by a dead worker: never ran
+            log.info("stuck_job_requeued", job_id=job.id, queue=queue.name)
+            return
         if isinstance(outcome, RetryLater):
             # RQ's own retry path: the job goes to the ScheduledJobRegistry and the scheduler
             # re-enqueues it when due (whole seconds: the scheduler polls once a second).
@@ -260,7 +269,7 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     # the error); the Track drainer's does not wait, since draining is what frees memory.
     rq_connection = worker_connection(settings, outage, wait_when_full=True)
     names = (ctx.keys.transactional_queue, ctx.keys.webhooks_queue)  # RQ's; Track is drained
-    queues = [Queue(name, connection=rq_connection, serializer=SafeSerializer) for name in names]
+    queues = [ReliableQueue(n, connection=rq_connection, serializer=SafeSerializer) for n in names]
     worker = CioWorker(
         queues, connection=rq_connection, serializer=SafeSerializer, name=name or _default_name()
     )
