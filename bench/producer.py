@@ -112,7 +112,7 @@ def _measure(kind: str, size: int, url: str) -> dict[str, float]:
         text=True,
         timeout=1800,
     ).stdout
-    redis.Redis.from_url(url).flushdb()
+    redis.Redis.from_url(url).flushdb(asynchronous=True)
     return dict(json.loads(out.splitlines()[-1]))
 
 
@@ -138,7 +138,7 @@ def _per_call(url: str, calls: int, rounds: int) -> None:
         theirs += _latencies(
             lambda i: queue.enqueue("worker.jobs.track_operation", OPERATION), calls
         )
-        client.flushdb()
+        client.flushdb(asynchronous=True)
     us = 1e6
     p50 = statistics.median
     print(
@@ -180,7 +180,7 @@ def main() -> None:
         return
     url, release = (args.redis_url, lambda: None) if args.redis_url else _reserve_db()
     try:
-        redis.Redis.from_url(url).flushdb()
+        redis.Redis.from_url(url).flushdb(asynchronous=True)
         print(f"{'pipeline() of N identify calls':<36}{'ours':>12}{'RQ':>12}{'ratio':>9}")
         for size in (int(s) for s in args.sizes.split(",")):
             ours = _measure("ours", size, url)
@@ -204,7 +204,7 @@ def main() -> None:
             )
         _per_call(url, args.calls, args.rounds)
     finally:
-        redis.Redis.from_url(url).flushdb()
+        redis.Redis.from_url(url).flushdb(asynchronous=True)
         release()
 
 
