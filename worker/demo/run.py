@@ -52,6 +52,7 @@ _REFRESH_S = 0.25
 _WAVE_PAUSE_S = 0.3
 #: The forced burst: this many Track requests answered 429 once half the waves are produced.
 _BURST_429 = 3
+_WILL = {"bounced": "will bounce", "spammed": "will complain (mark it as spam)"}
 
 
 def run_demo(*, operations: int, workers: int, keep: bool, console: Console | None = None) -> int:
@@ -87,8 +88,7 @@ def run_demo(*, operations: int, workers: int, keep: bool, console: Console | No
                         f"worker(s); logs in {logdir}",
                f"Webhooks: the emulator posts signed reporting webhooks to the receiver at "
                f"{receiver_url} (a random signing key); "
-               + ", ".join(f"{a} will be {o}" for a, o in PLANNED_OUTCOMES.items())
-               + " (as Customer.io reports a complaint)")
+               + ", ".join(f"{a} {_WILL[o]}" for a, o in PLANNED_OUTCOMES.items()))
         code = _drive(console, demo_redis, connection, processes, emulator, operations,
                       produced, started)
         if keep:
