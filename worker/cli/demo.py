@@ -11,8 +11,10 @@ __all__ = ["register", "run"]
 
 _DESCRIPTION = """\
 Run the pipeline end to end on this machine: a Redis (REDIS_URL when a server answers there,
-else a private embedded one), the Customer.io emulator, N workers, and a mixed workload
-produced through the producer API, with live progress and a summary. Needs the `demo` extra.
+with the CIO_REDIS_* TLS and Sentinel settings, else a private embedded one), the Customer.io
+emulator, the webhook receiver, N workers, and a mixed workload produced through the producer
+API, with a bounce and a spam complaint that become suppressions and a guarded send that is
+skipped; live progress and a summary. Needs the `demo` extra.
 Every process it starts is stopped at the end (also on Ctrl-C); its Redis keys use the prefix
 `ciodemo` and are deleted at the end unless --keep.
 """

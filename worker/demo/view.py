@@ -6,13 +6,26 @@ from rich.table import Table
 
 from worker.deadletters.store import DeadLetterEntry
 from worker.demo.progress import JobCounts, Traffic
+from worker.demo.webhook_loop import GuardedSend, LoopState
 from worker.demo.workload import Produced
 
 __all__ = ["live_table", "summary_table"]
 
 
+def _suppressions(loop: LoopState) -> str:
+    by_reason = ", ".join(f"{reason} {n}" for reason, n in sorted(loop.suppressions.items()))
+    return f"{len(loop.suppressed)} ({by_reason})" if by_reason else "0"
+
+
+def _webhook_rows(table: Table, loop: LoopState) -> None:
+    table.add_row("webhook events received / processed",
+                  f"{loop.received} / {loop.processed + loop.duplicates}")
+    table.add_row("suppressions recorded", _suppressions(loop))
+    table.add_row("sends skipped (suppressed)", str(loop.skipped_sends))
+
+
 def live_table(planned: int, produced: Produced, counts: JobCounts, traffic: Traffic,
-               track_limit: float) -> Table:
+               track_limit: float, loop: LoopState) -> Table:
     """One refresh of the live progress panel."""
     table = Table(title="cio-pipeline demo: live", show_header=False, min_width=52)
     table.add_column(style="bold")
@@ -27,11 +40,13 @@ def live_table(planned: int, produced: Produced, counts: JobCounts, traffic: Tra
                   f"{traffic.track_rate_now:.0f} / limit {track_limit:.0f}")
     table.add_row("operations per batch request", f"{traffic.ops_per_batch:.1f}")
     table.add_row("429s absorbed", str(traffic.rate_limited))
+    _webhook_rows(table, loop)
     return table
 
 
 def summary_table(produced: Produced, counts: JobCounts, traffic: Traffic,
-                  dead: list[DeadLetterEntry], wall_s: float, track_limit: float) -> Table:
+                  dead: list[DeadLetterEntry], wall_s: float, track_limit: float,
+                  loop: LoopState, guarded: GuardedSend | None) -> Table:
     """The closing summary."""
     table = Table(title="cio-pipeline demo: summary", show_header=False, min_width=52)
     table.add_column(style="bold")
@@ -53,5 +68,15 @@ def summary_table(produced: Produced, counts: JobCounts, traffic: Traffic,
     table.add_row("peak Track requests in 1 s", f"{traffic.peak_rate} (limit {track_limit:.0f})")
     table.add_row("429s absorbed (retried, nothing lost)", str(traffic.rate_limited))
     table.add_row("transactional sends", str(traffic.sends))
+    _webhook_rows(table, loop)
+    if loop.duplicates or loop.failed:
+        table.add_row("  of which repeats / failed", f"{loop.duplicates} / {loop.failed}")
+    for address, reason in sorted(loop.suppressed.items()):
+        table.add_row(f"  {address}", reason)
+    if guarded is not None:
+        result = guarded.result or {}
+        shown = (f"skipped: {result['reason']}" if result.get("skipped")
+                 else str(result or "not finished"))
+        table.add_row(f"  guarded send to {guarded.address}", shown)
     table.add_row("wall time", f"{wall_s:.1f} s")
     return table
