@@ -72,6 +72,10 @@ def test_rate_limit_shared_by_four_workers(redis_url: str, emulator: Any, fleet:
     assert sorted(_sent_numbers(emulator).values()) == [1] * 600
 
 
+#: How long after a 429 a send whose token was taken before the pause may still arrive.
+_IN_FLIGHT_S = 0.25
+
+
 def test_429_pauses_every_worker_for_retry_after(
     redis_url: str, emulator: Any, fleet: Any
 ) -> None:
@@ -84,7 +88,12 @@ def test_429_pauses_every_worker_for_retry_after(
     assert limited, "the emulator answered no 429"
     for at in limited:
         too_soon = [r for r in log if at < r["at"] < at + 2.0 and r["status"] != 429]
-        assert not too_soon, f"a worker sent {too_soon[0]['at'] - at:.3f} s after a 429"
+        # The pause is set when a worker reads the 429; a send another worker had already
+        # taken its token for may still arrive just after it (at most one per other worker).
+        in_flight = [r for r in too_soon if r["at"] < at + _IN_FLIGHT_S]
+        late = [r for r in too_soon if r["at"] >= at + _IN_FLIGHT_S]
+        assert len(in_flight) <= 2, f"{len(in_flight)} sends right after a 429 (3 workers)"
+        assert not late, f"a worker sent {late[0]['at'] - at:.3f} s after a 429"
     assert sorted(_sent_numbers(emulator).values()) == [1] * 30
 
 
