@@ -13,13 +13,21 @@ Nothing here talks to Redis: the import run (``worker.ops.imports``) does the wr
 backpressure and resuming.
 """
 
-from producer.rows.build import RowMapping, RowsError, event_id_for, parse_types, row_operation
+from producer.rows.build import (
+    RowBuilder,
+    RowMapping,
+    RowsError,
+    event_id_for,
+    parse_types,
+    row_operation,
+)
 from producer.rows.read import Row, RowSource, open_rows
 from producer.rows.rejects import RejectWriter
 
 __all__ = [
     "RejectWriter",
     "Row",
+    "RowBuilder",
     "RowMapping",
     "RowSource",
     "RowsError",
