@@ -71,12 +71,19 @@ def to_unix(value: Any, field: str) -> int:
         if text.isdigit():
             return int(text)
         try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            # Python 3.11 reads a "Z" itself; the replaced form is for a lowercase "z".
+            parsed = datetime.fromisoformat(text)
         except ValueError:
-            raise ValidationError(
-                field, "must be a unix timestamp, a datetime or an ISO-8601 string"
-            ) from None
-        return to_unix(parsed, field)
+            try:
+                parsed = datetime.fromisoformat(
+                    text.replace("Z", "+00:00").replace("z", "+00:00")
+                )
+            except ValueError:
+                raise ValidationError(
+                    field, "must be a unix timestamp, a datetime or an ISO-8601 string"
+                ) from None
+        aware = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        return math.floor(aware.timestamp())
     raise ValidationError(field, f"must be a unix timestamp or a date, not {type(value).__name__}")
 
 
@@ -117,7 +124,12 @@ def normalize_mapping(mapping: Any, field: str) -> dict[str, Any]:
         # The fast path, for values that are already what they will be sent as: None and
         # plain ints anywhere (an int under a date key is already unix seconds), plain
         # strings and bools under other keys. The field path is only built when needed.
-        if (kind is str or kind is bool) and type(key) is str and not is_date_key(key):
+        # (is_date_key inlined: a call per key was a fifth of this loop)
+        if (
+            (kind is str or kind is bool)
+            and type(key) is str
+            and not (key in _DATE_KEYS or key.endswith("_at"))
+        ):
             out[key] = value
         elif (value is None or kind is int) and type(key) is str:
             out[key] = value

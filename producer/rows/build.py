@@ -29,7 +29,17 @@ from ulid import ULID
 from producer.errors import CustomerIOException, ValidationError
 from producer.normalize import to_unix
 
-__all__ = ["TYPES", "RowMapping", "RowsError", "event_id_for", "parse_types", "row_operation"]
+__all__ = [
+    "TYPES",
+    "RowBuilder",
+    "RowMapping",
+    "RowsError",
+    "event_id_for",
+    "parse_types",
+    "row_operation",
+]
+
+_MISSING: Final = object()
 
 
 class RowsError(CustomerIOException):
@@ -104,46 +114,14 @@ def _present(value: Any) -> bool:
     return value is not None and value != ""
 
 
-def _identifiers(values: Mapping[str, Any], mapping: RowMapping) -> tuple[dict[str, Any], str]:
-    for column, id_type in (
-        (mapping.id_column, "id"),
-        (mapping.email_column, "email"),
-        (mapping.cio_id_column, "cio_id"),
-    ):
-        value = values.get(column)
-        if _present(value):
-            return {id_type: value}, column
-    raise ValidationError(
-        mapping.id_column,
-        f"the row has no identifier (a value in {mapping.id_column}, {mapping.email_column} "
-        f"or {mapping.cio_id_column})",
-    )
-
-
-def _convert(column: str, value: Any, kind: str | None) -> Any:
-    if kind is None or not isinstance(value, str):
+def _convert(column: str, value: Any, kind: str) -> Any:
+    if not isinstance(value, str):
         return value
     try:
         return TYPES[kind](value.strip() if kind != "str" else value)
     except ValueError as exc:
         message = str(exc) if kind in ("bool", "json") else f"must be a valid {kind}"
         raise ValidationError(column, f"{message} (--types {column}:{kind})") from None
-
-
-def _attributes(
-    values: Mapping[str, Any], mapping: RowMapping, skip: frozenset[str]
-) -> dict[str, Any]:
-    names = mapping.columns if mapping.columns is not None else values.keys()
-    types = mapping.types
-    out: dict[str, Any] = {}
-    for name in names:
-        if name in skip:
-            continue
-        value = values.get(name)
-        if value == "" or (value is None and name not in values):
-            continue  # an empty CSV cell, or a column this row lacks
-        out[name] = _convert(name, value, types.get(name))
-    return out
 
 
 def event_id_for(line: int, values: Mapping[str, Any], stamp: Any = None) -> str:
@@ -164,47 +142,102 @@ def event_id_for(line: int, values: Mapping[str, Any], stamp: Any = None) -> str
     return str(ULID.from_bytes(millis.to_bytes(6, "big") + digest))
 
 
-def row_operation(values: Mapping[str, Any], line: int, mapping: RowMapping) -> dict[str, Any]:
-    """The v2 operation of one row (still to be validated by the producer); raises
-    :class:`ValidationError` naming the column when the row cannot be one."""
-    identifiers, id_column = _identifiers(values, mapping)
-    name = mapping.event
-    if name is None:
-        event_value = values.get(mapping.event_column)
-        name = event_value if _present(event_value) else None
-    if name is None:
-        skip = frozenset(
-            {id_column, mapping.email_column, mapping.cio_id_column, mapping.event_column}
+class RowBuilder:
+    """Turns rows into operations under one :class:`RowMapping`.
+
+    What is the same for every row (the columns that are never attributes, the identifier
+    columns in order of preference) is worked out once, so a row costs one pass over its
+    values (a bulk import's per-row budget is a few microseconds).
+    """
+
+    def __init__(self, mapping: RowMapping) -> None:
+        self.mapping = mapping
+        self._id_columns = (
+            (mapping.id_column, "id"),
+            (mapping.email_column, "email"),
+            (mapping.cio_id_column, "cio_id"),
         )
-        attributes = _attributes(values, mapping, skip)
-        email = values.get(mapping.email_column)
-        if id_column != mapping.email_column and _present(email):
-            attributes["email"] = email
-        return {
+        # An identify's attributes leave out every identifier column and the event column
+        # (whichever identifier the row used); an event's also its timestamp and id columns.
+        self._identify_skip = frozenset(
+            {mapping.id_column, mapping.email_column, mapping.cio_id_column, mapping.event_column}
+        )
+        self._event_skip = self._identify_skip | {mapping.timestamp_column,
+                                                  mapping.event_id_column}
+        self._types = dict(mapping.types)
+
+    def _identifiers(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+        for column, id_type in self._id_columns:
+            value = values.get(column)
+            if value is not None and value != "":
+                return {id_type: value}, column
+        mapping = self.mapping
+        raise ValidationError(
+            mapping.id_column,
+            f"the row has no identifier (a value in {mapping.id_column}, "
+            f"{mapping.email_column} or {mapping.cio_id_column})",
+        )
+
+    def _attributes(self, values: Mapping[str, Any], skip: frozenset[str]) -> dict[str, Any]:
+        columns = self.mapping.columns
+        if columns is None:
+            # an empty CSV cell is left out (a CSV cannot tell it from a missing value)
+            out = {name: value for name, value in values.items()
+                   if value != "" and name not in skip}
+        else:
+            out = {}
+            for name in columns:
+                value = values.get(name, _MISSING)
+                if value is not _MISSING and value != "" and name not in skip:
+                    out[name] = value
+        types = self._types
+        if types:
+            # in column order, so that the first bad value is the one reported
+            for name, value in out.items():
+                kind = types.get(name)
+                if kind is not None:
+                    out[name] = _convert(name, value, kind)
+        return out
+
+    def operation(self, values: Mapping[str, Any], line: int) -> dict[str, Any]:
+        """The v2 operation of the row on ``line`` (still to be validated by the producer);
+        raises :class:`ValidationError` naming the column when the row cannot be one."""
+        identifiers, id_column = self._identifiers(values)
+        mapping = self.mapping
+        name = mapping.event
+        if name is None:
+            event_value = values.get(mapping.event_column)
+            name = event_value if event_value is not None and event_value != "" else None
+        if name is None:
+            attributes = self._attributes(values, self._identify_skip)
+            email = values.get(mapping.email_column)
+            if id_column != mapping.email_column and email is not None and email != "":
+                attributes["email"] = email
+            return {
+                "type": "person",
+                "identifiers": identifiers,
+                "action": "identify",
+                "attributes": attributes,
+            }
+        op: dict[str, Any] = {
             "type": "person",
             "identifiers": identifiers,
-            "action": "identify",
-            "attributes": attributes,
+            "action": "event",
+            "name": name,
+            "attributes": self._attributes(values, self._event_skip),
         }
-    skip = frozenset({
-        mapping.id_column,
-        mapping.email_column,
-        mapping.cio_id_column,
-        mapping.event_column,
-        mapping.timestamp_column,
-        mapping.event_id_column,
-    })
-    op: dict[str, Any] = {
-        "type": "person",
-        "identifiers": identifiers,
-        "action": "event",
-        "name": name,
-        "attributes": _attributes(values, mapping, skip),
-    }
-    stamp = values.get(mapping.timestamp_column)
-    if _present(stamp):
-        op["timestamp"] = _convert(mapping.timestamp_column, stamp,
-                                   mapping.types.get(mapping.timestamp_column))
-    event_id = values.get(mapping.event_id_column)
-    op["id"] = event_id if _present(event_id) else event_id_for(line, values, stamp)
-    return op
+        stamp = values.get(mapping.timestamp_column)
+        if _present(stamp):
+            kind = self._types.get(mapping.timestamp_column)
+            op["timestamp"] = stamp if kind is None else _convert(
+                mapping.timestamp_column, stamp, kind)
+        event_id = values.get(mapping.event_id_column)
+        op["id"] = event_id if _present(event_id) else event_id_for(line, values, stamp)
+        return op
+
+
+def row_operation(values: Mapping[str, Any], line: int, mapping: RowMapping) -> dict[str, Any]:
+    """The v2 operation of one row (still to be validated by the producer); raises
+    :class:`ValidationError` naming the column when the row cannot be one. For many rows,
+    build a :class:`RowBuilder` once."""
+    return RowBuilder(mapping).operation(values, line)

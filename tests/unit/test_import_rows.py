@@ -114,6 +114,19 @@ def test_an_email_shaped_id_stays_an_id() -> None:
     assert op["identifiers"] == {"id": "x@y.z"}
 
 
+def test_an_email_that_starts_like_a_cio_id_stays_an_email(tmp_path: Path) -> None:
+    client = fakeredis.FakeRedis()
+    _run(tmp_path, "id,email,plan\n,cio_ann@example.com,a\n", client)
+    assert [op["identifiers"] for op in _ops(client)] == [{"email": "cio_ann@example.com"}]
+
+
+def test_the_first_bad_typed_column_of_the_row_is_reported() -> None:
+    mapping = RowMapping(types={"vip": "bool", "age": "int"})
+    with pytest.raises(ValidationError) as caught:
+        op_of({"id": "1", "age": "x", "vip": "maybe"}, 2, mapping)
+    assert caught.value.field == "age"  # the file's order, not the order of --types
+
+
 def test_types_are_checked() -> None:
     assert parse_types("a:int, b:json") == {"a": "int", "b": "json"}
     with pytest.raises(RowsError):
