@@ -24,6 +24,7 @@ from producer.keys import Keys
 from producer.operations import (
     TrackOp,
     anonymous_event,
+    identify_op,
     merge_op,
     person_op,
     validate_v2_operation,
@@ -150,7 +151,7 @@ class CustomerIO(_Producer):
 
     def identify(self, id: Any, **kwargs: Any) -> str:
         """Create or update a person with attributes."""
-        return self._track(person_op("identify", id, attributes=kwargs))
+        return self._track(identify_op(id, kwargs))
 
     def track(
         self, customer_id: Any, name: Any, data: Any = None, id: Any = None, timestamp: Any = None

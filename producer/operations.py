@@ -18,6 +18,7 @@ from producer.normalize import (
     check_identifier,
     encoded_size,
     normalize_mapping,
+    plain_attributes,
     to_unix,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "TrackOp",
     "anonymous_event",
     "identifiers_from_value",
+    "identify_op",
     "merge_op",
     "person_op",
     "validate_v2_operation",
@@ -157,6 +159,35 @@ def person_op(action: str, customer_id: Any, **fields: Any) -> TrackOp:
     route = next(iter(identifiers.items()))
     name = _apply_action_fields(op, action)
     return _finish(op, route, _describe(action, route, name))
+
+
+#: '{"type":"person","identifiers":{"":},"action":"identify","attributes":}' without the
+#: identifier type, the identifier and the attributes: what an identify adds around them.
+_IDENTIFY_FRAME_BYTES: Final = 71
+_IDENTIFY_DESCRIPTIONS: Final = {
+    id_type: _describe("identify", (id_type, "")) for id_type in ("id", "email", "cio_id")
+}
+
+
+def identify_op(customer_id: Any, attributes: dict[str, Any]) -> TrackOp:
+    """``person_op("identify", customer_id, attributes=attributes)``, the same operation and
+    errors, in fewer steps for the common case (:func:`plain_attributes`): no second walk of
+    the attributes, and the 32 KB size check only measured when a bound cannot rule it out.
+    """
+    plain = plain_attributes(attributes)
+    if plain is None:
+        return person_op("identify", customer_id, attributes=attributes)
+    identifiers = identifiers_from_value(customer_id, "customer_id")
+    ((id_type, text),) = identifiers.items()
+    normalized, bound = plain
+    op = {"type": "person", "identifiers": identifiers, "action": "identify"}
+    op["attributes"] = normalized
+    route = (id_type, text)
+    description = _IDENTIFY_DESCRIPTIONS[id_type]
+    bound += _IDENTIFY_FRAME_BYTES + len(id_type) + 6 * len(text) + 2
+    if bound <= LIMITS.operation_bytes and text.isascii():
+        return TrackOp(op, route, description)
+    return _finish(op, route, description)
 
 
 def validate_v2_operation(operation: Any, index: int | None = None) -> TrackOp:
