@@ -19,7 +19,8 @@ import redis as redis_lib
 
 from producer.connection import connect
 from producer.errors import CustomerIOException, ValidationError
-from producer.jobs import JobSpec, track_job
+from producer.ids import partition_for
+from producer.jobs import ANONYMOUS_EVENT_FUNC, TRACK_OPERATION_FUNC, JobSpec, track_job
 from producer.keys import Keys
 from producer.operations import (
     TrackOp,
@@ -52,6 +53,7 @@ class _Producer:
         self.redis = redis if redis is not None else connect(self.settings)
         self._enqueuer = enqueuer_for(self.redis, self.settings)
         self._writer: ChunkedWriter | None = None
+        self._track_queues = self.keys.track_queues
 
     @property
     def pipeline_report(self) -> PipelineReport | None:
@@ -74,7 +76,18 @@ class _Producer:
         return is_suppressed(self.redis, self.keys, address_or_identifiers)
 
     def _track(self, op: TrackOp) -> str:
-        return self._submit(track_job(op, self.keys))
+        writer = self._writer
+        if writer is None:
+            return self._submit(track_job(op, self.keys))
+        # In a pipeline() block, what track_job and _submit do, without the JobSpec between
+        # them and with the queue names made once (the bulk hot path).
+        writer.check()
+        route = op.route
+        queue = self._track_queues[partition_for(route[0], route[1], self.keys.partitions)]
+        func = ANONYMOUS_EVENT_FUNC if op.anonymous else TRACK_OPERATION_FUNC
+        job = self._enqueuer.prepare_parts(func, op.operation, queue, op.description)
+        writer.add(job)
+        return job.id
 
     @contextmanager
     def pipeline(self) -> Iterator[Self]:
