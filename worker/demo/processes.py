@@ -15,20 +15,17 @@ log files in a temporary directory.
 from __future__ import annotations
 
 import os
-import queue
 import secrets
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
 
 import httpx
 
-from worker.core.lifecycle import die_with_parent
+from worker.core.lifecycle import die_with_parent, listening_url
 from worker.emulator.cli import LISTENING_PREFIX
 from worker.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
 from worker.emulator.testing import EmulatorHandle
@@ -109,28 +106,16 @@ class DemoProcesses:
         return self.emulator, receiver_url
 
     def _await_listening(self, process: subprocess.Popen[str], name: str, prefix: str) -> str:
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def pump(stream: IO[str]) -> None:
-            # drains stdout for the life of the process, so the child never blocks on it
-            for line in stream:
-                lines.put(line)
-            lines.put(None)
-
-        assert process.stdout is not None  # we asked for a pipe
-        threading.Thread(target=pump, args=(process.stdout,), daemon=True).start()
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while True:
-            try:
-                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise ChildFailed(f"{_TITLES[name]} did not listen within "
-                                  f"{_START_TIMEOUT_S:.0f} s (log: {self.logdir / name}.log)"
-                                  ) from None
-            if line is None:
-                raise ChildFailed(f"{_TITLES[name]} exited (log: {self.logdir / name}.log)")
-            if line.startswith(prefix):
-                return line[len(prefix):].strip()
+        log = f"log: {self.logdir / name}.log"
+        try:
+            url = listening_url(process, prefix, _START_TIMEOUT_S)
+        except TimeoutError:
+            raise ChildFailed(
+                f"{_TITLES[name]} did not listen within {_START_TIMEOUT_S:.0f} s ({log})"
+            ) from None
+        if url is None:
+            raise ChildFailed(f"{_TITLES[name]} exited ({log})")
+        return url
 
     def start_workers(self, count: int) -> None:
         """``count`` ``cio-pipeline worker`` processes (``python -m worker.cli worker``)."""

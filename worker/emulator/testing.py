@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -35,7 +33,7 @@ from typing import IO, Any
 
 import httpx
 
-from worker.core.lifecycle import die_with_parent
+from worker.core.lifecycle import die_with_parent, listening_url, stop
 from worker.emulator.cli import LISTENING_PREFIX
 from worker.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
 
@@ -187,40 +185,17 @@ def running_emulator(
             with httpx.Client(base_url=url, timeout=10.0) as client:
                 yield EmulatorHandle(url, site_id, api_key, app_api_key, process, client)
         finally:
-            _stop(process)
+            stop(process)
 
 
 def _await_listening(process: subprocess.Popen[str], stderr: IO[str], timeout_s: float) -> str:
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump(stream: IO[str]) -> None:
-        # drains stdout for the life of the process, so the child can never block on it
-        for line in stream:
-            lines.put(line)
-        lines.put(None)
-
-    assert process.stdout is not None  # we asked for a pipe
-    threading.Thread(target=pump, args=(process.stdout,), daemon=True).start()
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            raise EmulatorStartError(f"emulator not listening after {timeout_s}s") from None
-        if line is None:
-            process.wait(timeout=5)
-            stderr.seek(0)
-            tail = stderr.read()[-2000:]
-            raise EmulatorStartError(f"emulator exited with {process.returncode}: {tail}")
-        if line.startswith(LISTENING_PREFIX):
-            return line[len(LISTENING_PREFIX):].strip()
-
-
-def _stop(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    try:
+        url = listening_url(process, LISTENING_PREFIX, timeout_s)
+    except TimeoutError:
+        raise EmulatorStartError(f"emulator not listening after {timeout_s}s") from None
+    if url is None:
+        process.wait(timeout=5)
+        stderr.seek(0)
+        tail = stderr.read()[-2000:]
+        raise EmulatorStartError(f"emulator exited with {process.returncode}: {tail}")
+    return url

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import queue
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import IO
 
-from worker.core.lifecycle import die_with_parent
+from worker.core.lifecycle import die_with_parent, listening_url, stop
 
 __all__ = ["running_receiver"]
 
@@ -19,24 +16,13 @@ _PREFIX = "webhooks listening on "
 
 
 def _listening_url(process: subprocess.Popen[str], timeout_s: float) -> str:
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump(stream: IO[str]) -> None:
-        for line in stream:  # drained for the life of the process: it never blocks on it
-            lines.put(line)
-        lines.put(None)
-
-    assert process.stdout is not None  # we asked for a pipe
-    threading.Thread(target=pump, args=(process.stdout,), daemon=True).start()
-    while True:
-        try:
-            line = lines.get(timeout=timeout_s)
-        except queue.Empty:
-            raise RuntimeError(f"webhook receiver not listening after {timeout_s} s") from None
-        if line is None:
-            raise RuntimeError(f"webhook receiver exited with {process.wait(timeout=5)}")
-        if line.startswith(_PREFIX):
-            return line[len(_PREFIX):].strip()
+    try:
+        url = listening_url(process, _PREFIX, timeout_s)
+    except TimeoutError:
+        raise RuntimeError(f"webhook receiver not listening after {timeout_s} s") from None
+    if url is None:
+        raise RuntimeError(f"webhook receiver exited with {process.wait(timeout=5)}")
+    return url
 
 
 @contextmanager
@@ -54,9 +40,4 @@ def running_receiver(
     try:
         yield _listening_url(process, start_timeout_s)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
