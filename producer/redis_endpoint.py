@@ -156,12 +156,12 @@ def _sentinel_client(
         sentinel_kwargs.update(
             {k: v for k, v in kwargs.items() if k.startswith("ssl_")}, ssl=True
         )
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
-        sentinel_addresses(sentinels), sentinel_kwargs=sentinel_kwargs
-    )
-    client: redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-        master, connection_class=cls, **kwargs
-    )
+    # Sentinel's annotations differ across the supported redis-py range (untyped before 8.x,
+    # typed with Optional master names after): called through Any so one source type-checks
+    # at both ends.
+    sentinel_class: Any = Sentinel
+    sentinel = sentinel_class(sentinel_addresses(sentinels), sentinel_kwargs=sentinel_kwargs)
+    client: redis.Redis = sentinel.master_for(master, connection_class=cls, **kwargs)
     return client
 
 
