@@ -12,7 +12,8 @@ python=""
 for candidate in python3.12 python3.11 python3.13 python3; do
   if command -v "$candidate" >/dev/null 2>&1 &&
      "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-    python=$candidate
+    # The interpreter itself, not a version manager's shim (uv is given this path).
+    python=$("$candidate" -c 'import sys; print(sys.executable)')
     break
   fi
 done

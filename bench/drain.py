@@ -52,18 +52,18 @@ import redis  # noqa: E402
 from rq import Queue, SimpleWorker  # noqa: E402
 from rq.registry import FailedJobRegistry  # noqa: E402
 
-from producer import CustomerIO, Settings  # noqa: E402
-from producer.keys import Keys  # noqa: E402
-from producer.operations import person_op  # noqa: E402
-from producer.serializer import SafeSerializer  # noqa: E402
-from worker.clients.outcomes import Success  # noqa: E402
-from worker.clients.track import TrackClient  # noqa: E402
-from worker.core.settings import WorkerSettings  # noqa: E402
-from worker.emulator.testing import (  # noqa: E402
+from cio_pipeline.devtools.emulator_process import (  # noqa: E402
     EmulatorHandle,
     die_with_parent,
     running_emulator,
 )
+from cio_pipeline.producer import CustomerIO, Settings  # noqa: E402
+from cio_pipeline.producer.keys import Keys  # noqa: E402
+from cio_pipeline.producer.operations import person_op  # noqa: E402
+from cio_pipeline.producer.serializer import SafeSerializer  # noqa: E402
+from cio_pipeline.worker.clients.outcomes import Success  # noqa: E402
+from cio_pipeline.worker.clients.track import TrackClient  # noqa: E402
+from cio_pipeline.worker.core.settings import WorkerSettings  # noqa: E402
 
 PREFIX = "benchdrain"
 PARTITIONS = 8
@@ -145,7 +145,7 @@ class Fleet:
             path = self.logdir / f"worker-{len(self.processes)}.log"
             with path.open("wb") as out:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "worker.cli", "worker"],
+                    [sys.executable, "-m", "cio_pipeline.worker.cli", "worker"],
                     env=self.env,
                     cwd=REPO,
                     stdout=out,

@@ -36,7 +36,7 @@ import redis  # noqa: E402
 
 _LOOP = """
 import csv, sys
-from producer import CustomerIO, Settings
+from cio_pipeline.producer import CustomerIO, Settings
 cio = CustomerIO(settings=Settings(redis_url=sys.argv[2]))
 with open(sys.argv[1], newline="") as f:
     for row in csv.DictReader(f):
@@ -101,7 +101,7 @@ def main() -> None:
         env["REDIS_URL"] = url
         before = int(client.info("memory")["used_memory"])
         ours, ours_cpu, ours_rss = _child(
-            [sys.executable, "-m", "worker.cli", "import", str(csv_path), "--progress", "plain",
+            [sys.executable, "-m", "cio_pipeline.worker.cli", "import", str(csv_path), "--progress", "plain",
              "--max-backlog", str(rows * 2)], env)
         queued = sum(int(client.llen(f"rq:queue:cio-track-{p}")) for p in range(8))
         per_job = (int(client.info("memory")["used_memory"]) - before) / max(1, queued)

@@ -41,7 +41,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import redis  # noqa: E402
 from rq import Queue  # noqa: E402
 
-from producer import CustomerIO, Settings  # noqa: E402
+from cio_pipeline.producer import CustomerIO, Settings  # noqa: E402
 
 OPERATION = {
     "type": "person",
@@ -75,7 +75,7 @@ def _child(kind: str, size: int, url: str) -> None:
         queue.enqueue_many(
             [
                 Queue.prepare_data(
-                    "worker.jobs.track_operation", (OPERATION,), description="cio identify"
+                    "cio_pipeline.worker.jobs.track_operation", (OPERATION,), description="cio identify"
                 )
                 for _ in range(size)
             ]
@@ -136,7 +136,7 @@ def _per_call(url: str, calls: int, rounds: int) -> None:
         ping += _latencies(lambda i: client.ping(), calls)
         ours += _latencies(lambda i: cio.identify(str(i), plan="pro"), calls)
         theirs += _latencies(
-            lambda i: queue.enqueue("worker.jobs.track_operation", OPERATION), calls
+            lambda i: queue.enqueue("cio_pipeline.worker.jobs.track_operation", OPERATION), calls
         )
         client.flushdb(asynchronous=True)
     us = 1e6

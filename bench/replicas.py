@@ -26,7 +26,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import redis  # noqa: E402
 
-from producer import CustomerIO, Settings  # noqa: E402
+from cio_pipeline.producer import CustomerIO, Settings  # noqa: E402
 
 
 def _free_port() -> int:

@@ -23,8 +23,8 @@ from collections import Counter
 import httpx
 import redis
 
-from worker.webhooks.signature import sign
-from worker.webhooks.testing import running_receiver
+from cio_pipeline.devtools.receiver import running_receiver
+from cio_pipeline.worker.webhooks.signature import sign
 
 KEY = "bench-signing-key"
 

@@ -2,14 +2,14 @@
 
 Switch by changing one import::
 
-    from producer import CustomerIO, APIClient, SendEmailRequest
+    from cio_pipeline import CustomerIO, APIClient, SendEmailRequest
 
 Every method validates and normalises its input, enqueues one RQ job and returns its id.
 """
 
-from producer.api_client import APIClient
-from producer.client import CustomerIO
-from producer.errors import (
+from cio_pipeline.producer.api_client import APIClient
+from cio_pipeline.producer.client import CustomerIO
+from cio_pipeline.producer.errors import (
     CustomerIOException,
     EnqueueError,
     NotReplicated,
@@ -18,9 +18,9 @@ from producer.errors import (
     SettingsError,
     ValidationError,
 )
-from producer.pipeline import PipelineReport
-from producer.regions import Region, Regions
-from producer.requests import (
+from cio_pipeline.producer.pipeline import PipelineReport
+from cio_pipeline.producer.regions import Region, Regions
+from cio_pipeline.producer.requests import (
     SendEmailRequest,
     SendInAppRequest,
     SendInboxMessageRequest,
@@ -28,7 +28,7 @@ from producer.requests import (
     SendSMSRequest,
     SendWhatsAppRequest,
 )
-from producer.settings import Settings
+from cio_pipeline.producer.settings import Settings
 
 __all__ = [
     "APIClient",

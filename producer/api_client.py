@@ -11,12 +11,12 @@ from typing import Any
 
 import redis as redis_lib
 
-from producer.client import _Producer
-from producer.errors import ValidationError
-from producer.ids import new_idempotency_key
-from producer.jobs import send_job
-from producer.regions import Region, Regions
-from producer.requests import (
+from cio_pipeline.producer.client import _Producer
+from cio_pipeline.producer.errors import ValidationError
+from cio_pipeline.producer.ids import new_idempotency_key
+from cio_pipeline.producer.jobs import send_job
+from cio_pipeline.producer.regions import Region, Regions
+from cio_pipeline.producer.requests import (
     SendEmailRequest,
     SendInAppRequest,
     SendInboxMessageRequest,
@@ -25,8 +25,8 @@ from producer.requests import (
     SendSMSRequest,
     SendWhatsAppRequest,
 )
-from producer.sends import send_payload
-from producer.settings import Settings
+from cio_pipeline.producer.sends import send_payload
+from cio_pipeline.producer.settings import Settings
 
 __all__ = ["APIClient"]
 

@@ -1,5 +1,5 @@
 """``CustomerIO`` (and the base both clients share): the official SDK's API, enqueueing
-instead of sending. ``APIClient`` is in :mod:`producer.api_client`.
+instead of sending. ``APIClient`` is in :mod:`cio_pipeline.producer.api_client`.
 
 Each method validates and normalises its input (raising :class:`ValidationError` before any
 write), enqueues one RQ job and returns the job's id. ``pipeline()`` gives a client with the
@@ -17,12 +17,17 @@ from typing import Any, Self
 
 import redis as redis_lib
 
-from producer.connection import connect
-from producer.errors import CustomerIOException, ValidationError
-from producer.ids import partition_for
-from producer.jobs import ANONYMOUS_EVENT_FUNC, TRACK_OPERATION_FUNC, JobSpec, track_job
-from producer.keys import Keys
-from producer.operations import (
+from cio_pipeline.producer.connection import connect
+from cio_pipeline.producer.errors import CustomerIOException, ValidationError
+from cio_pipeline.producer.ids import partition_for
+from cio_pipeline.producer.jobs import (
+    ANONYMOUS_EVENT_FUNC,
+    TRACK_OPERATION_FUNC,
+    JobSpec,
+    track_job,
+)
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.operations import (
     TrackOp,
     anonymous_event,
     identify_op,
@@ -30,11 +35,11 @@ from producer.operations import (
     person_op,
     validate_v2_operation,
 )
-from producer.pipeline import ChunkedWriter, PipelineReport
-from producer.regions import Region, Regions
-from producer.replication import enqueuer_for
-from producer.settings import Settings
-from producer.suppressions import is_suppressed
+from cio_pipeline.producer.pipeline import ChunkedWriter, PipelineReport
+from cio_pipeline.producer.regions import Region, Regions
+from cio_pipeline.producer.replication import enqueuer_for
+from cio_pipeline.producer.settings import Settings
+from cio_pipeline.producer.suppressions import is_suppressed
 
 __all__ = ["CustomerIO"]
 
@@ -72,7 +77,7 @@ class _Producer:
 
     def is_suppressed(self, address_or_identifiers: str | Mapping[str, Any]) -> str | None:
         """Why an address (or identifiers ``{"id": ..., "email": ...}``) is suppressed
-        (``"bounced"``, ...; see :mod:`producer.suppressions`) or None; one round trip."""
+        (``"bounced"``, ...; see :mod:`cio_pipeline.producer.suppressions`) or None; one round trip."""
         return is_suppressed(self.redis, self.keys, address_or_identifiers)
 
     def _track(self, op: TrackOp) -> str:
@@ -96,7 +101,7 @@ class _Producer:
         Each call returns its job id at once. Calls are buffered and written as chunks of up
         to 250 jobs (1 MiB), each one all-or-nothing Lua call, while the block runs; the
         last chunk when the block ends. A chunk's answer is read while the block fills the
-        next one (see :mod:`producer.pipeline`). Memory stays at two chunks (the one in
+        next one (see :mod:`cio_pipeline.producer.pipeline`). Memory stays at two chunks (the one in
         flight, the one filling) plus 16 bytes per id.
 
         - A chunk that fails raises a :class:`ProducerUnavailable` or :class:`RedisFull` (from

@@ -10,8 +10,8 @@ from redis.connection import AbstractConnection
 from redis.retry import Retry
 from redis.sentinel import SentinelManagedConnection
 
-from producer.redis_endpoint import redis_client
-from producer.settings import Settings
+from cio_pipeline.producer.redis_endpoint import redis_client
+from cio_pipeline.producer.settings import Settings
 
 __all__ = ["ReadOnlyIsRefusal", "connect"]
 

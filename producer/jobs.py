@@ -7,16 +7,16 @@ functions, the producer only names them (it never imports the worker):
 ======================================  ==========================  =========================
 function                                argument                    queue
 ======================================  ==========================  =========================
-``worker.jobs.track_operation``          v2 person operation         ``<prefix>-track-<p>``
-``worker.jobs.track_anonymous_event``    v1 ``/api/v1/events`` body  ``<prefix>-track-<p>``
-``worker.jobs.send_<kind>``              App API send body, plus     ``<prefix>-transactional``
+``cio_pipeline.worker.jobs.track_operation``          v2 person operation         ``<prefix>-track-<p>``
+``cio_pipeline.worker.jobs.track_anonymous_event``    v1 ``/api/v1/events`` body  ``<prefix>-track-<p>``
+``cio_pipeline.worker.jobs.send_<kind>``              App API send body, plus     ``<prefix>-transactional``
                                          ``idempotency_key=`` kwarg
 ======================================  ==========================  =========================
 
 Jobs are RQ jobs (the hash ``Job.to_dict`` gives, read back by ``Job.fetch``), written by
 one Lua script (``lua/enqueue.lua``) that does what ``Queue.enqueue_job`` does, so a call, or
-a chunk of a ``pipeline()`` block (:mod:`producer.chunks`), is written completely or not at
-all, in one round trip (:mod:`producer.writes`). (RQ's own enqueue sends six commands in a
+a chunk of a ``pipeline()`` block (:mod:`cio_pipeline.producer.chunks`), is written completely or not at
+all, in one round trip (:mod:`cio_pipeline.producer.writes`). (RQ's own enqueue sends six commands in a
 MULTI/EXEC; measured, that cost about 3x a PING per call.)
 """
 
@@ -33,14 +33,14 @@ from typing import Any, Final
 import redis
 from rq.job import JobStatus
 
-from producer.errors import ValidationError
-from producer.ids import partition_for
-from producer.keys import Keys
-from producer.operations import TrackOp
-from producer.sends import SendOp
-from producer.serializer import SafeSerializer
-from producer.wire import bulk
-from producer.writes import (
+from cio_pipeline.producer.errors import ValidationError
+from cio_pipeline.producer.ids import partition_for
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.operations import TrackOp
+from cio_pipeline.producer.sends import SendOp
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.producer.wire import bulk
+from cio_pipeline.producer.writes import (
     JOB_ARGS,
     JOB_KEY,
     JOB_TIMEOUT_S,
@@ -66,12 +66,12 @@ __all__ = [
     "track_job",
 ]
 
-TRACK_OPERATION_FUNC: Final = "worker.jobs.track_operation"
-ANONYMOUS_EVENT_FUNC: Final = "worker.jobs.track_anonymous_event"
+TRACK_OPERATION_FUNC: Final = "cio_pipeline.worker.jobs.track_operation"
+ANONYMOUS_EVENT_FUNC: Final = "cio_pipeline.worker.jobs.track_anonymous_event"
 #: The App API send kinds the producer enqueues (``APIClient.send_<kind>``); each is the job
-#: function ``worker.jobs.send_<kind>``, and workers run no other send function.
+#: function ``cio_pipeline.worker.jobs.send_<kind>``, and workers run no other send function.
 SEND_KINDS: Final = ("email", "push", "sms", "whatsapp", "inbox_message", "in_app")
-_SEND_FUNC_PREFIX: Final = "worker.jobs.send_"
+_SEND_FUNC_PREFIX: Final = "cio_pipeline.worker.jobs.send_"
 #: RQ reads job data compressed or not; compressing a small operation costs more time than it
 #: saves memory.
 _COMPRESS_OVER_BYTES: Final = 1024
@@ -79,7 +79,7 @@ _QUEUED: Final = JobStatus.QUEUED.value
 
 
 def send_func(kind: str) -> str:
-    """Function path of the job that performs a ``kind`` send (``worker.jobs.send_email``)."""
+    """Function path of the job that performs a ``kind`` send (``cio_pipeline.worker.jobs.send_email``)."""
     return f"{_SEND_FUNC_PREFIX}{kind}"
 
 
@@ -169,8 +169,8 @@ class Enqueuer:
     """Prepares RQ jobs from :class:`JobSpec` and writes a chunk of them in one Lua call.
 
     A chunk is written completely or not at all; a failure raises an :class:`EnqueueError`
-    that sorts the chunk's ids into written / not written / unknown (:mod:`producer.writes`).
-    Writing many chunks is :class:`producer.pipeline.ChunkedWriter`'s job.
+    that sorts the chunk's ids into written / not written / unknown (:mod:`cio_pipeline.producer.writes`).
+    Writing many chunks is :class:`cio_pipeline.producer.pipeline.ChunkedWriter`'s job.
     """
 
     def __init__(self, connection: redis.Redis, timeout_s: float) -> None:

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
-    from producer.settings import Settings
+    from cio_pipeline.producer.settings import Settings
 
 __all__ = ["Keys", "Surface"]
 

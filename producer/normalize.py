@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Final
 
-from producer.errors import ValidationError
+from cio_pipeline.producer.errors import ValidationError
 
 __all__ = [
     "LIMITS",

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from producer.errors import ValidationError
-from producer.ids import is_ulid, new_event_id
-from producer.normalize import (
+from cio_pipeline.producer.errors import ValidationError
+from cio_pipeline.producer.ids import is_ulid, new_event_id
+from cio_pipeline.producer.normalize import (
     LIMITS,
     check_attributes,
     check_bytes,

@@ -1,7 +1,7 @@
 """Writing a ``pipeline()`` block (or a long ``batch()``) of any size in bounded chunks.
 
 :class:`ChunkedWriter` buffers prepared jobs and writes a chunk (one all-or-nothing Lua call,
-bounded by :mod:`producer.chunks`) as soon as the next job would not fit, so a block of a
+bounded by :mod:`cio_pipeline.producer.chunks`) as soon as the next job would not fit, so a block of a
 million calls holds two chunks at a time (the one being filled, and the request of the one in
 flight), plus the ids already written (16 bytes each). It keeps the accounting that an
 :class:`EnqueueError` reports: every job it was given is written, not written, or (its
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from producer.chunks import DEFAULT_BOUNDS, ChunkBounds
-from producer.errors import EnqueueError
-from producer.jobs import Enqueuer, PreparedJob, WriteInFlight
+from cio_pipeline.producer.chunks import DEFAULT_BOUNDS, ChunkBounds
+from cio_pipeline.producer.errors import EnqueueError
+from cio_pipeline.producer.jobs import Enqueuer, PreparedJob, WriteInFlight
 
 __all__ = ["ChunkedWriter", "PipelineReport"]
 

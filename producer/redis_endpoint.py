@@ -1,7 +1,7 @@
 """Where Redis is and how to reach it: the one place that builds a Redis client.
 
-The producer (:mod:`producer.connection`), the worker and every command
-(``worker.runner.context.worker_connection``) ask :func:`redis_client` for their client, so
+The producer (:mod:`cio_pipeline.producer.connection`), the worker and every command
+(``cio_pipeline.worker.runner.context.worker_connection``) ask :func:`redis_client` for their client, so
 TLS and Sentinel work the same everywhere:
 
 - **TLS**: ``REDIS_URL=rediss://...``; the certificate is verified (system CAs, or
@@ -35,10 +35,10 @@ from redis.connection import (
 )
 from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
 
-from producer.errors import SettingsError
+from cio_pipeline.producer.errors import SettingsError
 
 if TYPE_CHECKING:
-    from producer.settings import Settings
+    from cio_pipeline.producer.settings import Settings
 
 __all__ = ["CertificateCheck", "check_endpoint", "redis_client", "sentinel_addresses"]
 

@@ -1,7 +1,7 @@
 """Transactional send requests: the SDK's ``Send*Request`` classes, with the same constructors.
 
 Each class keeps its fields as attributes (as the SDK does) and knows its App API endpoint
-(``kind``) and field map. :func:`send_payload` in :mod:`producer.sends` turns one into the
+(``kind``) and field map. :func:`send_payload` in :mod:`cio_pipeline.producer.sends` turns one into the
 validated request dict that a job carries.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from typing import Any, ClassVar
 
-from producer.errors import CustomerIOException
+from cio_pipeline.producer.errors import CustomerIOException
 
 __all__ = [
     "SendEmailRequest",

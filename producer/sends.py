@@ -10,9 +10,14 @@ import time
 from dataclasses import dataclass
 from typing import Any, Final
 
-from producer.errors import ValidationError
-from producer.normalize import LIMITS, check_identifier, encoded_size, normalize_mapping
-from producer.requests import SendRequest
+from cio_pipeline.producer.errors import ValidationError
+from cio_pipeline.producer.normalize import (
+    LIMITS,
+    check_identifier,
+    encoded_size,
+    normalize_mapping,
+)
+from cio_pipeline.producer.requests import SendRequest
 
 __all__ = ["SendOp", "send_payload"]
 

@@ -1,6 +1,6 @@
 """Producer settings: one frozen dataclass, built from the environment.
 
-Each field is bound to its variable's declaration in :mod:`producer.variables` (name, default,
+Each field is bound to its variable's declaration in :mod:`cio_pipeline.producer.variables` (name, default,
 range, meaning), which also lists every variable the project reads (documented in
 ``config/example.env``); an unknown ``CIO_*`` variable is reported as a :class:`SettingsError`
 rather than silently ignored, because a misspelt knob that does nothing is worse than a crash at
@@ -14,9 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from producer.errors import SettingsError
-from producer.redis_endpoint import check_endpoint
-from producer.variables import BY_NAME, check_fields, check_unknown, env_field, read_fields
+from cio_pipeline.producer.errors import SettingsError
+from cio_pipeline.producer.redis_endpoint import check_endpoint
+from cio_pipeline.producer.variables import (
+    BY_NAME,
+    check_fields,
+    check_unknown,
+    env_field,
+    read_fields,
+)
 
 __all__ = ["KNOWN_VARIABLES", "Settings"]
 
@@ -32,7 +38,7 @@ class Settings:
     queue_prefix: str = env_field("CIO_QUEUE_PREFIX")
     partitions: int = env_field("CIO_PARTITIONS")
     redis_timeout_s: float = env_field("CIO_REDIS_TIMEOUT_S")
-    # beyond one Redis server (producer.redis_endpoint)
+    # beyond one Redis server (cio_pipeline.producer.redis_endpoint)
     redis_tls_ca_file: str | None = env_field("CIO_REDIS_TLS_CA_FILE")
     redis_tls_cert_file: str | None = env_field("CIO_REDIS_TLS_CERT_FILE")
     redis_tls_key_file: str | None = env_field("CIO_REDIS_TLS_KEY_FILE")

@@ -1,6 +1,6 @@
 """The suppression store's stored form, and the one-round-trip question "is this suppressed?".
 
-Reporting webhooks (``worker.webhooks``) write it; applications read it with
+Reporting webhooks (``cio_pipeline.worker.webhooks``) write it; applications read it with
 :func:`is_suppressed` (also ``CustomerIO.is_suppressed`` / ``APIClient.is_suppressed``) and the
 worker reads it before a ``skip_if_suppressed`` send. This module owns the format, so that
 every reader and writer agrees:
@@ -22,8 +22,8 @@ from typing import Any, Final
 
 import redis
 
-from producer.errors import ProducerUnavailable, ValidationError
-from producer.keys import Keys
+from cio_pipeline.producer.errors import ProducerUnavailable, ValidationError
+from cio_pipeline.producer.keys import Keys
 
 __all__ = [
     "REASONS",

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from producer.errors import SettingsError
-from producer.regions import Regions
+from cio_pipeline.producer.errors import SettingsError
+from cio_pipeline.producer.regions import Regions
 
 __all__ = [
     "BY_NAME",

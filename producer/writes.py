@@ -21,14 +21,14 @@ import redis
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from producer.errors import EnqueueError, ProducerUnavailable, RedisFull
-from producer.wire import AnswerLost, NotSent, Sent, bulk, command, send
+from cio_pipeline.producer.errors import EnqueueError, ProducerUnavailable, RedisFull
+from cio_pipeline.producer.wire import AnswerLost, NotSent, Sent, bulk, command, send
 
 __all__ = ["JOB_TIMEOUT_S", "PreparedJob", "WriteInFlight", "send_write", "settle_write"]
 
 #: RQ's default job timeout; the worker enforces its own HTTP timeouts well inside it.
 JOB_TIMEOUT_S: Final = 180
-_ENQUEUE_LUA: Final = (resources.files("producer") / "lua" / "enqueue.lua").read_text()
+_ENQUEUE_LUA: Final = (resources.files("cio_pipeline.producer") / "lua" / "enqueue.lua").read_text()
 _ENQUEUE_SHA: Final = hashlib.sha1(_ENQUEUE_LUA.encode()).hexdigest().encode()
 _QUEUES_KEY: Final = bulk(Queue.redis_queues_keys.encode())
 _QUEUE_KEY_PREFIX: Final = Queue.redis_queue_namespace_prefix

@@ -1,8 +1,8 @@
-"""The job functions named by the job contract (:mod:`producer.jobs`).
+"""The job functions named by the job contract (:mod:`cio_pipeline.producer.jobs`).
 
 RQ imports these by name; each finds its worker context and the running job, and delivers.
-They return a small primitive dict (the RQ result) or raise :class:`~worker.core.errors.RetryLater`
-or :class:`~worker.core.errors.DeadLetter`, which the worker turns into a scheduled retry or a
+They return a small primitive dict (the RQ result) or raise :class:`~cio_pipeline.worker.core.errors.RetryLater`
+or :class:`~cio_pipeline.worker.core.errors.DeadLetter`, which the worker turns into a scheduled retry or a
 dead letter.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 from rq import get_current_job
 from rq.job import Job
 
-from worker.runner import context
-from worker.transactional.deliver import deliver_send
-from worker.webhooks.process import process_event
+from cio_pipeline.worker.runner import context
+from cio_pipeline.worker.transactional.deliver import deliver_send
+from cio_pipeline.worker.webhooks.process import process_event
 
 __all__ = [
     "TrackJobsAreBatched",
@@ -34,7 +34,7 @@ __all__ = [
 def _job() -> Job:
     job = get_current_job()
     if job is None:
-        raise RuntimeError("worker.jobs functions run inside an RQ worker")
+        raise RuntimeError("cio_pipeline.worker.jobs functions run inside an RQ worker")
     return job
 
 

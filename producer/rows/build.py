@@ -26,8 +26,8 @@ from typing import Any, Final
 
 from ulid import ULID
 
-from producer.errors import CustomerIOException, ValidationError
-from producer.normalize import to_unix
+from cio_pipeline.producer.errors import CustomerIOException, ValidationError
+from cio_pipeline.producer.normalize import to_unix
 
 __all__ = [
     "TYPES",

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, Final, Literal
 
-from producer.rows.build import RowsError
+from cio_pipeline.producer.rows.build import RowsError
 
 __all__ = ["IMPORT_COLUMN_PREFIX", "Format", "Row", "RowSource", "open_rows"]
 

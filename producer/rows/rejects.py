@@ -14,7 +14,7 @@ import json
 import os
 from typing import IO
 
-from producer.rows.read import IMPORT_COLUMN_PREFIX, Format, Row
+from cio_pipeline.producer.rows.read import IMPORT_COLUMN_PREFIX, Format, Row
 
 __all__ = ["RejectWriter"]
 

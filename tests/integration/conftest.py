@@ -22,8 +22,8 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def emulator() -> Iterator[Any]:
-    """A running emulator subprocess (``worker.emulator.testing.running_emulator``)."""
-    from worker.emulator.testing import running_emulator
+    """A running emulator subprocess (``cio_pipeline.devtools.emulator_process.running_emulator``)."""
+    from cio_pipeline.devtools.emulator_process import running_emulator
 
     with running_emulator() as handle:
         yield handle
@@ -32,7 +32,7 @@ def emulator() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def module_emulator() -> Iterator[Any]:
     """One emulator subprocess for a whole test module (seeded faults)."""
-    from worker.emulator.testing import running_emulator
+    from cio_pipeline.devtools.emulator_process import running_emulator
 
     with running_emulator(seed=1) as handle:
         yield handle

@@ -16,7 +16,7 @@ import pytest
 import redis
 from support import free_port
 
-from worker.emulator.testing import die_with_parent
+from cio_pipeline.devtools.emulator_process import die_with_parent
 
 MASTER_NAME = "cio"
 

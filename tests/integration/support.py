@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import redis
 
-from worker.emulator.testing import die_with_parent
+from cio_pipeline.devtools.emulator_process import die_with_parent
 
 
 def free_port() -> int:
@@ -143,7 +143,7 @@ class WorkerFleet:
             log_path = self.workdir / f"worker-{len(self.workers)}.log"
             with log_path.open("wb") as log_file:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "worker.cli", "worker", *args],
+                    [sys.executable, "-m", "cio_pipeline.worker.cli", "worker", *args],
                     env={**self.env, **env},
                     stdout=log_file,
                     stderr=subprocess.STDOUT,
@@ -192,7 +192,7 @@ def enqueue_sends(
 ) -> list[str]:
     """``count`` e-mail sends numbered ``start``.. (``message_data["n"]``), in one pipeline;
     ``data`` is added to each message_data, ``send_kwargs`` go to ``send_email``."""
-    from producer import APIClient, SendEmailRequest, Settings
+    from cio_pipeline.producer import APIClient, SendEmailRequest, Settings
 
     api = APIClient("unused", settings=Settings(redis_url=redis_url))
     with api.pipeline() as pipe:

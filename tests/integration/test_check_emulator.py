@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from worker.emulator.testing import EmulatorHandle, running_emulator
+from cio_pipeline.devtools.emulator_process import EmulatorHandle, running_emulator
 
 COMMAND_TIMEOUT_S = 60
 
@@ -22,10 +22,10 @@ def emu() -> Iterator[EmulatorHandle]:
 
 
 def run_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``python -m worker.cli check`` with only ``env``'s Customer.io/CIO variables."""
+    """``python -m cio_pipeline.worker.cli check`` with only ``env``'s Customer.io/CIO variables."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CUSTOMERIO_", "CIO_"))}
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", "check"],
+        [sys.executable, "-m", "cio_pipeline.worker.cli", "check"],
         env={**base, **env},
         capture_output=True,
         text=True,

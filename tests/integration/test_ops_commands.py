@@ -13,11 +13,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq.suspension import resume, suspend
 from support import WorkerFleet, enqueue_sends, free_port, track_drained, wait_until
 
-from producer import CustomerIO, Settings
+from cio_pipeline.producer import CustomerIO, Settings
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "worker.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "cio_pipeline.worker.cli", *args], env=env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -67,7 +67,7 @@ def test_stats_health_and_metrics_agree_with_what_happened(
     redis_client.hset("cio:counters", mapping={"webhooks_processed": 3,
                                                "webhook_metric_email_opened": 2})
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "worker.cli", "metrics", "--port",
+    server = subprocess.Popen([sys.executable, "-m", "cio_pipeline.worker.cli", "metrics", "--port",
                                str(port), "--bind", "127.0.0.1"], env=env,
                               stderr=subprocess.PIPE)
     try:

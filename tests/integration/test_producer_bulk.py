@@ -13,12 +13,12 @@ from typing import Any, ClassVar
 import pytest
 import redis
 
-from producer import CustomerIO, ProducerUnavailable, RedisFull, Settings
-from producer.chunks import MAX_CHUNK_JOBS as C
-from producer.chunks import ChunkBounds
-from producer.jobs import Enqueuer, track_job
-from producer.operations import person_op
-from producer.pipeline import ChunkedWriter
+from cio_pipeline.producer import CustomerIO, ProducerUnavailable, RedisFull, Settings
+from cio_pipeline.producer.chunks import MAX_CHUNK_JOBS as C
+from cio_pipeline.producer.chunks import ChunkBounds
+from cio_pipeline.producer.jobs import Enqueuer, track_job
+from cio_pipeline.producer.operations import person_op
+from cio_pipeline.producer.pipeline import ChunkedWriter
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def _faulty_client(redis_url: str, fail_at: int, mode: str) -> redis.Redis:
     pool = redis.ConnectionPool.from_url(redis_url, connection_class=FaultyConnection)
     client = redis.Redis(connection_pool=pool)
     # Load the script now, so that no NOSCRIPT round trip shifts the request count.
-    client.script_load((resources.files("producer") / "lua" / "enqueue.lua").read_text())
+    client.script_load((resources.files("cio_pipeline.producer") / "lua" / "enqueue.lua").read_text())
     return client
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from rq import Queue, SimpleWorker
 from rq.job import Job, JobStatus
 
-from producer import (
+from cio_pipeline.producer import (
     APIClient,
     CustomerIO,
     ProducerUnavailable,
@@ -30,8 +30,8 @@ from producer import (
     Settings,
     ValidationError,
 )
-from producer.ids import is_ulid, partition_for
-from producer.serializer import SafeSerializer
+from cio_pipeline.producer.ids import is_ulid, partition_for
+from cio_pipeline.producer.serializer import SafeSerializer
 
 pytestmark = pytest.mark.integration
 
@@ -167,7 +167,7 @@ def test_track_methods_enqueue_exactly_the_operation(
     if expected.get("action") in ("event", "page") and "id" not in expected:
         assert is_ulid(operation.pop("id"))
     assert operation == expected
-    assert job.func_name == "worker.jobs.track_operation"
+    assert job.func_name == "cio_pipeline.worker.jobs.track_operation"
     assert job.get_status() == JobStatus.QUEUED
     assert job.origin == f"cio-track-{partition_for(route[0], route[1], 8)}"
     assert Queue(job.origin, connection=redis_client).job_ids == [job.id]
@@ -177,7 +177,7 @@ def test_anonymous_event_is_a_v1_body(cio: CustomerIO, redis_client: redis.Redis
     job = _fetch(
         redis_client, cio.track_anonymous("visitor-1", "viewed", {"page": "/"}, ULID, 1700000000)
     )
-    assert job.func_name == "worker.jobs.track_anonymous_event"
+    assert job.func_name == "cio_pipeline.worker.jobs.track_anonymous_event"
     assert job.args == (
         {
             "name": "viewed",
@@ -277,7 +277,7 @@ def test_sends_enqueue_the_request_body(
     job = _fetch(redis_client, getattr(api, method)(request_, idempotency_key="key-1"))
     assert job.args == (expected,)
     assert job.kwargs == {"idempotency_key": "key-1"}
-    assert job.func_name == f"worker.jobs.{method}"
+    assert job.func_name == f"cio_pipeline.worker.jobs.{method}"
     assert job.origin == "cio-transactional"
 
 

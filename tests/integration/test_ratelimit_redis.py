@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from producer.keys import Keys
-from worker.emulator.testing import die_with_parent
-from worker.ratelimit import RateLimiter, emission_interval_us
+from cio_pipeline.devtools.emulator_process import die_with_parent
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.ratelimit import RateLimiter, emission_interval_us
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ READY, GO = "itest:ready", "itest:go"
 CHILD = """
 import json, sys, time
 import redis
-from worker.ratelimit import RateLimiter, emission_interval_us
+from cio_pipeline.worker.ratelimit import RateLimiter, emission_interval_us
 
 url, state_key, pause_key, rate = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 client = redis.Redis.from_url(url)

@@ -26,9 +26,9 @@ from support import (
     wait_until,
 )
 
-from producer import CustomerIO, Settings
-from producer.keys import Keys
-from producer.serializer import SafeSerializer
+from cio_pipeline.producer import CustomerIO, Settings
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.serializer import SafeSerializer
 
 pytestmark = pytest.mark.integration
 
@@ -175,7 +175,7 @@ def test_a_worker_started_while_redis_is_down_waits_for_it(
 def test_a_full_redis_is_drained_by_the_workers(
     tmp_path: Any, emulator: Any, private_fleet: WorkerFleet, private_redis: PrivateRedis
 ) -> None:
-    from producer.errors import RedisFull
+    from cio_pipeline.producer.errors import RedisFull
 
     client = redis.Redis.from_url(private_redis.url)
     version = str(client.info("server")["redis_version"])

@@ -25,7 +25,7 @@ import redis
 from ha_support import MASTER_NAME, SentinelGroup, fleet_env, wait_for
 from support import WorkerFleet, track_drained
 
-from producer import APIClient, CustomerIO, EnqueueError, SendEmailRequest, Settings
+from cio_pipeline.producer import APIClient, CustomerIO, EnqueueError, SendEmailRequest, Settings
 
 pytestmark = pytest.mark.integration
 

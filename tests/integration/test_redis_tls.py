@@ -17,10 +17,10 @@ import pytest
 from ha_support import Certificates, fleet_env, make_certificates, start_tls_redis, stop
 from support import WorkerFleet, wait_until
 
-from producer import CustomerIO, SettingsError
-from producer.settings import Settings
-from worker.core.settings import WorkerSettings
-from worker.runner.context import worker_connection
+from cio_pipeline.producer import CustomerIO, SettingsError
+from cio_pipeline.producer.settings import Settings
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.runner.context import worker_connection
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ def test_delivery_end_to_end_over_tls(
 
 def enqueue_sends_tls(settings: Settings, count: int) -> None:
     """``enqueue_sends`` takes a URL; over TLS the CA must come along."""
-    from producer import APIClient, SendEmailRequest
+    from cio_pipeline.producer import APIClient, SendEmailRequest
 
     api = APIClient("unused", settings=settings)
     for n in range(count):
@@ -86,7 +86,7 @@ def test_a_wrong_ca_names_the_setting(
 
     env = fleet_env(emulator, REDIS_URL=url, CIO_REDIS_TLS_CA_FILE=str(other.ca))
     for command in (["dlq", "list"], ["worker", "--burst"]):
-        done = subprocess.run([sys.executable, "-m", "worker.cli", *command], env=env,
+        done = subprocess.run([sys.executable, "-m", "cio_pipeline.worker.cli", *command], env=env,
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 2, done.stderr[-2000:]
         assert "CIO_REDIS_TLS_CA_FILE" in done.stderr

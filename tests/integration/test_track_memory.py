@@ -13,7 +13,7 @@ import redis
 from rq.registry import FinishedJobRegistry
 from support import PrivateRedis, WorkerFleet, track_drained, wait_until
 
-from producer import CustomerIO, Settings
+from cio_pipeline.producer import CustomerIO, Settings
 
 pytestmark = pytest.mark.integration
 

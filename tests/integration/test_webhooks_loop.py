@@ -17,11 +17,11 @@ import redis
 from rq import Queue
 from support import WorkerFleet, queue_report, wait_until
 
-from producer import APIClient, SendEmailRequest, Settings
-from producer.serializer import SafeSerializer
-from worker.emulator.testing import running_emulator
-from worker.webhooks.signature import sign
-from worker.webhooks.testing import running_receiver
+from cio_pipeline.devtools.emulator_process import running_emulator
+from cio_pipeline.devtools.receiver import running_receiver
+from cio_pipeline.producer import APIClient, SendEmailRequest, Settings
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.webhooks.signature import sign
 
 KEY = "integration-signing-key"
 HERE = Path(__file__).resolve().parent

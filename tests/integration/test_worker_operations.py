@@ -21,7 +21,7 @@ from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.worker import WorkerStatus
 from support import WorkerFleet, enqueue_sends, wait_until
 
-from producer.serializer import SafeSerializer
+from cio_pipeline.producer.serializer import SafeSerializer
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def _dead_ids(client: redis.Redis) -> list[str]:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "worker.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "cio_pipeline.worker.cli", *args], env=env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -207,7 +207,7 @@ def test_worker_without_app_api_key_exits_at_once_naming_it(
 ) -> None:
     env = {k: v for k, v in fleet.env.items() if k != "CUSTOMERIO_APP_API_KEY"}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "worker.cli", "worker"], env=env,
+    done = subprocess.run([sys.executable, "-m", "cio_pipeline.worker.cli", "worker"], env=env,
                           capture_output=True, text=True, timeout=30)
     assert done.returncode != 0
     assert "CUSTOMERIO_APP_API_KEY" in done.stderr

@@ -15,11 +15,11 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from support import WorkerFleet, track_drained, wait_until
 
-from producer import CustomerIO, Settings
-from producer.jobs import Enqueuer, JobSpec, track_job
-from producer.keys import Keys
-from producer.operations import person_op
-from producer.serializer import SafeSerializer
+from cio_pipeline.producer import CustomerIO, Settings
+from cio_pipeline.producer.jobs import Enqueuer, JobSpec, track_job
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.operations import person_op
+from cio_pipeline.producer.serializer import SafeSerializer
 
 pytestmark = pytest.mark.integration
 

@@ -22,10 +22,10 @@ from rq.registry import FailedJobRegistry
 from rq.worker import WorkerStatus
 from support import enqueue_sends, finished_count, free_port, queue_report, wait_until
 
-from producer.keys import Keys
-from producer.serializer import SafeSerializer
-from worker.emulator.testing import die_with_parent
-from worker.transactional.records import DeliveryRecords
+from cio_pipeline.devtools.emulator_process import die_with_parent
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.transactional.records import DeliveryRecords
 
 pytestmark = pytest.mark.integration
 
@@ -43,7 +43,7 @@ def _dead(client: redis.Redis) -> list[Job]:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "worker.cli", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "cio_pipeline.worker.cli", *args], env=env,
                           capture_output=True, text=True, timeout=60)
 
 

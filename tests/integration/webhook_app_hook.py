@@ -7,7 +7,7 @@ import os
 
 import redis
 
-from worker.webhooks.events import WebhookEvent
+from cio_pipeline.worker.webhooks.events import WebhookEvent
 
 _client = redis.Redis.from_url(os.environ["REDIS_URL"])
 

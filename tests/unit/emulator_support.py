@@ -15,7 +15,13 @@ from typing import Any
 from spec_contract import SPEC, spec_violations
 from ulid import ULID
 
-from worker.emulator import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID, EmulatorConfig, create_app
+from cio_pipeline.devtools.emulator import (
+    DEV_API_KEY,
+    DEV_APP_API_KEY,
+    DEV_SITE_ID,
+    EmulatorConfig,
+    create_app,
+)
 
 with warnings.catch_warnings():
     # Starlette >= 1.x nudges towards its httpx fork; the project standardises on httpx.

@@ -23,7 +23,7 @@ __all__ = ["BUNDLED", "SCHEMAS", "SPEC", "spec_violations", "validator"]
 REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
 SPEC = REFERENCE / "customerio-track-api.openapi.json"
 URI = "urn:reference:track-api"
-BUNDLED = Path(__file__).resolve().parents[2] / "worker" / "emulator" / "track-api.openapi.json"
+BUNDLED = Path(__file__).resolve().parents[2] / "devtools" / "emulator" / "track-api.openapi.json"
 
 def _body_schema(path: str, method: str) -> str:
     escaped = path.replace("~", "~0").replace("/", "~1")

@@ -10,13 +10,19 @@ import fakeredis
 import pytest
 from rq.job import Job
 
-import worker.jobs
-from producer import APIClient, Settings
-from producer.jobs import SEND_KINDS, send_func
-from producer.keys import Keys
-from producer.serializer import SafeSerializer
-from worker.clients.app import SEND_KINDS as CLIENT_SEND_KINDS
-from worker.core.allowed_jobs import SEND_JOBS, TRACK_JOBS, allowed_jobs, check_call, check_job
+import cio_pipeline.worker.jobs
+from cio_pipeline.producer import APIClient, Settings
+from cio_pipeline.producer.jobs import SEND_KINDS, send_func
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.clients.app import SEND_KINDS as CLIENT_SEND_KINDS
+from cio_pipeline.worker.core.allowed_jobs import (
+    SEND_JOBS,
+    TRACK_JOBS,
+    allowed_jobs,
+    check_call,
+    check_job,
+)
 
 KEYS = Keys("cio", 4)
 OP = {"type": "person", "action": "identify", "identifiers": {"id": "1"}}
@@ -27,11 +33,11 @@ KEY = {"idempotency_key": "k"}
 @pytest.mark.parametrize(
     ("queue", "func", "args", "kwargs"),
     [
-        ("cio-track-0", "worker.jobs.track_operation", (OP,), {}),
-        ("cio-track-3", "worker.jobs.track_anonymous_event", ({"name": "visit"},), {}),
-        ("cio-transactional", "worker.jobs.send_email", (SEND,), KEY),
-        ("cio-transactional", "worker.jobs.send_in_app", [SEND], KEY),
-        ("cio-transactional", "worker.jobs.send_inbox_message", (SEND,), KEY),
+        ("cio-track-0", "cio_pipeline.worker.jobs.track_operation", (OP,), {}),
+        ("cio-track-3", "cio_pipeline.worker.jobs.track_anonymous_event", ({"name": "visit"},), {}),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", (SEND,), KEY),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_in_app", [SEND], KEY),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_inbox_message", (SEND,), KEY),
     ],
 )
 def test_our_jobs_on_their_queues_are_allowed(
@@ -49,23 +55,23 @@ def test_our_jobs_on_their_queues_are_allowed(
         ("cio-transactional", "builtins.eval", None, ("1",), {}, "function 'builtins.eval'"),
         ("cio-transactional", None, None, (SEND,), KEY, "function None"),
         ("cio-transactional", 42, None, (SEND,), KEY, "function 42"),
-        ("cio-transactional", "worker.jobs._job", None, (), {}, "function"),
-        ("cio-transactional", "worker.jobs.send_fax", None, (SEND,), KEY, "function"),
+        ("cio-transactional", "cio_pipeline.worker.jobs._job", None, (), {}, "function"),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_fax", None, (SEND,), KEY, "function"),
         # our functions on the wrong queue
-        ("cio-transactional", "worker.jobs.track_operation", None, (OP,), {}, "function"),
-        ("cio-track-1", "worker.jobs.send_email", None, (SEND,), KEY, "function"),
+        ("cio-transactional", "cio_pipeline.worker.jobs.track_operation", None, (OP,), {}, "function"),
+        ("cio-track-1", "cio_pipeline.worker.jobs.send_email", None, (SEND,), KEY, "function"),
         # our functions, the wrong shape
-        ("cio-transactional", "worker.jobs.send_email", object(), (SEND,), KEY, "instance"),
-        ("cio-transactional", "worker.jobs.send_email", None, (), KEY, "one dict"),
-        ("cio-transactional", "worker.jobs.send_email", None, (SEND, SEND), KEY, "one dict"),
-        ("cio-transactional", "worker.jobs.send_email", None, ("x",), KEY, "one dict"),
-        ("cio-transactional", "worker.jobs.send_email", None, "abc", KEY, "one dict"),
-        ("cio-transactional", "worker.jobs.send_email", None, (SEND,), {}, "idempotency_key"),
-        ("cio-transactional", "worker.jobs.send_email", None, (SEND,), KEY | {"x": 1}, "keyword"),
-        ("cio-transactional", "worker.jobs.send_email", None, (SEND,),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", object(), (SEND,), KEY, "instance"),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, (), KEY, "one dict"),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, (SEND, SEND), KEY, "one dict"),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, ("x",), KEY, "one dict"),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, "abc", KEY, "one dict"),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, (SEND,), {}, "idempotency_key"),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, (SEND,), KEY | {"x": 1}, "keyword"),
+        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, (SEND,),
          {"idempotency_key": 1}, "string or flag keyword"),
-        ("cio-track-0", "worker.jobs.track_operation", None, (OP,), KEY, "keyword arguments none"),
-        ("cio-track-0", "worker.jobs.track_operation", None, ([1],), {}, "one dict"),
+        ("cio-track-0", "cio_pipeline.worker.jobs.track_operation", None, (OP,), KEY, "keyword arguments none"),
+        ("cio-track-0", "cio_pipeline.worker.jobs.track_operation", None, ([1],), {}, "one dict"),
     ],
 )
 def test_anything_else_is_refused_with_a_reason(
@@ -81,7 +87,7 @@ def test_unknown_queues_allow_nothing() -> None:
     allowed = allowed_jobs(KEYS)
     assert "cio-track-4" not in allowed  # beyond CIO_PARTITIONS
     assert set(allowed) == {*KEYS.track_queues, KEYS.transactional_queue, KEYS.webhooks_queue}
-    assert set(allowed[KEYS.webhooks_queue]) == {"worker.jobs.process_webhook"}
+    assert set(allowed[KEYS.webhooks_queue]) == {"cio_pipeline.worker.jobs.process_webhook"}
 
 
 def test_a_long_forged_name_is_cut_short() -> None:
@@ -98,9 +104,9 @@ def test_the_allow_list_is_the_job_contract() -> None:
     }
     assert producer_kinds == set(SEND_KINDS) == set(CLIENT_SEND_KINDS)
     assert set(SEND_JOBS) == {send_func(kind) for kind in SEND_KINDS}
-    for func in (*SEND_JOBS, *TRACK_JOBS, "worker.jobs.process_webhook"):
+    for func in (*SEND_JOBS, *TRACK_JOBS, "cio_pipeline.worker.jobs.process_webhook"):
         module, name = func.rsplit(".", 1)
-        assert module == "worker.jobs" and callable(getattr(worker.jobs, name))
+        assert module == "cio_pipeline.worker.jobs" and callable(getattr(cio_pipeline.worker.jobs, name))
 
 
 def _stored_job(fake: fakeredis.FakeRedis, data: bytes, **fields: str) -> Job:
@@ -142,14 +148,14 @@ def test_stored_jobs_that_cannot_run_are_refused(data: bytes, reason: str) -> No
     "field", ["success_callback_name", "failure_callback_name", "stopped_callback_name"]
 )
 def test_our_function_with_rq_callbacks_is_refused(field: str) -> None:
-    data = SafeSerializer.dumps(("worker.jobs.send_email", None, (SEND,), KEY))
+    data = SafeSerializer.dumps(("cio_pipeline.worker.jobs.send_email", None, (SEND,), KEY))
     refusal = check_job(_stored_job(fakeredis.FakeRedis(), data, **{field: "os.system"}),
                         SEND_JOBS)
     assert refusal is not None and "callback" in refusal.reason
 
 
 def test_our_function_with_webhooks_is_refused() -> None:
-    data = SafeSerializer.dumps(("worker.jobs.send_email", None, (SEND,), KEY))
+    data = SafeSerializer.dumps(("cio_pipeline.worker.jobs.send_email", None, (SEND,), KEY))
     job = _stored_job(fakeredis.FakeRedis(), data,
                       webhooks='[{"url": "http://attacker.test/", "job_status": "failed"}]')
     refusal = check_job(job, SEND_JOBS)
@@ -164,4 +170,4 @@ def test_a_guarded_send_passes_and_unknown_keywords_do_not() -> None:
     assert job.kwargs["skip_if_suppressed"] is True
     assert check_job(job, SEND_JOBS) is None
     extra = {**KEY, "on_success": "x"}
-    assert check_call(SEND_JOBS, "worker.jobs.send_email", None, (SEND,), extra) is not None
+    assert check_call(SEND_JOBS, "cio_pipeline.worker.jobs.send_email", None, (SEND,), extra) is not None

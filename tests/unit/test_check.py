@@ -9,10 +9,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from worker.cli import check as check_command
-from worker.clients import AppClient, TrackClient
-from worker.clients.check import CheckLine, run_checks
-from worker.core.settings import WorkerSettings
+from cio_pipeline.worker.cli import check as check_command
+from cio_pipeline.worker.clients import AppClient, TrackClient
+from cio_pipeline.worker.clients.check import CheckLine, run_checks
+from cio_pipeline.worker.core.settings import WorkerSettings
 
 SITE_ID, TRACK_KEY, APP_KEY = "site-1", "track-key", "app-key"
 

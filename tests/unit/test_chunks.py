@@ -5,8 +5,8 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from producer import CustomerIO, EnqueueError, ProducerUnavailable, RedisFull, Settings
-from producer.chunks import MAX_CHUNK_JOBS, ChunkBounds, cut_chunks
+from cio_pipeline.producer import CustomerIO, EnqueueError, ProducerUnavailable, RedisFull, Settings
+from cio_pipeline.producer.chunks import MAX_CHUNK_JOBS, ChunkBounds, cut_chunks
 
 C = MAX_CHUNK_JOBS
 

@@ -12,7 +12,7 @@ import pytest
 from clients_support import Handler, Recorder, load_spec
 from jsonschema import Draft202012Validator
 
-from worker.clients import (
+from cio_pipeline.worker.clients import (
     SEND_KINDS,
     Ambiguous,
     AppClient,
@@ -23,8 +23,8 @@ from worker.clients import (
     Success,
     Transient,
 )
-from worker.clients.base import encode_json
-from worker.core.settings import WorkerSettings
+from cio_pipeline.worker.clients.base import encode_json
+from cio_pipeline.worker.core.settings import WorkerSettings
 
 SETTINGS = WorkerSettings(site_id="site", api_key="track-key", app_api_key="app-key")
 

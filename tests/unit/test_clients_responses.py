@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from worker.clients.outcomes import (
+from cio_pipeline.worker.clients.outcomes import (
     Ambiguous,
     BatchItemError,
     Outcome,
@@ -18,7 +18,7 @@ from worker.clients.outcomes import (
     Success,
     Transient,
 )
-from worker.clients.responses import (
+from cio_pipeline.worker.clients.responses import (
     MAX_MESSAGE_CHARS,
     Api,
     error_message,

@@ -13,8 +13,8 @@ import pytest
 from clients_support import Handler, Recorder, load_spec
 from jsonschema import Draft202012Validator
 
-from producer.errors import SettingsError
-from worker.clients import (
+from cio_pipeline.producer.errors import SettingsError
+from cio_pipeline.worker.clients import (
     Ambiguous,
     MissingCredential,
     Outcome,
@@ -25,8 +25,8 @@ from worker.clients import (
     TrackClient,
     Transient,
 )
-from worker.clients.base import encode_json
-from worker.core.settings import WorkerSettings
+from cio_pipeline.worker.clients.base import encode_json
+from cio_pipeline.worker.core.settings import WorkerSettings
 
 SETTINGS = WorkerSettings(site_id="site 1", api_key="track-key", app_api_key="app-key")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from worker.deadletters.record import META_KEY, DeadLetter, DeadLetterRecord
+from cio_pipeline.worker.deadletters.record import META_KEY, DeadLetter, DeadLetterRecord
 
 
 def test_the_record_round_trips_through_job_meta() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.clients.outcomes import (
+from cio_pipeline.worker.clients.outcomes import (
     Ambiguous,
     BatchItemError,
     Outcome,
@@ -18,7 +18,7 @@ from worker.clients.outcomes import (
     Success,
     Transient,
 )
-from worker.policy.decisions import Decision, Work, classify
+from cio_pipeline.worker.policy.decisions import Decision, Work, classify
 
 D = Decision
 RESET = Ambiguous("connection reset after the request was sent")

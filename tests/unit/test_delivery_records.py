@@ -6,8 +6,8 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from producer.keys import Keys
-from worker.transactional.records import (
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.transactional.records import (
     ClaimResult,
     DeliveryRecord,
     DeliveryRecords,

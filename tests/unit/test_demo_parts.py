@@ -11,22 +11,22 @@ import httpx
 import pytest
 from rq import Queue
 
-from producer import SettingsError
-from producer.keys import Keys
-from producer.serializer import SafeSerializer
-from worker.demo.cleanup import delete_demo_keys
-from worker.demo.processes import child_environment
-from worker.demo.progress import read_traffic
-from worker.demo.redis_server import open_redis, redis_environment, safe_url
-from worker.demo.webhook_loop import (
+from cio_pipeline.devtools.demo.cleanup import delete_demo_keys
+from cio_pipeline.devtools.demo.processes import child_environment
+from cio_pipeline.devtools.demo.progress import read_traffic
+from cio_pipeline.devtools.demo.redis_server import open_redis, redis_environment, safe_url
+from cio_pipeline.devtools.demo.webhook_loop import (
     PLANNED_OUTCOMES,
     GuardedSend,
     LoopState,
     plan_outcomes,
     read_loop,
 )
-from worker.demo.workload import MIN_OPERATIONS, plan_workload
-from worker.webhooks.store import SuppressionStore
+from cio_pipeline.devtools.demo.workload import MIN_OPERATIONS, plan_workload
+from cio_pipeline.producer import SettingsError
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.webhooks.store import SuppressionStore
 
 KEYS = Keys("ciodemo", 8)
 
@@ -189,11 +189,11 @@ def test_cleanup_deletes_the_jobs_the_demos_registries_list_and_nothing_else() -
     fake = fakeredis.FakeRedis()
     ours = Queue("ciodemo-webhooks", connection=fake, serializer=SafeSerializer)
     theirs = Queue("cio-webhooks", connection=fake, serializer=SafeSerializer)
-    listed = ours.enqueue("worker.jobs.process_webhook", {"event_id": "e"})
-    finished = ours.enqueue("worker.jobs.process_webhook", {"event_id": "f"})
+    listed = ours.enqueue("cio_pipeline.worker.jobs.process_webhook", {"event_id": "e"})
+    finished = ours.enqueue("cio_pipeline.worker.jobs.process_webhook", {"event_id": "f"})
     fake.lrem(ours.key, 0, finished.id)
     fake.zadd("rq:finished:ciodemo-webhooks", {finished.id: 1})
-    other = theirs.enqueue("worker.jobs.process_webhook", {"event_id": "g"})
+    other = theirs.enqueue("cio_pipeline.worker.jobs.process_webhook", {"event_id": "g"})
     fake.hset("ciodemo:counters", "webhooks_processed", 2)
     fake.set("users-own-key", "kept")
     delete_demo_keys(fake, "ciodemo", [])

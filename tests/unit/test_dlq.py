@@ -15,11 +15,11 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 from rq.results import Result
 
-from producer.keys import Keys
-from producer.serializer import SafeSerializer
-from worker.cli import build_parser
-from worker.cli.dlq import _print_table, _targets, _when
-from worker.deadletters.store import DeadLetters, NotADeadLetter
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.cli import build_parser
+from cio_pipeline.worker.cli.dlq import _print_table, _targets, _when
+from cio_pipeline.worker.deadletters.store import DeadLetters, NotADeadLetter
 
 TX = "cio-transactional"
 REQUEST = {"transactional_message_id": 1, "to": "ann@example.com", "identifiers": {"id": "1"},
@@ -60,7 +60,7 @@ def _dead(
     key: str = "order-1234",
 ) -> Job:
     """A failed job as the worker leaves it in ``queue``'s FailedJobRegistry."""
-    job = Job.create("worker.jobs.send_email", args=(REQUEST,), kwargs={"idempotency_key": key},
+    job = Job.create("cio_pipeline.worker.jobs.send_email", args=(REQUEST,), kwargs={"idempotency_key": key},
                      connection=conn, serializer=SafeSerializer, origin=queue,
                      description="cio send email (message 1, person by id)",
                      status=JobStatus.FAILED)
@@ -107,7 +107,7 @@ def test_entry_without_a_record_falls_back_to_the_failure_text(
 def test_entry_without_record_or_result_says_failed(
     conn: fakeredis.FakeRedis, dlq: DeadLetters
 ) -> None:
-    job = Job.create("worker.jobs.send_email", args=(REQUEST,), kwargs={"idempotency_key": "k"},
+    job = Job.create("cio_pipeline.worker.jobs.send_email", args=(REQUEST,), kwargs={"idempotency_key": "k"},
                      connection=conn, serializer=SafeSerializer, origin=TX)
     job.save()
     FailedJobRegistry(TX, connection=conn, serializer=SafeSerializer).add(job, ttl=3600)
@@ -214,7 +214,7 @@ def test_replay_and_purge_refuse_a_job_that_is_not_a_dead_letter(
     conn: fakeredis.FakeRedis, dlq: DeadLetters, status: str
 ) -> None:
     queue = Queue(TX, connection=conn, serializer=SafeSerializer)
-    job = queue.enqueue("worker.jobs.send_email", REQUEST, idempotency_key="k")
+    job = queue.enqueue("cio_pipeline.worker.jobs.send_email", REQUEST, idempotency_key="k")
     if status == "finished":
         job.set_status(JobStatus.FINISHED)
     for action in (dlq.replay, dlq.purge):

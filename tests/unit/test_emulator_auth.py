@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from emulator_support import APP, TRACK, TestClient, emulator_client
 
-from worker.emulator import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
+from cio_pipeline.devtools.emulator import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
 
 TRACK_CALLS = [
     ("PUT", "/api/v1/customers/42"), ("DELETE", "/api/v1/customers/42"),

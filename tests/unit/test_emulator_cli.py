@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from worker.emulator import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
-from worker.emulator.cli import config_from_args, register, run
+from cio_pipeline.devtools.emulator import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
+from cio_pipeline.devtools.emulator.cli import config_from_args, register, run
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import pytest
 from emulator_support import APP, TRACK, TestClient, emulator_client, event_id, person_op
 
-import worker.emulator
-from worker.emulator import EmulatorConfig, create_app
-from worker.emulator.state import EmulatorState
-from worker.emulator.track_rules import AcceptedOp
+import cio_pipeline.devtools.emulator
+from cio_pipeline.devtools.emulator import EmulatorConfig, create_app
+from cio_pipeline.devtools.emulator.state import EmulatorState
+from cio_pipeline.devtools.emulator.track_rules import AcceptedOp
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_state_is_thread_safe() -> None:
 
 
 def test_public_names() -> None:
-    assert set(worker.emulator.__all__) == {
+    assert set(cio_pipeline.devtools.emulator.__all__) == {
         "DEV_API_KEY", "DEV_APP_API_KEY", "DEV_SITE_ID", "EmulatorConfig", "FaultPlan",
         "ScriptedFault", "SurfaceFaults", "create_app"}
 
@@ -105,4 +105,4 @@ def test_public_names() -> None:
     {"region": "ap"}, {"track_rate": -1}, {"api_key": ""}])
 def test_invalid_config(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
-        worker.emulator.EmulatorConfig(**bad)  # type: ignore[arg-type]
+        cio_pipeline.devtools.emulator.EmulatorConfig(**bad)  # type: ignore[arg-type]

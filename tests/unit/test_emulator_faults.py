@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from emulator_support import APP, TRACK, TestClient, emulator_client
 
-from worker.emulator import FaultPlan, ScriptedFault, SurfaceFaults
-from worker.emulator.faults import FaultInjector
-from worker.emulator.middleware import ConnectionDropped
+from cio_pipeline.devtools.emulator import FaultPlan, ScriptedFault, SurfaceFaults
+from cio_pipeline.devtools.emulator.faults import FaultInjector
+from cio_pipeline.devtools.emulator.middleware import ConnectionDropped
 
 EMAIL = {"transactional_message_id": 1, "to": "a@b.co", "identifiers": {"id": "1"}}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from emulator_support import APP, TRACK, emulator_client
 
-from worker.emulator.ratelimit import SlidingWindowLimiter
+from cio_pipeline.devtools.emulator.ratelimit import SlidingWindowLimiter
 
 
 class FakeClock:

@@ -60,7 +60,7 @@ def test_every_operation_the_emulator_accepts_matches_the_official_spec() -> Non
 
 
 def test_the_spec_still_has_the_v1_merge_defect() -> None:
-    # When Customer.io fixes it, drop MERGE_FIXED here and the override in worker.emulator.
+    # When Customer.io fixes it, drop MERGE_FIXED here and the override in cio_pipeline.devtools.emulator.
     body = {"primary": {"id": "1"}, "secondary": {"email": "a@b.co"}}
     assert not validator(SCHEMAS[("POST", "/api/v1/merge_customers")]).is_valid(body)
     assert validator("merge-fixed").is_valid(body)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from producer.errors import ValidationError
-from producer.normalize import encoded_size, plain_attributes
-from producer.operations import identify_op, person_op
+from cio_pipeline.producer.errors import ValidationError
+from cio_pipeline.producer.normalize import encoded_size, plain_attributes
+from cio_pipeline.producer.operations import identify_op, person_op
 
 
 class Level(IntEnum):

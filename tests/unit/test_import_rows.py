@@ -12,15 +12,15 @@ from typing import Any
 import fakeredis
 import pytest
 
-from producer import CustomerIO, Settings
-from producer.errors import ValidationError
-from producer.rows import RowMapping, RowsError, event_id_for, open_rows, parse_types
-from producer.rows import row_operation as op_of
-from producer.serializer import SafeSerializer
-from worker.cli import build_parser
-from worker.cli.import_cmd import resume_command
-from worker.ops.import_view import PlainView
-from worker.ops.imports import ImportOptions, ImportResult, run_import
+from cio_pipeline.producer import CustomerIO, Settings
+from cio_pipeline.producer.errors import ValidationError
+from cio_pipeline.producer.rows import RowMapping, RowsError, event_id_for, open_rows, parse_types
+from cio_pipeline.producer.rows import row_operation as op_of
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.cli import build_parser
+from cio_pipeline.worker.cli.import_cmd import resume_command
+from cio_pipeline.worker.ops.import_view import PlainView
+from cio_pipeline.worker.ops.imports import ImportOptions, ImportResult, run_import
 
 CSV = (
     "id,email,zip,age,created_at,note\n"

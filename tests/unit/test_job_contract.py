@@ -10,10 +10,10 @@ import fakeredis
 import pytest
 from rq.job import Job, JobStatus
 
-from producer import APIClient, CustomerIO, SendEmailRequest, Settings
-from producer.ids import partition_for
-from producer.jobs import JOB_TIMEOUT_S, JobSpec, job_fields
-from producer.serializer import SafeSerializer
+from cio_pipeline.producer import APIClient, CustomerIO, SendEmailRequest, Settings
+from cio_pipeline.producer.ids import partition_for
+from cio_pipeline.producer.jobs import JOB_TIMEOUT_S, JobSpec, job_fields
+from cio_pipeline.producer.serializer import SafeSerializer
 
 
 def _rq_fields(spec: JobSpec) -> dict[str, object]:
@@ -35,7 +35,7 @@ def _rq_fields(spec: JobSpec) -> dict[str, object]:
 @pytest.mark.parametrize("size", [10, 5000])
 def test_our_hash_is_rqs_hash(size: int) -> None:
     spec = JobSpec(
-        "worker.jobs.send_email",
+        "cio_pipeline.worker.jobs.send_email",
         {"x": "y" * size},
         "cio-transactional",
         "d",
@@ -59,7 +59,7 @@ def test_job_read_back_by_rq(tmp_path: object) -> None:
     job_id = cio.identify("7", plan="pro")
     job = Job.fetch(job_id, connection=fake, serializer=SafeSerializer)
     assert job.get_status() == JobStatus.QUEUED
-    assert job.func_name == "worker.jobs.track_operation"
+    assert job.func_name == "cio_pipeline.worker.jobs.track_operation"
     assert job.args == (
         {
             "type": "person",
@@ -75,7 +75,7 @@ def test_job_read_back_by_rq(tmp_path: object) -> None:
 @pytest.mark.integration  # starts subprocesses
 def test_partition_is_stable_across_processes() -> None:
     code = (
-        "from producer.ids import partition_for;"
+        "from cio_pipeline.producer.ids import partition_for;"
         "print([partition_for('email', f'p{i}@x.io', 8) for i in range(50)])"
     )
     outputs = {

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import structlog
 
-from worker.core.logs import configure_logging, get_logger
+from cio_pipeline.worker.core.logs import configure_logging, get_logger
 
 
 @pytest.fixture

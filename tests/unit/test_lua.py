@@ -8,9 +8,9 @@ import fakeredis
 import pytest
 import redis
 
-from worker.core.lua import LuaScript
+from cio_pipeline.worker.core.lua import LuaScript
 
-LEASE = LuaScript("worker.track", "lease.lua")
+LEASE = LuaScript("cio_pipeline.worker.track", "lease.lua")
 
 
 def test_a_flagged_script_runs_on_a_server_without_script_flags() -> None:
@@ -26,17 +26,17 @@ def test_a_flagged_script_runs_on_a_server_without_script_flags() -> None:
 
 def test_every_worker_script_is_flagged_and_documents_its_keys() -> None:
     for package, name in [
-        ("worker.track", "claim_batch.lua"),
-        ("worker.track", "start_claimed.lua"),
-        ("worker.track", "settle_batch.lua"),
-        ("worker.track", "lease.lua"),
-        ("worker.track", "count_attempt.lua"),
-        ("worker.track", "live_workers.lua"),
-        ("worker.track", "take_leases.lua"),
-        ("worker.ratelimit", "gcra.lua"),
-        ("worker.ratelimit", "pause.lua"),
-        ("worker.transactional", "claim_send.lua"),
-        ("worker.transactional", "forget_send.lua"),
+        ("cio_pipeline.worker.track", "claim_batch.lua"),
+        ("cio_pipeline.worker.track", "start_claimed.lua"),
+        ("cio_pipeline.worker.track", "settle_batch.lua"),
+        ("cio_pipeline.worker.track", "lease.lua"),
+        ("cio_pipeline.worker.track", "count_attempt.lua"),
+        ("cio_pipeline.worker.track", "live_workers.lua"),
+        ("cio_pipeline.worker.track", "take_leases.lua"),
+        ("cio_pipeline.worker.ratelimit", "gcra.lua"),
+        ("cio_pipeline.worker.ratelimit", "pause.lua"),
+        ("cio_pipeline.worker.transactional", "claim_send.lua"),
+        ("cio_pipeline.worker.transactional", "forget_send.lua"),
     ]:
         script = LuaScript(package, name)
         assert script.source.startswith("#!lua flags=allow-oom\n"), name

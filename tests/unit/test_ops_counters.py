@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import fakeredis
 
-from producer.keys import Keys
-from worker.core.settings import WorkerSettings
-from worker.ops.counters import MINUTE_TTL_S, Tally, count, flush, latency_field
-from worker.ops.stats import snapshot
-from worker.ops.view import sparkline
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.ops.counters import MINUTE_TTL_S, Tally, count, flush, latency_field
+from cio_pipeline.worker.ops.stats import snapshot
+from cio_pipeline.worker.ops.view import sparkline
 
 KEYS = Keys()
 NOW = 1_800_000_000.0  # a whole minute

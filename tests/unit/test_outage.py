@@ -6,7 +6,7 @@ from __future__ import annotations
 import redis
 from structlog.testing import capture_logs
 
-from worker.core.outage import RedisOutage, is_redis_full
+from cio_pipeline.worker.core.outage import RedisOutage, is_redis_full
 
 
 class Clock:

@@ -18,10 +18,10 @@ import fakeredis._socket._base as fake_socket_base
 import fakeredis.commands_mixins.server_mixin as fake_server_mixin
 import pytest
 
-import worker.ratelimit
-from producer.keys import Keys
-from worker.core.settings import WorkerSettings
-from worker.ratelimit import (
+import cio_pipeline.worker.ratelimit
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.ratelimit import (
     RateLimiter,
     RateLimitTimeout,
     build_limiters,
@@ -350,7 +350,7 @@ def test_build_limiters_defaults_to_the_settings_prefix(client: fakeredis.FakeRe
 
 
 def test_public_names() -> None:
-    assert set(worker.ratelimit.__all__) == {
+    assert set(cio_pipeline.worker.ratelimit.__all__) == {
         "Attempt",
         "RateLimitTimeout",
         "RateLimiter",

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from redis.sentinel import SentinelConnectionPool
 
-from producer.connection import connect
-from producer.errors import NotReplicated
-from producer.redis_endpoint import sentinel_addresses
-from producer.replication import ReplicatedEnqueuer, enqueuer_for
-from producer.settings import Settings
+from cio_pipeline.producer.connection import connect
+from cio_pipeline.producer.errors import NotReplicated
+from cio_pipeline.producer.redis_endpoint import sentinel_addresses
+from cio_pipeline.producer.replication import ReplicatedEnqueuer, enqueuer_for
+from cio_pipeline.producer.settings import Settings
 
 
 def test_sentinel_addresses_parse_and_refuse() -> None:

@@ -10,9 +10,9 @@ from rq.exceptions import DequeueTimeout
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
-from producer.serializer import SafeSerializer
-from worker.runner.dequeue import STUCK, ReliableQueue, put_back
-from worker.runner.process import CioWorker
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.runner.dequeue import STUCK, ReliableQueue, put_back
+from cio_pipeline.worker.runner.process import CioWorker
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def _queues(conn: fakeredis.FakeRedis) -> list[ReliableQueue]:
 
 
 def _job(queue: ReliableQueue, n: int) -> Job:
-    return queue.enqueue_call("worker.jobs.process_webhook", args=({"n": n},))
+    return queue.enqueue_call("cio_pipeline.worker.jobs.process_webhook", args=({"n": n},))
 
 
 def test_jobs_move_into_the_intermediate_list_first_queue_first(

@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import pytest
 
-from worker.clients.outcomes import (
+from cio_pipeline.worker.clients.outcomes import (
     Ambiguous,
     Transient,
 )
-from worker.core.settings import WorkerSettings
-from worker.policy.decisions import Decision, Work
-from worker.policy.retry import RetryPolicy, backoff, give_up
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.policy.decisions import Decision, Work
+from cio_pipeline.worker.policy.retry import RetryPolicy, backoff, give_up
 
 
 def fixed(value: float) -> Callable[[], float]:

@@ -14,17 +14,18 @@ from typing import Any
 import customerio
 import pytest
 
-import producer
+import cio_pipeline
+import cio_pipeline.producer
 
 PAIRS = [
-    (customerio.CustomerIO, producer.CustomerIO),
-    (customerio.APIClient, producer.APIClient),
-    (customerio.SendEmailRequest, producer.SendEmailRequest),
-    (customerio.SendPushRequest, producer.SendPushRequest),
-    (customerio.SendSMSRequest, producer.SendSMSRequest),
-    (customerio.SendWhatsAppRequest, producer.SendWhatsAppRequest),
-    (customerio.SendInboxMessageRequest, producer.SendInboxMessageRequest),
-    (customerio.SendInAppRequest, producer.SendInAppRequest),
+    (customerio.CustomerIO, cio_pipeline.CustomerIO),
+    (customerio.APIClient, cio_pipeline.APIClient),
+    (customerio.SendEmailRequest, cio_pipeline.SendEmailRequest),
+    (customerio.SendPushRequest, cio_pipeline.SendPushRequest),
+    (customerio.SendSMSRequest, cio_pipeline.SendSMSRequest),
+    (customerio.SendWhatsAppRequest, cio_pipeline.SendWhatsAppRequest),
+    (customerio.SendInboxMessageRequest, cio_pipeline.SendInboxMessageRequest),
+    (customerio.SendInAppRequest, cio_pipeline.SendInAppRequest),
 ]
 
 #: SDK methods that are about its HTTP session, which a producer does not have.
@@ -70,11 +71,11 @@ def test_signatures_match_the_sdk(sdk_cls: type, our_cls: type) -> None:
 
 
 def test_regions_and_exception_match() -> None:
-    assert tuple(producer.Regions.US) == tuple(customerio.Regions.US)
-    assert tuple(producer.Regions.EU) == tuple(customerio.Regions.EU)
-    assert issubclass(producer.ValidationError, producer.CustomerIOException)
-    assert issubclass(producer.ProducerUnavailable, producer.CustomerIOException)
-    assert issubclass(producer.RedisFull, producer.CustomerIOException)
+    assert tuple(cio_pipeline.Regions.US) == tuple(customerio.Regions.US)
+    assert tuple(cio_pipeline.Regions.EU) == tuple(customerio.Regions.EU)
+    assert issubclass(cio_pipeline.ValidationError, cio_pipeline.CustomerIOException)
+    assert issubclass(cio_pipeline.ProducerUnavailable, cio_pipeline.CustomerIOException)
+    assert issubclass(cio_pipeline.RedisFull, cio_pipeline.CustomerIOException)
 
 
 @pytest.mark.parametrize(("sdk_cls", "our_cls"), PAIRS[2:], ids=lambda c: c.__name__)
@@ -85,25 +86,30 @@ def test_request_bodies_match_the_sdk(sdk_cls: type, our_cls: type) -> None:
 
 
 def test_attach_matches_the_sdk() -> None:
-    theirs, mine = customerio.SendEmailRequest(), producer.SendEmailRequest()
+    theirs, mine = customerio.SendEmailRequest(), cio_pipeline.SendEmailRequest()
     for request in (theirs, mine):
         request.attach("a.txt", "hello")
         request.attach("b.bin", b"\x00\x01")
         request.attach("c.txt", "aGk=", encode=False)
     assert mine.attachments == theirs.attachments
-    with pytest.raises(producer.CustomerIOException):
+    with pytest.raises(cio_pipeline.CustomerIOException):
         mine.attach("a.txt", "again")
 
 
-def test_public_names_are_exactly_the_documented_ones() -> None:
+@pytest.mark.parametrize("package", [cio_pipeline, cio_pipeline.producer])
+def test_public_names_are_exactly_the_documented_ones(package: ModuleType) -> None:
     # Submodules appear as attributes once imported; they are not exported names.
-    assert sorted(producer.__all__) == sorted(
+    assert sorted(package.__all__) == sorted(
         name
-        for name in dir(producer)
-        if not name.startswith("_") and not isinstance(getattr(producer, name), ModuleType)
+        for name in dir(package)
+        if not name.startswith("_") and not isinstance(getattr(package, name), ModuleType)
     )
 
 
+def test_the_root_exports_what_the_producer_exports() -> None:
+    assert set(cio_pipeline.__all__) == set(cio_pipeline.producer.__all__)
+
+
 def test_invalid_region_is_refused_like_the_sdk() -> None:
-    with pytest.raises(producer.CustomerIOException, match="invalid region"):
-        producer.CustomerIO(region="us")  # type: ignore[arg-type]
+    with pytest.raises(cio_pipeline.CustomerIOException, match="invalid region"):
+        cio_pipeline.CustomerIO(region="us")  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from producer.serializer import ForbiddenGlobal, SafeSerializer
+from cio_pipeline.producer.serializer import ForbiddenGlobal, SafeSerializer
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ from producer.serializer import ForbiddenGlobal, SafeSerializer
         [1, "a", None],
         (1, 2),
         {"a": {"b": [1, {"c": None}]}},
-        ("worker.jobs.track_operation", None, ({"type": "person"},), {}),
+        ("cio_pipeline.worker.jobs.track_operation", None, ({"type": "person"},), {}),
     ],
 )
 def test_primitives_round_trip(value: Any) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from producer.errors import SettingsError
-from producer.settings import KNOWN_VARIABLES, Settings
-from producer.variables import VARIABLES
-from worker.core.settings import WorkerSettings
+from cio_pipeline.producer.errors import SettingsError
+from cio_pipeline.producer.settings import KNOWN_VARIABLES, Settings
+from cio_pipeline.producer.variables import VARIABLES
+from cio_pipeline.worker.core.settings import WorkerSettings
 
 EXAMPLE_ENV = Path(__file__).resolve().parents[2] / "config" / "example.env"
 

@@ -12,18 +12,18 @@ import fakeredis
 import pytest
 from rq.job import Job
 
-from producer import APIClient, Settings, ValidationError
-from producer.keys import Keys
-from producer.serializer import SafeSerializer
-from producer.suppressions import is_suppressed
-from worker.core.errors import RetryLater
-from worker.core.outage import RedisOutage
-from worker.deadletters.record import DeadLetter
-from worker.policy.retry import RetryPolicy
-from worker.transactional.suppressed import recipients, suppression_reason
-from worker.webhooks.events import WebhookEvent
-from worker.webhooks.process import process_event
-from worker.webhooks.store import EventLedger, SuppressionStore
+from cio_pipeline.producer import APIClient, Settings, ValidationError
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.producer.suppressions import is_suppressed
+from cio_pipeline.worker.core.errors import RetryLater
+from cio_pipeline.worker.core.outage import RedisOutage
+from cio_pipeline.worker.deadletters.record import DeadLetter
+from cio_pipeline.worker.policy.retry import RetryPolicy
+from cio_pipeline.worker.transactional.suppressed import recipients, suppression_reason
+from cio_pipeline.worker.webhooks.events import WebhookEvent
+from cio_pipeline.worker.webhooks.process import process_event
+from cio_pipeline.worker.webhooks.store import EventLedger, SuppressionStore
 
 KEYS = Keys()
 
@@ -66,7 +66,7 @@ def _event(metric: str, ts: int, event_id: str, object_type: str = "email",
 
 
 def _job(parts: Parts, event: dict[str, Any], job_id: str | None = None) -> Job:
-    job = Job.create("worker.jobs.process_webhook", args=(event,), id=job_id,
+    job = Job.create("cio_pipeline.worker.jobs.process_webhook", args=(event,), id=job_id,
                      connection=parts.connection, serializer=SafeSerializer)
     job.origin = KEYS.webhooks_queue
     job.save()

@@ -16,14 +16,14 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, clean_registries
 from structlog.testing import capture_logs
 
-from producer import CustomerIO, Settings
-from producer.keys import Keys
-from producer.serializer import SafeSerializer
-from worker.clients.track import TrackClient
-from worker.core.settings import WorkerSettings
-from worker.runner.context import WorkerContext
-from worker.track.drainer import TrackDrainer
-from worker.track.ledger import LeaseLost
+from cio_pipeline.producer import CustomerIO, Settings
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.clients.track import TrackClient
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.runner.context import WorkerContext
+from cio_pipeline.worker.track.drainer import TrackDrainer
+from cio_pipeline.worker.track.ledger import LeaseLost
 
 QUEUE = "cio-track-0"
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -7,10 +7,10 @@ import zlib
 
 import pytest
 
-from producer.jobs import ANONYMOUS_EVENT_FUNC, TRACK_OPERATION_FUNC
-from producer.serializer import SafeSerializer
-from worker.clients.base import encode_json
-from worker.track.items import Item, Unreadable, cut_segments, decode_item
+from cio_pipeline.producer.jobs import ANONYMOUS_EVENT_FUNC, TRACK_OPERATION_FUNC
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.clients.base import encode_json
+from cio_pipeline.worker.track.items import Item, Unreadable, cut_segments, decode_item
 
 
 def _item(n: int, size: int = 10, anonymous: bool = False) -> Item:
@@ -74,9 +74,9 @@ def test_decodes_what_the_producer_and_rq_write(compress: bool) -> None:
     [
         (None, "gone"),
         (b"not a pickle", "unreadable"),
-        (pickle.dumps(("worker.jobs.track_operation", None, (object(),), {})), "unreadable"),
+        (pickle.dumps(("cio_pipeline.worker.jobs.track_operation", None, (object(),), {})), "unreadable"),
         (pickle.dumps("just a string"), "unreadable"),
-        (_data("worker.jobs.send_email", {"x": 1}), "forbidden job function"),
+        (_data("cio_pipeline.worker.jobs.send_email", {"x": 1}), "forbidden job function"),
         (_data("os.system", "touch pwned"), "forbidden job function 'os.system'"),
         (_data(TRACK_OPERATION_FUNC, ["not", "a", "dict"]), "one dict argument"),
     ],

@@ -10,13 +10,13 @@ import httpx
 import pytest
 from rq.job import Job
 
-from producer.serializer import SafeSerializer
-from worker.clients.app import AppClient
-from worker.core.errors import RetryLater
-from worker.core.settings import WorkerSettings
-from worker.deadletters.record import DeadLetter
-from worker.runner.context import WorkerContext
-from worker.transactional.deliver import deliver_send
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.clients.app import AppClient
+from cio_pipeline.worker.core.errors import RetryLater
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.deadletters.record import DeadLetter
+from cio_pipeline.worker.runner.context import WorkerContext
+from cio_pipeline.worker.transactional.deliver import deliver_send
 
 REQUEST = {"transactional_message_id": 1, "to": "a@x.io", "identifiers": {"id": "1"}}
 
@@ -37,7 +37,7 @@ def _context(handler: Handler, **settings: Any) -> tuple[WorkerContext, list[htt
 
 
 def _job(ctx: WorkerContext) -> Job:
-    job = Job.create("worker.jobs.send_email", args=(REQUEST,), kwargs={"idempotency_key": "k"},
+    job = Job.create("cio_pipeline.worker.jobs.send_email", args=(REQUEST,), kwargs={"idempotency_key": "k"},
                      connection=ctx.connection, serializer=SafeSerializer)
     job.origin = "cio-transactional"
     job.save()

@@ -13,7 +13,7 @@ from typing import Any
 import fakeredis
 import pytest
 
-from producer import (
+from cio_pipeline.producer import (
     APIClient,
     CustomerIO,
     SendEmailRequest,
@@ -21,9 +21,9 @@ from producer import (
     Settings,
     ValidationError,
 )
-from producer.ids import is_ulid
-from producer.normalize import normalize_mapping, to_unix
-from producer.operations import validate_v2_operation
+from cio_pipeline.producer.ids import is_ulid
+from cio_pipeline.producer.normalize import normalize_mapping, to_unix
+from cio_pipeline.producer.operations import validate_v2_operation
 
 ULID = "01HZY3J9Q8Z5X2W7V6T4S3R2Q1"
 
@@ -311,7 +311,7 @@ def test_plain_values_pass_unchanged_and_subclasses_become_plain() -> None:
 
 
 def test_identify_shapes_and_normalises(cio: CustomerIO, fake: fakeredis.FakeRedis) -> None:
-    from producer.jobs import TRACK_OPERATION_FUNC  # noqa: F401  (documents the contract)
+    from cio_pipeline.producer.jobs import TRACK_OPERATION_FUNC  # noqa: F401  (documents the contract)
 
     op = validate_v2_operation(
         {

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from worker.webhooks.events import EventError, SuppressionChange, parse_event
+from cio_pipeline.worker.webhooks.events import EventError, SuppressionChange, parse_event
 
 SPEC = (Path(__file__).resolve().parents[2].parent / "shared" / "reference"
         / "customerio-reporting-webhooks.openapi.json")

@@ -14,15 +14,15 @@ import redis
 from rq import Queue
 from starlette.testclient import TestClient
 
-from producer.keys import Keys
-from producer.serializer import SafeSerializer
-from worker.clients.app import AppClient
-from worker.core.settings import WorkerSettings
-from worker.runner.context import WorkerContext
-from worker.transactional.deliver import deliver_send
-from worker.webhooks.receiver import create_receiver
-from worker.webhooks.signature import sign
-from worker.webhooks.store import SuppressionStore
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.clients.app import AppClient
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.runner.context import WorkerContext
+from cio_pipeline.worker.transactional.deliver import deliver_send
+from cio_pipeline.worker.webhooks.receiver import create_receiver
+from cio_pipeline.worker.webhooks.signature import sign
+from cio_pipeline.worker.webhooks.store import SuppressionStore
 
 KEY = "test-signing-key"
 EVENT = {"event_id": "01E4C4CT6YDC7Y5M7FE1GWWPQJ", "object_type": "email", "metric": "bounced",
@@ -52,7 +52,7 @@ def test_a_signed_event_is_enqueued_once_and_answered_200() -> None:
     response = _post(client, json.dumps(EVENT).encode())
     assert response.status_code == 200
     (job,) = _queued(fake)
-    assert job.func_name == "worker.jobs.process_webhook"
+    assert job.func_name == "cio_pipeline.worker.jobs.process_webhook"
     assert job.args == (EVENT,)
     assert job.description == "cio webhook email bounced"
 
@@ -119,7 +119,7 @@ def test_a_guarded_send_to_a_suppressed_address_is_skipped_and_counted() -> None
     SuppressionStore(fake, Keys()).add("ann@example.com", "bounced", at=1)
     request = {"transactional_message_id": 1, "to": "ann@example.com",
                "identifiers": {"id": "1"}}
-    job = Job.create("worker.jobs.send_email", args=(request,), connection=fake,
+    job = Job.create("cio_pipeline.worker.jobs.send_email", args=(request,), connection=fake,
                      kwargs={"idempotency_key": "k1", "skip_if_suppressed": True},
                      serializer=SafeSerializer)
     job.save()

@@ -9,7 +9,12 @@ import json
 
 import pytest
 
-from worker.webhooks.signature import SignatureError, parse_signing_keys, sign, verify_signature
+from cio_pipeline.worker.webhooks.signature import (
+    SignatureError,
+    parse_signing_keys,
+    sign,
+    verify_signature,
+)
 
 KEY = "whsec-test-key"
 NOW = 1_700_000_000

@@ -3,7 +3,7 @@
 Each sub-command lives in its own module and registers itself through a ``register(subparsers)``
 function; this module only wires them together so that importing the CLI stays cheap. A
 registering module imports only the core dependencies: a command that needs a pip extra
-(``emulator``, ``demo``) imports it when it runs, after :func:`worker.core.extras.require_extra`, so
+(``emulator``, ``demo``) imports it when it runs, after :func:`cio_pipeline.worker.core.extras.require_extra`, so
 a core install runs every other command and a missing extra costs one line, not a traceback.
 """
 
@@ -14,25 +14,25 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from producer.errors import SettingsError
-from worker.core.extras import MissingExtra, extra_for_module
+from cio_pipeline.producer.errors import SettingsError
+from cio_pipeline.worker.core.extras import MissingExtra, extra_for_module
 
 __all__ = ["main"]
 
 #: Modules that provide sub-commands, each with ``register(subparsers) -> None``; the parser
 #: they add sets ``func`` (``func(args) -> int``, the exit code).
 _COMMAND_MODULES = (
-    "worker.cli.worker",
-    "worker.cli.dlq",
-    "worker.cli.check",
-    "worker.emulator.cli",
-    "worker.cli.demo",
-    "worker.cli.import_cmd",
-    "worker.cli.stats",
-    "worker.cli.health",
-    "worker.cli.metrics",
-    "worker.cli.webhooks",
-    "worker.cli.suppressions",
+    "cio_pipeline.worker.cli.worker",
+    "cio_pipeline.worker.cli.dlq",
+    "cio_pipeline.worker.cli.check",
+    "cio_pipeline.devtools.emulator.cli",
+    "cio_pipeline.devtools.demo.cli",
+    "cio_pipeline.worker.cli.import_cmd",
+    "cio_pipeline.worker.cli.stats",
+    "cio_pipeline.worker.cli.health",
+    "cio_pipeline.worker.cli.metrics",
+    "cio_pipeline.worker.cli.webhooks",
+    "cio_pipeline.worker.cli.suppressions",
 )
 
 

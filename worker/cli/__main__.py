@@ -1,7 +1,7 @@
-"""``python -m worker.cli``: the same as the ``cio-pipeline`` command."""
+"""``python -m cio_pipeline.worker.cli``: the same as the ``cio-pipeline`` command."""
 
 import sys
 
-from worker.cli import main
+from cio_pipeline.worker.cli import main
 
 sys.exit(main())

@@ -1,4 +1,4 @@
-"""``cio-pipeline check``: the command line over :func:`worker.clients.check.run_checks`.
+"""``cio-pipeline check``: the command line over :func:`cio_pipeline.worker.clients.check.run_checks`.
 
 Exit codes: 0 both APIs work, 1 something is wrong (the lines say what), 2 bad settings.
 """
@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from producer.errors import SettingsError
-from worker.clients.check import run_checks
-from worker.core.settings import WorkerSettings
+from cio_pipeline.producer.errors import SettingsError
+from cio_pipeline.worker.clients.check import run_checks
+from cio_pipeline.worker.core.settings import WorkerSettings
 
 __all__ = ["register"]
 

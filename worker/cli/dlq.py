@@ -1,5 +1,5 @@
 """``cio-pipeline dlq list|show|replay|purge``: the command line over
-:class:`worker.deadletters.store.DeadLetters` (parsing and printing only)."""
+:class:`cio_pipeline.worker.deadletters.store.DeadLetters` (parsing and printing only)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import Any
 import redis
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 
-from producer.keys import Keys
-from worker.core.settings import WorkerSettings
-from worker.deadletters.store import DeadLetterEntry, DeadLetters
-from worker.runner.context import worker_connection
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.deadletters.store import DeadLetterEntry, DeadLetters
+from cio_pipeline.worker.runner.context import worker_connection
 
 __all__ = ["register"]
 

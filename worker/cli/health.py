@@ -1,4 +1,4 @@
-"""``cio-pipeline health``: exit 0 or 1 with one line (:func:`worker.ops.health.check_health`)."""
+"""``cio-pipeline health``: exit 0 or 1 with one line (:func:`cio_pipeline.worker.ops.health.check_health`)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from producer.keys import Keys
-from worker.core.settings import WorkerSettings
-from worker.ops.health import check_health
-from worker.runner.context import worker_connection
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.ops.health import check_health
+from cio_pipeline.worker.runner.context import worker_connection
 
 __all__ = ["register"]
 

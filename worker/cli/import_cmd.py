@@ -1,4 +1,4 @@
-"""``cio-pipeline import FILE``: the command line over :func:`worker.ops.imports.run_import`.
+"""``cio-pipeline import FILE``: the command line over :func:`cio_pipeline.worker.ops.imports.run_import`.
 
 Exit codes: 0 every row enqueued; 1 finished, but rows were rejected (listed on stderr);
 2 bad arguments, settings or file; 3 stopped early (Ctrl-C, Redis lost, ``--strict``): the
@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from producer.client import CustomerIO
-from producer.rows import RowMapping, RowsError, open_rows, parse_types
-from producer.settings import Settings
-from worker.ops.backlog import DEFAULT_MAX_BACKLOG
-from worker.ops.import_view import make_view
-from worker.ops.imports import ImportOptions, ImportResult, run_import
+from cio_pipeline.producer.client import CustomerIO
+from cio_pipeline.producer.rows import RowMapping, RowsError, open_rows, parse_types
+from cio_pipeline.producer.settings import Settings
+from cio_pipeline.worker.ops.backlog import DEFAULT_MAX_BACKLOG
+from cio_pipeline.worker.ops.import_view import make_view
+from cio_pipeline.worker.ops.imports import ImportOptions, ImportResult, run_import
 
 __all__ = ["register", "resume_command"]
 

@@ -8,18 +8,18 @@ import sys
 import threading
 from typing import Any
 
-from producer.keys import Keys
-from worker.core.extras import require_extra
-from worker.core.settings import WorkerSettings
-from worker.runner.context import worker_connection
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.core.extras import require_extra
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.runner.context import worker_connection
 
 __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
     require_extra("metrics")
-    from worker.ops.metrics import serve
-    from worker.ops.stats import snapshot
+    from cio_pipeline.worker.ops.metrics import serve
+    from cio_pipeline.worker.ops.stats import snapshot
 
     settings = WorkerSettings.from_env()
     keys = Keys.of(settings.queue)

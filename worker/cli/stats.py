@@ -1,4 +1,4 @@
-"""``cio-pipeline stats [--json] [--watch]``: printing over :func:`worker.ops.stats.snapshot`."""
+"""``cio-pipeline stats [--json] [--watch]``: printing over :func:`cio_pipeline.worker.ops.stats.snapshot`."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import sys
 import threading
 from typing import Any
 
-from producer.keys import Keys
-from worker.core.extras import require_extra
-from worker.core.settings import WorkerSettings
-from worker.ops.stats import snapshot
-from worker.ops.view import plain_lines
-from worker.runner.context import worker_connection
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.core.extras import require_extra
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.ops.stats import snapshot
+from cio_pipeline.worker.ops.view import plain_lines
+from cio_pipeline.worker.runner.context import worker_connection
 
 __all__ = ["register"]
 
@@ -26,7 +26,7 @@ def _run(args: argparse.Namespace) -> int:
         require_extra("ops")
         from rich.live import Live
 
-        from worker.ops.view import rich_view
+        from cio_pipeline.worker.ops.view import rich_view
 
         stop = threading.Event()
         try:

@@ -1,5 +1,5 @@
 """``cio-pipeline suppressions list|show|add|remove``: the command line over
-:class:`worker.webhooks.store.SuppressionStore` (parsing and printing only).
+:class:`cio_pipeline.worker.webhooks.store.SuppressionStore` (parsing and printing only).
 
 ``show ADDRESS`` exits 0 and prints the reason when the address is suppressed, 1 when not.
 ``ADDRESS`` is an e-mail address, or ``id:<id>`` / ``cio_id:<cio id>`` for a person. Every
@@ -13,13 +13,13 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from producer.errors import ValidationError
-from producer.keys import Keys
-from producer.suppressions import REASONS, Suppression
-from worker.core.logs import configure_logging, get_logger
-from worker.core.settings import WorkerSettings
-from worker.runner.context import worker_connection
-from worker.webhooks.store import SuppressionStore
+from cio_pipeline.producer.errors import ValidationError
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.suppressions import REASONS, Suppression
+from cio_pipeline.worker.core.logs import configure_logging, get_logger
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.runner.context import worker_connection
+from cio_pipeline.worker.webhooks.store import SuppressionStore
 
 __all__ = ["register"]
 

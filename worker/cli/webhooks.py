@@ -1,4 +1,4 @@
-"""``cio-pipeline webhooks``: serve the reporting-webhook receiver (:mod:`worker.webhooks`).
+"""``cio-pipeline webhooks``: serve the reporting-webhook receiver (:mod:`cio_pipeline.worker.webhooks`).
 
 Needs the ``webhooks`` extra (Starlette, uvicorn), imported only when the command runs.
 Once the socket listens it prints one line, ``webhooks listening on http://HOST:PORT``.
@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from worker.core.extras import require_extra
-from worker.core.logs import configure_logging
-from worker.core.settings import WorkerSettings
+from cio_pipeline.worker.core.extras import require_extra
+from cio_pipeline.worker.core.logs import configure_logging
+from cio_pipeline.worker.core.settings import WorkerSettings
 
 __all__ = ["register"]
 
@@ -20,7 +20,7 @@ def _run(args: argparse.Namespace) -> int:
     require_extra("webhooks")
     settings = WorkerSettings.from_env()
     configure_logging(settings.log_format, settings.log_level)
-    from worker.webhooks.serve import serve
+    from cio_pipeline.worker.webhooks.serve import serve
 
     return serve(settings, host=args.host, port=args.port, access_log=args.access_log)
 

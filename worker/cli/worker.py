@@ -1,12 +1,12 @@
-"""``cio-pipeline worker``: the command line over :func:`worker.runner.process.run_worker`."""
+"""``cio-pipeline worker``: the command line over :func:`cio_pipeline.worker.runner.process.run_worker`."""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from worker.core.settings import WorkerSettings
-from worker.runner.process import run_worker
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.runner.process import run_worker
 
 __all__ = ["register"]
 

@@ -1,8 +1,8 @@
 """HTTP clients for Customer.io: :class:`TrackClient`, :class:`AppClient` and their Outcomes."""
 
-from worker.clients.app import SEND_KINDS, AppClient, SendKind
-from worker.clients.base import MissingCredential, encode_json
-from worker.clients.outcomes import (
+from cio_pipeline.worker.clients.app import SEND_KINDS, AppClient, SendKind
+from cio_pipeline.worker.clients.base import MissingCredential, encode_json
+from cio_pipeline.worker.clients.outcomes import (
     Ambiguous,
     BatchItemError,
     Outcome,
@@ -12,7 +12,7 @@ from worker.clients.outcomes import (
     Success,
     Transient,
 )
-from worker.clients.track import TrackClient
+from cio_pipeline.worker.clients.track import TrackClient
 
 __all__ = [
     "SEND_KINDS",

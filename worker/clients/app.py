@@ -12,10 +12,10 @@ from typing import Any, Final, Literal, get_args
 
 import httpx
 
-from worker.clients.base import ApiClient, MissingCredential
-from worker.clients.outcomes import Outcome
-from worker.clients.responses import Api
-from worker.core.settings import WorkerSettings
+from cio_pipeline.worker.clients.base import ApiClient, MissingCredential
+from cio_pipeline.worker.clients.outcomes import Outcome
+from cio_pipeline.worker.clients.responses import Api
+from cio_pipeline.worker.core.settings import WorkerSettings
 
 __all__ = ["SEND_KINDS", "AppClient", "SendKind"]
 

@@ -1,7 +1,7 @@
 """What the Track and App clients share: one pooled ``httpx.Client``, JSON, one request method.
 
 A client sends exactly one HTTP request per call and turns whatever happens into an
-:data:`~worker.clients.outcomes.Outcome`; it never retries (the retry policy owns that) and
+:data:`~cio_pipeline.worker.clients.outcomes.Outcome`; it never retries (the retry policy owns that) and
 never raises for an HTTP answer or a network failure.
 """
 
@@ -17,10 +17,10 @@ from urllib.parse import quote
 
 import httpx
 
-from producer.errors import SettingsError
-from worker.clients.outcomes import Outcome
-from worker.clients.responses import Api, outcome_from_exception, outcome_from_response
-from worker.core.settings import WorkerSettings
+from cio_pipeline.producer.errors import SettingsError
+from cio_pipeline.worker.clients.outcomes import Outcome
+from cio_pipeline.worker.clients.responses import Api, outcome_from_exception, outcome_from_response
+from cio_pipeline.worker.core.settings import WorkerSettings
 
 __all__ = [
     "USER_AGENT",

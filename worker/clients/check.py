@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from worker.clients.app import AppClient
-from worker.clients.base import MissingCredential
-from worker.clients.outcomes import (
+from cio_pipeline.worker.clients.app import AppClient
+from cio_pipeline.worker.clients.base import MissingCredential
+from cio_pipeline.worker.clients.outcomes import (
     Ambiguous,
     Outcome,
     Partial,
@@ -25,8 +25,8 @@ from worker.clients.outcomes import (
     Success,
     Transient,
 )
-from worker.clients.track import TrackClient
-from worker.core.settings import WorkerSettings
+from cio_pipeline.worker.clients.track import TrackClient
+from cio_pipeline.worker.core.settings import WorkerSettings
 
 __all__ = ["CheckLine", "check_app", "check_track", "run_checks"]
 

@@ -1,7 +1,7 @@
 """Typed outcomes of one HTTP call to Customer.io.
 
 The clients never retry and never raise for an HTTP answer: they return one of these values
-and the delivery policy (:mod:`worker.policy.retry`) decides what happens next. Messages here
+and the delivery policy (:mod:`cio_pipeline.worker.policy.retry`) decides what happens next. Messages here
 never contain request bodies (they may hold personal data)::
 
     Outcome

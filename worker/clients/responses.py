@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import httpx
 
-from worker.clients.outcomes import (
+from cio_pipeline.worker.clients.outcomes import (
     Ambiguous,
     BatchItemError,
     Outcome,

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
-from worker.clients.base import USER_AGENT, ApiClient, MissingCredential, path_segment
-from worker.clients.outcomes import Outcome
-from worker.clients.responses import Api
-from worker.core.settings import WorkerSettings
+from cio_pipeline.worker.clients.base import USER_AGENT, ApiClient, MissingCredential, path_segment
+from cio_pipeline.worker.clients.outcomes import Outcome
+from cio_pipeline.worker.clients.responses import Api
+from cio_pipeline.worker.core.settings import WorkerSettings
 
 __all__ = ["TrackClient"]
 

@@ -1,11 +1,11 @@
 """Only our job functions run: the per-queue allow-list a worker checks before it runs a job.
 
 RQ runs a job by importing whatever function path the job's ``data`` names and calling it with
-the job's arguments. The safe unpickler (:class:`producer.serializer.SafeSerializer`) stops a
+the job's arguments. The safe unpickler (:class:`cio_pipeline.producer.serializer.SafeSerializer`) stops a
 pickle from calling a global while it is read, but a forged job needs no global for that: a
 job on ``cio-transactional`` naming ``os.system`` with the argument ``"touch pwned"`` is all
 primitives, and RQ would import ``os`` and run the command. So before anything is imported or
-called, every job is held against the job contract (:mod:`producer.jobs`):
+called, every job is held against the job contract (:mod:`cio_pipeline.producer.jobs`):
 
 - its queue must be one we know, and its function one of that queue's functions (Track
   partitions: ``track_operation`` / ``track_anonymous_event``; ``cio-transactional``:
@@ -31,8 +31,13 @@ from typing import Final
 from rq.exceptions import DeserializationError
 from rq.job import Job
 
-from producer.jobs import ANONYMOUS_EVENT_FUNC, SEND_KINDS, TRACK_OPERATION_FUNC, send_func
-from producer.keys import Keys
+from cio_pipeline.producer.jobs import (
+    ANONYMOUS_EVENT_FUNC,
+    SEND_KINDS,
+    TRACK_OPERATION_FUNC,
+    send_func,
+)
+from cio_pipeline.producer.keys import Keys
 
 __all__ = [
     "SEND_JOBS",
@@ -75,8 +80,8 @@ SEND_JOBS: Final = _by_func(
         for kind in SEND_KINDS
     )
 )
-#: The job of a verified reporting-webhook event (enqueued by ``worker.webhooks.receiver``).
-WEBHOOK_FUNC: Final = "worker.jobs.process_webhook"
+#: The job of a verified reporting-webhook event (enqueued by ``cio_pipeline.worker.webhooks.receiver``).
+WEBHOOK_FUNC: Final = "cio_pipeline.worker.jobs.process_webhook"
 #: The jobs of the webhooks queue.
 WEBHOOK_JOBS: Final = _by_func(JobShape(WEBHOOK_FUNC))
 

@@ -6,7 +6,7 @@ letter. Messages hold no request bodies, credentials or attribute values::
     JobOutcome
     ├── RetryLater    schedule the job again after ``delay_s`` (survives worker restarts)
     └── DeadLetter    park the job in its queue's FailedJobRegistry with its record
-                      (:mod:`worker.deadletters.record`, which defines it)
+                      (:mod:`cio_pipeline.worker.deadletters.record`, which defines it)
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from worker.core.logs import get_logger
+from cio_pipeline.worker.core.logs import get_logger
 
 __all__ = ["OutageRetry", "RedisOutage", "is_redis_full"]
 

@@ -1,6 +1,6 @@
 """Worker settings: credentials, hosts, timeouts, rate limits, retry and batching knobs.
 
-A frozen dataclass built from the environment like :class:`producer.settings.Settings` (which it
+A frozen dataclass built from the environment like :class:`cio_pipeline.producer.settings.Settings` (which it
 embeds as ``queue``): every bad value raises :class:`SettingsError` naming the variable. The
 credentials live only here, in the worker's process, never in Redis.
 """
@@ -11,10 +11,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from producer.errors import SettingsError
-from producer.regions import Region, Regions
-from producer.settings import Settings
-from producer.variables import check_fields, env_field, read_fields
+from cio_pipeline.producer.errors import SettingsError
+from cio_pipeline.producer.regions import Region, Regions
+from cio_pipeline.producer.settings import Settings
+from cio_pipeline.producer.variables import check_fields, env_field, read_fields
 
 __all__ = ["REGIONS", "WorkerSettings"]
 

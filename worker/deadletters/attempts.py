@@ -14,8 +14,8 @@ import time
 
 from rq.job import Job
 
-from worker.clients.outcomes import Outcome, describe_outcome, outcome_status
-from worker.deadletters.record import META_KEY, DeadLetter, DeadLetterRecord
+from cio_pipeline.worker.clients.outcomes import Outcome, describe_outcome, outcome_status
+from cio_pipeline.worker.deadletters.record import META_KEY, DeadLetter, DeadLetterRecord
 
 __all__ = ["begin_attempt", "dead_letter", "save_meta"]
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final
 
-from worker.core.errors import JobOutcome
+from cio_pipeline.worker.core.errors import JobOutcome
 
 __all__ = ["META_KEY", "DeadLetter", "DeadLetterRecord"]
 

@@ -16,10 +16,10 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from producer.keys import Keys
-from producer.serializer import SafeSerializer
-from worker.deadletters.record import DeadLetterRecord
-from worker.transactional.records import DeliveryRecords
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.deadletters.record import DeadLetterRecord
+from cio_pipeline.worker.transactional.records import DeliveryRecords
 
 __all__ = ["DeadLetterEntry", "DeadLetters", "NotADeadLetter"]
 

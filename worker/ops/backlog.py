@@ -19,7 +19,7 @@ from typing import Final
 import redis
 from rq import Queue
 
-from producer.keys import Keys
+from cio_pipeline.producer.keys import Keys
 
 __all__ = ["DEFAULT_MAX_BACKLOG", "BacklogGate", "track_backlog"]
 

@@ -37,7 +37,7 @@ from typing import Any, Final
 
 import redis
 
-from producer.keys import Keys
+from cio_pipeline.producer.keys import Keys
 
 __all__ = [
     "LATENCY_BOUNDS_S",

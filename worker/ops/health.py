@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import redis
 
-from producer.keys import Keys
-from worker.ops.stats import live_workers, queue_stats
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.ops.stats import live_workers, queue_stats
 
 __all__ = ["HealthReport", "check_health"]
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from worker.ops.imports import ImportTally
+from cio_pipeline.worker.ops.imports import ImportTally
 
 __all__ = ["PlainView", "RichView", "describe", "eta_s", "make_view"]
 

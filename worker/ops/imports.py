@@ -1,9 +1,9 @@
 """``cio-pipeline import``: a CSV or JSON Lines file into the Track queues, row by row.
 
-The run reads rows as a stream (:mod:`producer.rows`), turns each into an operation and
+The run reads rows as a stream (:mod:`cio_pipeline.producer.rows`), turns each into an operation and
 enqueues it through ``CustomerIO.pipeline()`` in *windows* of :attr:`ImportOptions.window_rows`
 rows: one ``pipeline()`` block per window, so memory stays at one window whatever the file's
-size. Before each window it asks the :class:`~worker.ops.backlog.BacklogGate` for room, so the
+size. Before each window it asks the :class:`~cio_pipeline.worker.ops.backlog.BacklogGate` for room, so the
 Track backlog never passes ``max_backlog`` because of the import: it waits for workers.
 
 A bad row (unreadable, or refused by the producer's validation) is reported with its line and
@@ -30,11 +30,11 @@ from typing import Any, Protocol
 
 import redis
 
-from producer.client import CustomerIO
-from producer.errors import CustomerIOException, ValidationError
-from producer.rows import RejectWriter, Row, RowBuilder, RowMapping, RowSource
-from producer.rows.read import Format
-from worker.ops.backlog import DEFAULT_MAX_BACKLOG, BacklogGate
+from cio_pipeline.producer.client import CustomerIO
+from cio_pipeline.producer.errors import CustomerIOException, ValidationError
+from cio_pipeline.producer.rows import RejectWriter, Row, RowBuilder, RowMapping, RowSource
+from cio_pipeline.producer.rows.read import Format
+from cio_pipeline.worker.ops.backlog import DEFAULT_MAX_BACKLOG, BacklogGate
 
 __all__ = ["ImportOptions", "ImportResult", "ImportTally", "ImportView", "run_import"]
 

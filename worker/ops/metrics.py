@@ -1,6 +1,6 @@
 """``cio-pipeline metrics``: the stats snapshot as Prometheus metrics (``metrics`` extra).
 
-A custom collector reads one :func:`worker.ops.stats.snapshot` per scrape, so the figures are
+A custom collector reads one :func:`cio_pipeline.worker.ops.stats.snapshot` per scrape, so the figures are
 exactly ``stats --json``'s; nothing is kept in this process. Counters come from the all-time
 counters hash (Prometheus takes rates itself), gauges from the queues, partitions, surfaces
 and workers. Metric names are documented in the README; example alert rules are in
@@ -22,7 +22,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-from worker.ops.counters import OUTCOMES, SURFACES
+from cio_pipeline.worker.ops.counters import OUTCOMES, SURFACES
 
 __all__ = ["SnapshotCollector", "serve"]
 

@@ -2,7 +2,7 @@
 
 :func:`snapshot` returns a plain dict (the stable ``--json`` shape, ``version`` 1, documented
 in the README); ``metrics`` serves the same figures to Prometheus. Windows of the last 1, 5
-and 60 minutes are the sums of that many minute buckets (:mod:`worker.ops.counters`), the
+and 60 minutes are the sums of that many minute buckets (:mod:`cio_pipeline.worker.ops.counters`), the
 current minute included. ``requests_per_s`` estimates the last 60 s from the current and
 the previous minute (the previous one weighted by how much of it is still inside the window).
 """
@@ -17,9 +17,9 @@ import redis
 from rq import Worker
 from rq.registry import FailedJobRegistry
 
-from producer.keys import Keys, Surface
-from worker.core.settings import WorkerSettings
-from worker.ops.counters import LATENCY_BOUNDS_S, SURFACES, minute_of
+from cio_pipeline.producer.keys import Keys, Surface
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.ops.counters import LATENCY_BOUNDS_S, SURFACES, minute_of
 
 __all__ = ["live_workers", "queue_stats", "snapshot"]
 

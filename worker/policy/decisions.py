@@ -1,6 +1,6 @@
 """What the worker does after one HTTP attempt: the whole decision table, in one place.
 
-:func:`classify` is a pure function of the outcome (:mod:`worker.clients.outcomes`) and the
+:func:`classify` is a pure function of the outcome (:mod:`cio_pipeline.worker.clients.outcomes`) and the
 kind of work; the Track and transactional paths only carry its decisions out::
 
     outcome                     Work.TRACK (a batch request)     Work.SEND (one send)
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import enum
 
-from worker.clients.outcomes import (
+from cio_pipeline.worker.clients.outcomes import (
     Ambiguous,
     Outcome,
     Partial,

@@ -11,9 +11,9 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from worker.clients.outcomes import Outcome
-from worker.core.settings import WorkerSettings
-from worker.policy.decisions import Decision, Work, classify
+from cio_pipeline.worker.clients.outcomes import Outcome
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.policy.decisions import Decision, Work, classify
 
 __all__ = ["RetryPolicy", "backoff", "give_up"]
 
@@ -92,7 +92,7 @@ class RetryPolicy:
         )
 
     def classify(self, outcome: Outcome, work: Work, *, operations: int = 1) -> Decision:
-        """:func:`~worker.policy.decisions.classify` with this policy's ``at_least_once``."""
+        """:func:`~cio_pipeline.worker.policy.decisions.classify` with this policy's ``at_least_once``."""
         return classify(outcome, work, operations=operations, at_least_once=self.at_least_once)
 
     def backoff(self, attempt: int, retry_after_s: float | None = None) -> float:

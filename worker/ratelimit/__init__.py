@@ -7,8 +7,13 @@ exact boundary guarantee.
 
 from __future__ import annotations
 
-from worker.ratelimit.limiter import Attempt, RateLimiter, RateLimitTimeout, emission_interval_us
-from worker.ratelimit.surfaces import SurfaceLimiters, build_limiters
+from cio_pipeline.worker.ratelimit.limiter import (
+    Attempt,
+    RateLimiter,
+    RateLimitTimeout,
+    emission_interval_us,
+)
+from cio_pipeline.worker.ratelimit.surfaces import SurfaceLimiters, build_limiters
 
 __all__ = [
     "Attempt",

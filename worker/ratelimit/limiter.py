@@ -30,13 +30,13 @@ from typing import Any
 
 import redis
 
-from worker.core.lua import LuaScript
+from cio_pipeline.worker.core.lua import LuaScript
 
 __all__ = ["Attempt", "RateLimitTimeout", "RateLimiter"]
 
 _US = 1_000_000
-_GCRA = LuaScript("worker.ratelimit", "gcra.lua")
-_PAUSE = LuaScript("worker.ratelimit", "pause.lua")
+_GCRA = LuaScript("cio_pipeline.worker.ratelimit", "gcra.lua")
+_PAUSE = LuaScript("cio_pipeline.worker.ratelimit", "pause.lua")
 
 
 class RateLimitTimeout(TimeoutError):
@@ -81,7 +81,7 @@ class RateLimiter:
     ) -> None:
         """Build a limiter of ``rate`` requests/s with ``burst`` extra back-to-back grants.
 
-        ``state_key`` and ``pause_key`` come from :class:`producer.keys.Keys`
+        ``state_key`` and ``pause_key`` come from :class:`cio_pipeline.producer.keys.Keys`
         (``rate_limit(surface)`` and ``pause(surface)``).
         """
         if burst < 0:

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import redis
 
-from producer.keys import Keys, Surface
-from worker.core.settings import WorkerSettings
-from worker.ratelimit.limiter import RateLimiter
+from cio_pipeline.producer.keys import Keys, Surface
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.ratelimit.limiter import RateLimiter
 
 __all__ = ["SurfaceLimiters", "build_limiters"]
 

@@ -15,20 +15,20 @@ from typing import Any
 
 import redis
 
-from producer.keys import Keys
-from producer.redis_endpoint import redis_client
-from worker.clients.app import AppClient
-from worker.clients.track import TrackClient
-from worker.core.outage import OutageRetry, RedisOutage
-from worker.core.replicas import replica_wait
-from worker.core.settings import WorkerSettings
-from worker.ops.counters import Tally
-from worker.policy.retry import RetryPolicy
-from worker.ratelimit.surfaces import SurfaceLimiters, build_limiters
-from worker.transactional.records import DeliveryRecords
-from worker.webhooks.hook import Hook, load_hook
-from worker.webhooks.process import PENDING_TTL_S
-from worker.webhooks.store import EventLedger, SuppressionStore
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.redis_endpoint import redis_client
+from cio_pipeline.worker.clients.app import AppClient
+from cio_pipeline.worker.clients.track import TrackClient
+from cio_pipeline.worker.core.outage import OutageRetry, RedisOutage
+from cio_pipeline.worker.core.replicas import replica_wait
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.ops.counters import Tally
+from cio_pipeline.worker.policy.retry import RetryPolicy
+from cio_pipeline.worker.ratelimit.surfaces import SurfaceLimiters, build_limiters
+from cio_pipeline.worker.transactional.records import DeliveryRecords
+from cio_pipeline.worker.webhooks.hook import Hook, load_hook
+from cio_pipeline.worker.webhooks.process import PENDING_TTL_S
+from cio_pipeline.worker.webhooks.store import EventLedger, SuppressionStore
 
 __all__ = ["WorkerContext", "current", "install", "worker_connection"]
 
@@ -40,11 +40,11 @@ def worker_connection(
     keep-alive and periodic health checks so a dead server is noticed.
 
     With ``outage`` (worker processes), a lost connection is retried until Redis answers
-    again (:mod:`worker.core.outage`); without it (CLI commands) redis-py's few retries apply and
+    again (:mod:`cio_pipeline.worker.core.outage`); without it (CLI commands) redis-py's few retries apply and
     the command fails, so an operator is not left waiting. ``wait_when_full`` also waits out
     writes refused at ``maxmemory`` (RQ's client; see :class:`OutageRetry`). TLS and Sentinel
-    come from the settings (:mod:`producer.redis_endpoint`); with ``CIO_REDIS_MIN_REPLICAS``
-    every write waits for replicas (:mod:`worker.core.replicas`).
+    come from the settings (:mod:`cio_pipeline.producer.redis_endpoint`); with ``CIO_REDIS_MIN_REPLICAS``
+    every write waits for replicas (:mod:`cio_pipeline.worker.core.replicas`).
     """
     extra: dict[str, Any] = {}
     if outage is not None:
@@ -98,7 +98,7 @@ class WorkerContext:
 
     @cached_property
     def tally(self) -> Tally:
-        """Transactional counts waiting for the next write (:mod:`worker.ops.counters`)."""
+        """Transactional counts waiting for the next write (:mod:`cio_pipeline.worker.ops.counters`)."""
         return Tally(enabled=self.settings.counters)
 
     @cached_property

@@ -8,7 +8,7 @@ LMOVE, and when all are empty it blocks on the first queue's BLMOVE for at most
 :data:`BLOCK_S`, then looks at every queue again. So a job of a later queue waits at most
 that long when the first queue is idle, and a job is always in its queue, its intermediate
 list, or RQ's started registry. RQ's maintenance requeues one left in an intermediate list by
-a dead worker (:meth:`worker.runner.process.CioWorker.handle_job_failure`).
+a dead worker (:meth:`cio_pipeline.worker.runner.process.CioWorker.handle_job_failure`).
 """
 
 from __future__ import annotations

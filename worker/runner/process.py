@@ -4,15 +4,15 @@ It is RQ's ``SimpleWorker`` (jobs run in the worker process: the forking worker 
 per job and could not reach the 100 sends/s the App API allows), registered with RQ so
 rq-dashboard and ``rq info`` list it and ``rq suspend``/``resume`` apply. It reads jobs with
 the safe serializer, runs RQ's scheduler (retries are scheduled jobs, so they survive restarts
-and never block the worker), and turns the job outcomes of :mod:`worker.core.errors` into RQ's own
+and never block the worker), and turns the job outcomes of :mod:`cio_pipeline.worker.core.errors` into RQ's own
 states: :class:`RetryLater` becomes a scheduled retry, :class:`DeadLetter` a failed job in the
 queue's FailedJobRegistry with a readable reason. SIGTERM or SIGINT: finish the job in hand,
 then exit 0 (a second signal stops at once; the job's delivery record then keeps it from
 being sent twice).
 
-Redis going away (or filling up) is a pause, not a crash (:mod:`worker.core.outage`): RQ's
+Redis going away (or filling up) is a pause, not a crash (:mod:`cio_pipeline.worker.core.outage`): RQ's
 loop, the Track drainer and the scheduler resume; a send whose worker died is resolved from
-its delivery record (:func:`worker.transactional.requeue_abandoned_send`).
+its delivery record (:func:`cio_pipeline.worker.transactional.requeue_abandoned_send`).
 """
 
 from __future__ import annotations
@@ -35,21 +35,21 @@ from rq.suspension import is_suspended
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from producer.serializer import SafeSerializer
-from worker.core.allowed_jobs import JobShape, Refusal, allowed_jobs, check_job
-from worker.core.errors import JobOutcome, RetryLater
-from worker.core.lifecycle import die_with_parent
-from worker.core.logs import configure_logging, get_logger
-from worker.core.outage import RedisOutage
-from worker.core.settings import WorkerSettings
-from worker.deadletters.attempts import dead_letter
-from worker.deadletters.record import DeadLetter
-from worker.ops.counters import flush
-from worker.runner import context
-from worker.runner.context import WorkerContext, install, worker_connection
-from worker.runner.dequeue import STUCK, ReliableQueue, put_back
-from worker.track.drainer import TrackDrainer
-from worker.transactional.deliver import requeue_abandoned_send
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.core.allowed_jobs import JobShape, Refusal, allowed_jobs, check_job
+from cio_pipeline.worker.core.errors import JobOutcome, RetryLater
+from cio_pipeline.worker.core.lifecycle import die_with_parent
+from cio_pipeline.worker.core.logs import configure_logging, get_logger
+from cio_pipeline.worker.core.outage import RedisOutage
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.deadletters.attempts import dead_letter
+from cio_pipeline.worker.deadletters.record import DeadLetter
+from cio_pipeline.worker.ops.counters import flush
+from cio_pipeline.worker.runner import context
+from cio_pipeline.worker.runner.context import WorkerContext, install, worker_connection
+from cio_pipeline.worker.runner.dequeue import STUCK, ReliableQueue, put_back
+from cio_pipeline.worker.track.drainer import TrackDrainer
+from cio_pipeline.worker.transactional.deliver import requeue_abandoned_send
 
 __all__ = ["CioWorker", "run_worker"]
 
@@ -139,7 +139,7 @@ class CioWorker(SimpleWorker):
 
     @cached_property
     def allowed_jobs(self) -> dict[str, Mapping[str, JobShape]]:
-        """The jobs each queue may hold (:mod:`worker.core.allowed_jobs`), for this prefix."""
+        """The jobs each queue may hold (:mod:`cio_pipeline.worker.core.allowed_jobs`), for this prefix."""
         return allowed_jobs(context.current().keys)
 
     def execute_job(self, job: Job, queue: Queue) -> None:

@@ -1,8 +1,8 @@
 """Delivering one partition's claimed batch, in order, to the Track API.
 
-The claimed items are cut into requests (:func:`~worker.track.items.cut_segments`) and sent
+The claimed items are cut into requests (:func:`~cio_pipeline.worker.track.items.cut_segments`) and sent
 one after the other, each after taking a token from the shared Track limiter. What happens
-after each answer is decided by :func:`worker.policy.decisions.classify`; this module carries
+after each answer is decided by :func:`cio_pipeline.worker.policy.decisions.classify`; this module carries
 the decision out:
 
 - DELIVERED (200): the request's jobs finish;
@@ -28,23 +28,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from producer.keys import Keys
-from worker.clients.outcomes import (
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.clients.outcomes import (
     Outcome,
     Partial,
     RateLimited,
     describe_outcome,
     outcome_status,
 )
-from worker.clients.track import TrackClient
-from worker.core.logs import get_logger
-from worker.core.settings import WorkerSettings
-from worker.deadletters.record import DeadLetterRecord
-from worker.policy.decisions import Decision, Work
-from worker.policy.retry import RetryPolicy
-from worker.ratelimit.surfaces import SurfaceLimiters
-from worker.track.items import Item, Unreadable, cut_segments
-from worker.track.ledger import ClaimedBatch, Ledger
+from cio_pipeline.worker.clients.track import TrackClient
+from cio_pipeline.worker.core.logs import get_logger
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.deadletters.record import DeadLetterRecord
+from cio_pipeline.worker.policy.decisions import Decision, Work
+from cio_pipeline.worker.policy.retry import RetryPolicy
+from cio_pipeline.worker.ratelimit.surfaces import SurfaceLimiters
+from cio_pipeline.worker.track.items import Item, Unreadable, cut_segments
+from cio_pipeline.worker.track.ledger import ClaimedBatch, Ledger
 
 __all__ = ["BatchDelivery", "Paused", "TrackParts"]
 

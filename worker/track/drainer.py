@@ -7,7 +7,7 @@ batch, claim, deliver (:mod:`.deliver`). A batch left claimed (a crash, a retry)
 delivered before anything newer. Stopping (SIGTERM) finishes the request in flight and
 leaves anything unsent claimed, at the head, for whoever holds the partition next.
 
-Redis going away pauses the loop inside the Redis client (:mod:`worker.core.outage`); a batch sent
+Redis going away pauses the loop inside the Redis client (:mod:`cio_pipeline.worker.core.outage`); a batch sent
 but not yet settled when it went stays claimed and is delivered again (at least once: Track
 operations are idempotent or de-duplicated). A full Redis refuses some of the loop's writes:
 that is logged once a minute and the loop keeps trying, as delivering frees memory.
@@ -22,12 +22,12 @@ from typing import Protocol
 import redis
 from rq.suspension import WORKERS_SUSPENDED
 
-from worker.core.logs import get_logger
-from worker.core.outage import RedisOutage, is_redis_full
-from worker.ops.counters import Tally
-from worker.track.deliver import BatchDelivery, TrackParts
-from worker.track.leases import PartitionLeases
-from worker.track.ledger import LeaseLost, Ledger
+from cio_pipeline.worker.core.logs import get_logger
+from cio_pipeline.worker.core.outage import RedisOutage, is_redis_full
+from cio_pipeline.worker.ops.counters import Tally
+from cio_pipeline.worker.track.deliver import BatchDelivery, TrackParts
+from cio_pipeline.worker.track.leases import PartitionLeases
+from cio_pipeline.worker.track.ledger import LeaseLost, Ledger
 
 __all__ = ["DrainerParts", "TrackDrainer"]
 

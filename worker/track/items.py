@@ -13,10 +13,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from producer.jobs import ANONYMOUS_EVENT_FUNC
-from producer.serializer import SafeSerializer
-from worker.clients.base import encode_json
-from worker.core.allowed_jobs import TRACK_JOBS, check_call
+from cio_pipeline.producer.jobs import ANONYMOUS_EVENT_FUNC
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.clients.base import encode_json
+from cio_pipeline.worker.core.allowed_jobs import TRACK_JOBS, check_call
 
 __all__ = ["Item", "Unreadable", "cut_segments", "decode_item"]
 

@@ -7,7 +7,7 @@ fair share, ``ceil(partitions / live workers)``, of the free partitions and give
 exceeds its share, so partitions spread across workers and a dead worker's partitions are
 taken over within one lease TTL.
 
-While Redis is away the heartbeat waits inside the Redis client (:mod:`worker.core.outage`) and
+While Redis is away the heartbeat waits inside the Redis client (:mod:`cio_pipeline.worker.core.outage`) and
 our leases lapse, as other workers should see; when it is back the heartbeat takes partitions
 again. A full Redis refusing the heartbeat's writes is logged once a minute, never fatal.
 """
@@ -20,17 +20,17 @@ import zlib
 
 import redis
 
-from producer.keys import Keys
-from worker.core.logs import get_logger
-from worker.core.lua import LuaScript
-from worker.core.outage import RedisOutage, is_redis_full
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.core.logs import get_logger
+from cio_pipeline.worker.core.lua import LuaScript
+from cio_pipeline.worker.core.outage import RedisOutage, is_redis_full
 
 __all__ = ["PartitionLeases"]
 
 log = get_logger("cio.leases")
-_LEASE = LuaScript("worker.track", "lease.lua")
-_LIVE_WORKERS = LuaScript("worker.track", "live_workers.lua")
-_TAKE_LEASES = LuaScript("worker.track", "take_leases.lua")
+_LEASE = LuaScript("cio_pipeline.worker.track", "lease.lua")
+_LIVE_WORKERS = LuaScript("cio_pipeline.worker.track", "live_workers.lua")
+_TAKE_LEASES = LuaScript("cio_pipeline.worker.track", "take_leases.lua")
 
 
 class PartitionLeases:

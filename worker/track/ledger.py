@@ -28,20 +28,20 @@ from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry, FinishedJobRegistry
 from rq.results import Result
 
-from producer.jobs import rq_timestamp
-from producer.keys import Keys
-from producer.serializer import SafeSerializer
-from worker.core.lua import LuaScript
-from worker.deadletters.record import META_KEY, DeadLetterRecord
-from worker.ops.counters import Tally, add_to_pipeline
-from worker.track.items import Item, Unreadable, decode_item
+from cio_pipeline.producer.jobs import rq_timestamp
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.core.lua import LuaScript
+from cio_pipeline.worker.deadletters.record import META_KEY, DeadLetterRecord
+from cio_pipeline.worker.ops.counters import Tally, add_to_pipeline
+from cio_pipeline.worker.track.items import Item, Unreadable, decode_item
 
 __all__ = ["ClaimedBatch", "LeaseLost", "Ledger"]
 
-_CLAIM: Final = LuaScript("worker.track", "claim_batch.lua")
-_START: Final = LuaScript("worker.track", "start_claimed.lua")
-_SETTLE: Final = LuaScript("worker.track", "settle_batch.lua")
-_COUNT_ATTEMPT: Final = LuaScript("worker.track", "count_attempt.lua")
+_CLAIM: Final = LuaScript("cio_pipeline.worker.track", "claim_batch.lua")
+_START: Final = LuaScript("cio_pipeline.worker.track", "start_claimed.lua")
+_SETTLE: Final = LuaScript("cio_pipeline.worker.track", "settle_batch.lua")
+_COUNT_ATTEMPT: Final = LuaScript("cio_pipeline.worker.track", "count_attempt.lua")
 _JOB_PREFIX: Final = Job.redis_job_namespace_prefix
 
 
@@ -80,7 +80,7 @@ def _unix(rq_time: bytes | None) -> float | None:
 class Ledger:
     """Claims and settles the jobs of the partitions this worker leases.
 
-    Its :attr:`tally` holds the Track counters (:mod:`worker.ops.counters`) until they ride
+    Its :attr:`tally` holds the Track counters (:mod:`cio_pipeline.worker.ops.counters`) until they ride
     along with the next settle, attempt, pause or dead-letter write.
     """
 

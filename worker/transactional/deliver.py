@@ -11,7 +11,7 @@
    unless ``CIO_SEND_AT_LEAST_ONCE=1``. Any other 4xx: dead-letter with Customer.io's message.
 
 Once the request has gone out, only this process knows its outcome: the record of it is
-written with :meth:`~worker.core.outage.RedisOutage.persist`, which waits for a Redis that went away
+written with :meth:`~cio_pipeline.worker.core.outage.RedisOutage.persist`, which waits for a Redis that went away
 (or is full) instead of dropping what happened. A send whose worker died (its outcome unknown)
 is found by RQ's abandoned-job cleanup; :func:`requeue_abandoned_send` puts it back in its
 queue once, so that the job itself reads its delivery record: delivered -> finished with the
@@ -29,28 +29,28 @@ import redis
 from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
-from producer.keys import Keys
-from worker.clients.app import AppClient, SendKind
-from worker.clients.outcomes import (
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.clients.app import AppClient, SendKind
+from cio_pipeline.worker.clients.outcomes import (
     Outcome,
     RateLimited,
     Success,
     describe_outcome,
     outcome_status,
 )
-from worker.core.allowed_jobs import SEND_JOBS
-from worker.core.errors import RetryLater
-from worker.core.logs import get_logger
-from worker.core.outage import RedisOutage
-from worker.core.settings import WorkerSettings
-from worker.deadletters.attempts import begin_attempt, dead_letter, save_meta
-from worker.ops.counters import Tally, flush
-from worker.policy.decisions import Decision, Work
-from worker.policy.retry import RetryPolicy
-from worker.ratelimit.limiter import RateLimitTimeout
-from worker.ratelimit.surfaces import SurfaceLimiters
-from worker.transactional.records import ClaimResult, DeliveryRecords, DeliveryState
-from worker.transactional.suppressed import suppression_reason
+from cio_pipeline.worker.core.allowed_jobs import SEND_JOBS
+from cio_pipeline.worker.core.errors import RetryLater
+from cio_pipeline.worker.core.logs import get_logger
+from cio_pipeline.worker.core.outage import RedisOutage
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.deadletters.attempts import begin_attempt, dead_letter, save_meta
+from cio_pipeline.worker.ops.counters import Tally, flush
+from cio_pipeline.worker.policy.decisions import Decision, Work
+from cio_pipeline.worker.policy.retry import RetryPolicy
+from cio_pipeline.worker.ratelimit.limiter import RateLimitTimeout
+from cio_pipeline.worker.ratelimit.surfaces import SurfaceLimiters
+from cio_pipeline.worker.transactional.records import ClaimResult, DeliveryRecords, DeliveryState
+from cio_pipeline.worker.transactional.suppressed import suppression_reason
 
 __all__ = ["SendParts", "deliver_send", "requeue_abandoned_send"]
 

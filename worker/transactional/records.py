@@ -17,14 +17,14 @@ from typing import Any, Final
 
 import redis
 
-from producer.keys import Keys
-from worker.core.lua import LuaScript
-from worker.ops.counters import add_to_pipeline
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.core.lua import LuaScript
+from cio_pipeline.worker.ops.counters import add_to_pipeline
 
 __all__ = ["ClaimResult", "DeliveryRecord", "DeliveryRecords", "DeliveryState", "SendClaim"]
 
-_CLAIM: Final = LuaScript("worker.transactional", "claim_send.lua")
-_FORGET: Final = LuaScript("worker.transactional", "forget_send.lua")
+_CLAIM: Final = LuaScript("cio_pipeline.worker.transactional", "claim_send.lua")
+_FORGET: Final = LuaScript("cio_pipeline.worker.transactional", "forget_send.lua")
 
 
 class DeliveryState(enum.StrEnum):
@@ -115,7 +115,7 @@ class DeliveryRecords:
     def delivered(
         self, idempotency_key: str, delivery_id: str, counts: Mapping[str, int] | None = None
     ) -> None:
-        """Record a successful send; ``counts`` (:mod:`worker.ops.counters`) ride along in
+        """Record a successful send; ``counts`` (:mod:`cio_pipeline.worker.ops.counters`) ride along in
         the same round trip."""
         record = DeliveryRecord(DeliveryState.DELIVERED, delivery_id)
         with self._client.pipeline(transaction=False) as pipe:

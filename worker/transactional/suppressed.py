@@ -1,6 +1,6 @@
 """The ``skip_if_suppressed`` check of a send: is any of its recipients suppressed?
 
-The suppression store (:mod:`producer.suppressions`, filled by reporting webhooks) is read
+The suppression store (:mod:`cio_pipeline.producer.suppressions`, filled by reporting webhooks) is read
 in one round trip for every address in ``to`` (``"Ann <ann@example.com>, bob@..."``) and the
 person's ``identifiers``. Only sends that ask for it are checked: by default a send goes out
 as Customer.io decides (password resets and receipts must still reach a bounced address).
@@ -13,8 +13,8 @@ from typing import Any
 
 import redis
 
-from producer.keys import Keys
-from producer.suppressions import lookup, subject
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.suppressions import lookup, subject
 
 __all__ = ["recipients", "suppression_reason"]
 

@@ -10,8 +10,8 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from producer.errors import SettingsError
-from worker.webhooks.events import WebhookEvent
+from cio_pipeline.producer.errors import SettingsError
+from cio_pipeline.worker.webhooks.events import WebhookEvent
 
 __all__ = ["Hook", "load_hook"]
 

@@ -18,16 +18,16 @@ from typing import Any, Final, Protocol
 
 from rq.job import Job
 
-from producer.keys import Keys
-from producer.suppressions import subject
-from worker.core.errors import RetryLater
-from worker.core.logs import get_logger
-from worker.core.outage import RedisOutage
-from worker.deadletters.attempts import begin_attempt, dead_letter, save_meta
-from worker.policy.retry import RetryPolicy
-from worker.webhooks.events import EventError, WebhookEvent
-from worker.webhooks.hook import Hook
-from worker.webhooks.store import ClaimResult, EventLedger, SuppressionStore
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.suppressions import subject
+from cio_pipeline.worker.core.errors import RetryLater
+from cio_pipeline.worker.core.logs import get_logger
+from cio_pipeline.worker.core.outage import RedisOutage
+from cio_pipeline.worker.deadletters.attempts import begin_attempt, dead_letter, save_meta
+from cio_pipeline.worker.policy.retry import RetryPolicy
+from cio_pipeline.worker.webhooks.events import EventError, WebhookEvent
+from cio_pipeline.worker.webhooks.hook import Hook
+from cio_pipeline.worker.webhooks.store import ClaimResult, EventLedger, SuppressionStore
 
 __all__ = ["WebhookParts", "process_event", "subjects_of"]
 

@@ -23,15 +23,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from producer.connection import connect
-from producer.errors import EnqueueError
-from producer.jobs import Enqueuer, JobSpec
-from producer.keys import Keys
-from worker.core.allowed_jobs import WEBHOOK_FUNC
-from worker.core.logs import get_logger
-from worker.core.settings import WorkerSettings
-from worker.webhooks.events import EventError, WebhookEvent, parse_event
-from worker.webhooks.signature import SignatureError, parse_signing_keys, verify_signature
+from cio_pipeline.producer.connection import connect
+from cio_pipeline.producer.errors import EnqueueError
+from cio_pipeline.producer.jobs import Enqueuer, JobSpec
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.core.allowed_jobs import WEBHOOK_FUNC
+from cio_pipeline.worker.core.logs import get_logger
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.webhooks.events import EventError, WebhookEvent, parse_event
+from cio_pipeline.worker.webhooks.signature import (
+    SignatureError,
+    parse_signing_keys,
+    verify_signature,
+)
 
 __all__ = ["create_receiver", "webhook_job"]
 
@@ -43,7 +47,7 @@ class _TooLarge(Exception):
 
 
 def webhook_job(event: WebhookEvent, keys: Keys) -> JobSpec:
-    """The job of one verified event: ``worker.jobs.process_webhook(event)`` on
+    """The job of one verified event: ``cio_pipeline.worker.jobs.process_webhook(event)`` on
     ``cio-webhooks``; its description names the metric, never the person."""
     return JobSpec(
         WEBHOOK_FUNC,

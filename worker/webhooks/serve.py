@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from worker.core.serving import serve_announced
-from worker.core.settings import WorkerSettings
-from worker.webhooks.receiver import create_receiver
+from cio_pipeline.worker.core.serving import serve_announced
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.webhooks.receiver import create_receiver
 
 __all__ = ["LISTENING_PREFIX", "serve"]
 

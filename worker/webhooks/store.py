@@ -1,6 +1,6 @@
 """The suppression store (writes) and the ledger of processed events (de-duplication).
 
-The stored form is :mod:`producer.suppressions`' (the application reads it there); here are
+The stored form is :mod:`cio_pipeline.producer.suppressions`' (the application reads it there); here are
 its writers: webhook events and the ``cio-pipeline suppressions`` command, both through one
 compare-and-set script (``change_suppression.lua``) so that a later-timestamped change
 always wins. :class:`EventLedger` claims an event id before processing, marks it done after
@@ -18,16 +18,16 @@ from typing import Final, Literal
 
 import redis
 
-from producer.keys import Keys
-from producer.suppressions import REASONS, Suppression, lookup, subjects
-from worker.core.lua import LuaScript
-from worker.ops.counters import add_to_pipeline
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.suppressions import REASONS, Suppression, lookup, subjects
+from cio_pipeline.worker.core.lua import LuaScript
+from cio_pipeline.worker.ops.counters import add_to_pipeline
 
 __all__ = ["Claim", "ClaimResult", "EventLedger", "SuppressionStore"]
 
-_CHANGE: Final = LuaScript(__package__ or "worker.webhooks", "change_suppression.lua")
-_CLAIM: Final = LuaScript(__package__ or "worker.webhooks", "claim_event.lua")
-_RELEASE: Final = LuaScript(__package__ or "worker.webhooks", "release_event.lua")
+_CHANGE: Final = LuaScript(__package__ or "cio_pipeline.worker.webhooks", "change_suppression.lua")
+_CLAIM: Final = LuaScript(__package__ or "cio_pipeline.worker.webhooks", "claim_event.lua")
+_RELEASE: Final = LuaScript(__package__ or "cio_pipeline.worker.webhooks", "release_event.lua")
 #: The event id recorded by a suppression added by hand.
 MANUAL_EVENT_ID: Final = "manual"
 

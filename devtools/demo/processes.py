@@ -25,11 +25,11 @@ from pathlib import Path
 
 import httpx
 
-from worker.core.lifecycle import die_with_parent, listening_url
-from worker.emulator.cli import LISTENING_PREFIX
-from worker.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
-from worker.emulator.testing import EmulatorHandle
-from worker.webhooks.serve import LISTENING_PREFIX as RECEIVER_LISTENING_PREFIX
+from cio_pipeline.devtools.emulator.cli import LISTENING_PREFIX
+from cio_pipeline.devtools.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
+from cio_pipeline.devtools.emulator_process import EmulatorHandle
+from cio_pipeline.worker.core.lifecycle import die_with_parent, listening_url
+from cio_pipeline.worker.webhooks.serve import LISTENING_PREFIX as RECEIVER_LISTENING_PREFIX
 
 __all__ = ["ChildFailed", "DemoProcesses", "child_environment"]
 
@@ -85,15 +85,15 @@ class DemoProcesses:
                                     preexec_fn=die_with_parent)
 
     def start_emulator_and_receiver(self, track_rate: float) -> tuple[EmulatorHandle, str]:
-        """``python -m worker.emulator`` on a free port, Track limited to ``track_rate``/s,
+        """``python -m cio_pipeline.devtools.emulator`` on a free port, Track limited to ``track_rate``/s,
         posting webhooks to ``cio-pipeline webhooks`` on another; (emulator, receiver URL)."""
         receiver_url = f"http://127.0.0.1:{_free_port()}"
         self.receiver_process = self._popen_announcing("webhooks", [
-            sys.executable, "-m", "worker.cli", "webhooks", "--host", "127.0.0.1",
+            sys.executable, "-m", "cio_pipeline.worker.cli", "webhooks", "--host", "127.0.0.1",
             "--port", receiver_url.rsplit(":", 1)[1]])
         # the signing key reaches the emulator in its environment, never on a command line
         process = self._popen_announcing("emulator", [
-            sys.executable, "-m", "worker.emulator", "--host", "127.0.0.1", "--port", "0",
+            sys.executable, "-m", "cio_pipeline.devtools.emulator", "--host", "127.0.0.1", "--port", "0",
             "--track-rate", str(track_rate),
             "--webhook-url", f"{receiver_url}/webhooks/customerio"])
         self.emulator_process = process
@@ -118,11 +118,11 @@ class DemoProcesses:
         return url
 
     def start_workers(self, count: int) -> None:
-        """``count`` ``cio-pipeline worker`` processes (``python -m worker.cli worker``)."""
+        """``count`` ``cio-pipeline worker`` processes (``python -m cio_pipeline.worker.cli worker``)."""
         for n in range(count):
             self.workers.append(self._popen_log(
                 f"worker-{n + 1}",
-                [sys.executable, "-m", "worker.cli", "worker", "--name", f"ciodemo-{os.getpid()}"
+                [sys.executable, "-m", "cio_pipeline.worker.cli", "worker", "--name", f"ciodemo-{os.getpid()}"
                  f"-{n + 1}"],
             ))
 

@@ -2,7 +2,7 @@
 
 The user's Redis is reached the way every other command reaches it: the Redis variables
 (``REDIS_URL``, ``CIO_REDIS_TLS_*``, ``CIO_REDIS_SENTINELS``, ...) are read into
-:class:`producer.Settings` and the client comes from :func:`producer.redis_endpoint.redis_client`,
+:class:`cio_pipeline.producer.Settings` and the client comes from :func:`cio_pipeline.producer.redis_endpoint.redis_client`,
 so ``rediss://`` and Sentinel work for the demo too; :attr:`DemoRedis.env` carries those same
 variables to the processes the demo starts. A TLS certificate that does not verify is a
 configuration error (:class:`producer.SettingsError`), not a reason to start a private server.
@@ -30,9 +30,9 @@ from urllib.parse import urlsplit
 
 import redis
 
-from producer.redis_endpoint import redis_client
-from producer.settings import Settings
-from worker.core.lifecycle import die_with_parent
+from cio_pipeline.producer.redis_endpoint import redis_client
+from cio_pipeline.producer.settings import Settings
+from cio_pipeline.worker.core.lifecycle import die_with_parent
 
 __all__ = ["DemoRedis", "NoRedis", "open_redis", "redis_binary", "redis_environment",
            "safe_url"]

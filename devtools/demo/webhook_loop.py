@@ -23,11 +23,11 @@ import httpx
 import redis
 from rq import Queue
 
-from producer import APIClient, SendEmailRequest
-from producer.keys import Keys
-from producer.serializer import SafeSerializer
-from worker.demo.workload import email_address, user_id
-from worker.webhooks.store import SuppressionStore
+from cio_pipeline.devtools.demo.workload import email_address, user_id
+from cio_pipeline.producer import APIClient, SendEmailRequest
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.webhooks.store import SuppressionStore
 
 __all__ = ["GUARDED_KEY", "PLANNED_OUTCOMES", "GuardedSend", "LoopFailed", "LoopState",
            "guarded_outcome", "plan_outcomes", "read_loop", "send_guarded"]

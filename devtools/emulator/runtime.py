@@ -8,11 +8,11 @@ from typing import Any
 
 from starlette.requests import Request
 
-from worker.emulator.config import EmulatorConfig
-from worker.emulator.faults import FaultInjector
-from worker.emulator.ratelimit import SlidingWindowLimiter
-from worker.emulator.state import EmulatorState, RequestRecord
-from worker.emulator.webhooks import WebhookSender
+from cio_pipeline.devtools.emulator.config import EmulatorConfig
+from cio_pipeline.devtools.emulator.faults import FaultInjector
+from cio_pipeline.devtools.emulator.ratelimit import SlidingWindowLimiter
+from cio_pipeline.devtools.emulator.state import EmulatorState, RequestRecord
+from cio_pipeline.devtools.emulator.webhooks import WebhookSender
 
 __all__ = ["RECORD_KEY", "Runtime", "parse_json", "record_of", "runtime_of"]
 

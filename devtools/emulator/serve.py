@@ -5,10 +5,10 @@ Imported only by ``cio-pipeline emulator`` when it runs, never when the command 
 
 from __future__ import annotations
 
-from worker.core.serving import serve_announced
-from worker.emulator.app import create_app
-from worker.emulator.cli import LISTENING_PREFIX
-from worker.emulator.config import EmulatorConfig
+from cio_pipeline.devtools.emulator.app import create_app
+from cio_pipeline.devtools.emulator.cli import LISTENING_PREFIX
+from cio_pipeline.devtools.emulator.config import EmulatorConfig
+from cio_pipeline.worker.core.serving import serve_announced
 
 __all__ = ["serve"]
 

@@ -1,7 +1,7 @@
 """``create_app(config)``: the emulator as a Starlette application.
 
 Usable in-process (``starlette.testclient.TestClient(create_app())``) or served by uvicorn
-(``cio-pipeline emulator``). The app's :class:`~worker.emulator.runtime.Runtime` (state,
+(``cio-pipeline emulator``). The app's :class:`~cio_pipeline.devtools.emulator.runtime.Runtime` (state,
 faults, limiters) is ``app.state.runtime``.
 """
 
@@ -11,13 +11,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.types import Receive, Scope, Send
 
-from worker.emulator.app_routes import app_routes
-from worker.emulator.config import EmulatorConfig
-from worker.emulator.control_routes import control_routes
-from worker.emulator.middleware import TRANSPORT_KEY, EmulatorMiddleware
-from worker.emulator.runtime import Runtime
-from worker.emulator.track_routes import track_routes
-from worker.emulator.webhooks import webhook_routes
+from cio_pipeline.devtools.emulator.app_routes import app_routes
+from cio_pipeline.devtools.emulator.config import EmulatorConfig
+from cio_pipeline.devtools.emulator.control_routes import control_routes
+from cio_pipeline.devtools.emulator.middleware import TRANSPORT_KEY, EmulatorMiddleware
+from cio_pipeline.devtools.emulator.runtime import Runtime
+from cio_pipeline.devtools.emulator.track_routes import track_routes
+from cio_pipeline.devtools.emulator.webhooks import webhook_routes
 
 __all__ = ["EmulatorApp", "create_app"]
 

@@ -2,7 +2,7 @@
 
 ::
 
-    from worker.emulator.testing import running_emulator
+    from cio_pipeline.devtools.emulator_process import running_emulator
 
     with running_emulator(track_rate=100, faults={"app": {"lost_rate": 1.0}}) as emu:
         env = emu.worker_env()            # CUSTOMERIO_* variables that point at it
@@ -11,8 +11,8 @@
         emu.fail_next(2, status=503)      # the next 2 Track requests answer 503
         emu.reset()
 
-The subprocess is ``python -m worker.emulator --port 0 ...`` (the ``cio-pipeline emulator``
-command without the other sub-commands; ``via_cli=True`` runs ``python -m worker.cli
+The subprocess is ``python -m cio_pipeline.devtools.emulator --port 0 ...`` (the ``cio-pipeline emulator``
+command without the other sub-commands; ``via_cli=True`` runs ``python -m cio_pipeline.worker.cli
 emulator`` itself); the context manager waits
 (bounded by ``start_timeout_s``) for its "listening" line, and stops it (SIGTERM, then SIGKILL)
 on exit. Credentials reach the child through its environment, never its command line.
@@ -33,9 +33,9 @@ from typing import IO, Any
 
 import httpx
 
-from worker.core.lifecycle import die_with_parent, listening_url, stop
-from worker.emulator.cli import LISTENING_PREFIX
-from worker.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
+from cio_pipeline.devtools.emulator.cli import LISTENING_PREFIX
+from cio_pipeline.devtools.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
+from cio_pipeline.worker.core.lifecycle import die_with_parent, listening_url, stop
 
 __all__ = ["EmulatorHandle", "EmulatorStartError", "die_with_parent", "running_emulator"]
 
@@ -93,7 +93,7 @@ class EmulatorHandle:
                    track: Mapping[str, Any] | None = None, app: Mapping[str, Any] | None = None,
                    seed: int | None = None) -> dict[str, Any]:
         """Replace the faults of the surfaces given (``plan`` in the JSON form, or ``track=``,
-        ``app=``, ``seed=``); see :mod:`worker.emulator.faults`. Returns the new plan."""
+        ``app=``, ``seed=``); see :mod:`cio_pipeline.devtools.emulator.faults`. Returns the new plan."""
         body: dict[str, Any] = dict(plan or {})
         for key, value in (("track", track), ("app", app), ("seed", seed)):
             if value is not None:
@@ -159,14 +159,14 @@ def running_emulator(
 
     ``track_rate``/``app_rate``: requests per second before 429 (0 = unlimited);
     ``retry_after=False``: 429s come without ``Retry-After``; ``faults``: the start-up fault
-    plan in the JSON form of :mod:`worker.emulator.faults` (``reset()`` returns to it);
+    plan in the JSON form of :mod:`cio_pipeline.devtools.emulator.faults` (``reset()`` returns to it);
     ``seed``: makes random faults repeatable; ``record_bodies``: keep request bodies in the
     request log; ``extra_args``: more ``cio-pipeline emulator`` flags; ``via_cli``: start
-    through ``python -m worker.cli emulator`` (every sub-command imported) instead of
-    ``python -m worker.emulator``.
+    through ``python -m cio_pipeline.worker.cli emulator`` (every sub-command imported) instead of
+    ``python -m cio_pipeline.devtools.emulator``.
     Raises :class:`EmulatorStartError` if it is not listening within ``start_timeout_s``.
     """
-    command = ["-m", "worker.cli", "emulator"] if via_cli else ["-m", "worker.emulator"]
+    command = ["-m", "cio_pipeline.worker.cli", "emulator"] if via_cli else ["-m", "cio_pipeline.devtools.emulator"]
     args = [sys.executable, *command, "--host", host, "--port", "0",
             "--region", region, "--track-rate", str(track_rate), "--app-rate", str(app_rate)]
     args += [] if retry_after else ["--no-retry-after"]

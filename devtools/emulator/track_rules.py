@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.emulator.schemas import Problem
+from cio_pipeline.devtools.emulator.schemas import Problem
 
 __all__ = [
     "ATTRIBUTES_MAX",

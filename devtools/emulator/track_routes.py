@@ -15,11 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from worker.emulator import track_ops
-from worker.emulator.config import REGION_URLS
-from worker.emulator.runtime import parse_json, record_of, runtime_of
-from worker.emulator.schemas import Problem
-from worker.emulator.track_rules import AcceptedOp, compact_size
+from cio_pipeline.devtools.emulator import track_ops
+from cio_pipeline.devtools.emulator.config import REGION_URLS
+from cio_pipeline.devtools.emulator.runtime import parse_json, record_of, runtime_of
+from cio_pipeline.devtools.emulator.schemas import Problem
+from cio_pipeline.devtools.emulator.track_rules import AcceptedOp, compact_size
 
 __all__ = ["BATCH_MAX_BYTES", "OPERATION_MAX_BYTES", "track_routes"]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from worker.deadletters.store import DeadLetterEntry
-from worker.demo.progress import JobCounts, Traffic
-from worker.demo.webhook_loop import GuardedSend, LoopState
-from worker.demo.workload import Produced
+from cio_pipeline.devtools.demo.progress import JobCounts, Traffic
+from cio_pipeline.devtools.demo.webhook_loop import GuardedSend, LoopState
+from cio_pipeline.devtools.demo.workload import Produced
+from cio_pipeline.worker.deadletters.store import DeadLetterEntry
 
 __all__ = ["live_table", "summary_table"]
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from producer import APIClient, CustomerIO, SendEmailRequest
+from cio_pipeline.producer import APIClient, CustomerIO, SendEmailRequest
 
 __all__ = ["MIN_OPERATIONS", "Call", "Produced", "email_address", "plan_workload",
            "produce_wave", "user_id"]

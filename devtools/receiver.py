@@ -8,7 +8,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from worker.core.lifecycle import die_with_parent, listening_url, stop
+from cio_pipeline.worker.core.lifecycle import die_with_parent, listening_url, stop
 
 __all__ = ["running_receiver"]
 
@@ -33,7 +33,7 @@ def running_receiver(
     ...); yields its base URL; stops it at the end. Its log goes to ``log_path``."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "worker.cli", "webhooks", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "cio_pipeline.worker.cli", "webhooks", "--host", "127.0.0.1", "--port", "0"],
             env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
             stderr=log, text=True, preexec_fn=die_with_parent,
         )

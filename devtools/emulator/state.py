@@ -15,7 +15,7 @@ from typing import Any
 
 from ulid import ULID
 
-from worker.emulator.track_rules import AcceptedOp
+from cio_pipeline.devtools.emulator.track_rules import AcceptedOp
 
 __all__ = ["EmulatorState", "RequestRecord"]
 

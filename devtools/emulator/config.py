@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from producer.regions import Regions
-from worker.emulator.faults import FaultPlan
+from cio_pipeline.devtools.emulator.faults import FaultPlan
+from cio_pipeline.producer.regions import Regions
 
 __all__ = [
     "DEV_API_KEY",

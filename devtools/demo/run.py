@@ -21,15 +21,12 @@ import redis
 from rich.console import Console
 from rich.live import Live
 
-from producer import APIClient, CustomerIO, CustomerIOException, SettingsError
-from producer.keys import Keys
-from worker.deadletters.store import DeadLetters
-from worker.demo.cleanup import delete_demo_keys
-from worker.demo.processes import ChildFailed, DemoProcesses, child_environment
-from worker.demo.progress import JobCounts, count_jobs, read_traffic
-from worker.demo.redis_server import DemoRedis, NoRedis, open_redis, safe_url
-from worker.demo.view import live_table, summary_table
-from worker.demo.webhook_loop import (
+from cio_pipeline.devtools.demo.cleanup import delete_demo_keys
+from cio_pipeline.devtools.demo.processes import ChildFailed, DemoProcesses, child_environment
+from cio_pipeline.devtools.demo.progress import JobCounts, count_jobs, read_traffic
+from cio_pipeline.devtools.demo.redis_server import DemoRedis, NoRedis, open_redis, safe_url
+from cio_pipeline.devtools.demo.view import live_table, summary_table
+from cio_pipeline.devtools.demo.webhook_loop import (
     PLANNED_OUTCOMES,
     GuardedSend,
     LoopFailed,
@@ -39,8 +36,16 @@ from worker.demo.webhook_loop import (
     read_loop,
     send_guarded,
 )
-from worker.demo.workload import MIN_OPERATIONS, Produced, plan_workload, produce_wave
-from worker.emulator.testing import EmulatorHandle
+from cio_pipeline.devtools.demo.workload import (
+    MIN_OPERATIONS,
+    Produced,
+    plan_workload,
+    produce_wave,
+)
+from cio_pipeline.devtools.emulator_process import EmulatorHandle
+from cio_pipeline.producer import APIClient, CustomerIO, CustomerIOException, SettingsError
+from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.deadletters.store import DeadLetters
 
 __all__ = ["DEMO_PREFIX", "run_demo"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from worker.core.extras import require_extra
+from cio_pipeline.worker.core.extras import require_extra
 
 __all__ = ["register", "run"]
 
@@ -44,8 +44,8 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; raises :class:`worker.core.extras.MissingExtra` without the ``demo`` extra."""
+    """Run the demo; raises :class:`cio_pipeline.worker.core.extras.MissingExtra` without the ``demo`` extra."""
     require_extra("demo")
-    from worker.demo.run import run_demo
+    from cio_pipeline.devtools.demo.run import run_demo
 
     return run_demo(operations=args.operations, workers=args.workers, keep=args.keep)

@@ -2,12 +2,12 @@
 
 Credentials default to ``CUSTOMERIO_SITE_ID`` / ``CUSTOMERIO_API_KEY`` /
 ``CUSTOMERIO_APP_API_KEY`` (so a worker pointed at the emulator needs no extra flags), else to
-the public development values in :mod:`worker.emulator.config`. Once the socket listens the
+the public development values in :mod:`cio_pipeline.devtools.emulator.config`. Once the socket listens the
 command prints exactly one line, ``emulator listening on http://HOST:PORT``, with the real
 port when ``--port 0`` asked the OS to choose one.
 
 This module registers the command with the core dependencies alone; the server itself
-(:mod:`worker.emulator.serve`, Starlette and uvicorn) is imported only when the command runs,
+(:mod:`cio_pipeline.devtools.emulator.serve`, Starlette and uvicorn) is imported only when the command runs,
 after checking that the ``emulator`` extra is installed.
 """
 
@@ -19,15 +19,15 @@ import os
 import sys
 from typing import Any
 
-from worker.core.extras import require_extra
-from worker.emulator.config import (
+from cio_pipeline.devtools.emulator.config import (
     DEV_API_KEY,
     DEV_APP_API_KEY,
     DEV_SITE_ID,
     REGION_URLS,
     EmulatorConfig,
 )
-from worker.emulator.faults import SURFACES, FaultPlan
+from cio_pipeline.devtools.emulator.faults import SURFACES, FaultPlan
+from cio_pipeline.worker.core.extras import require_extra
 
 __all__ = ["LISTENING_PREFIX", "config_from_args", "register", "run"]
 
@@ -120,7 +120,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit code.
 
-    Raises :class:`worker.core.extras.MissingExtra` when the ``emulator`` extra is not installed.
+    Raises :class:`cio_pipeline.worker.core.extras.MissingExtra` when the ``emulator`` extra is not installed.
     """
     require_extra("emulator")
     try:
@@ -128,6 +128,6 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"cio-pipeline emulator: {exc}", file=sys.stderr)
         return 2
-    from worker.emulator.serve import serve
+    from cio_pipeline.devtools.emulator.serve import serve
 
     return serve(config, host=args.host, port=args.port, access_log=args.access_log)

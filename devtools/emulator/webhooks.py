@@ -30,7 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from ulid import ULID
 
-from worker.webhooks.signature import sign
+from cio_pipeline.worker.webhooks.signature import sign
 
 __all__ = ["OUTCOMES", "WebhookSender", "webhook_routes"]
 
@@ -117,7 +117,7 @@ class WebhookSender:
 
 
 def _sender(request: Request) -> WebhookSender | None:
-    # the app's Runtime (worker.emulator.runtime imports this module, so not runtime_of)
+    # the app's Runtime (cio_pipeline.devtools.emulator.runtime imports this module, so not runtime_of)
     sender: WebhookSender | None = request.app.state.runtime.webhooks
     return sender
 

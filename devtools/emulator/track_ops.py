@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.emulator.schemas import Problem, schema_problems
-from worker.emulator.track_rules import (
+from cio_pipeline.devtools.emulator.schemas import Problem, schema_problems
+from cio_pipeline.devtools.emulator.track_rules import (
     AcceptedOp,
     attribute_problems,
     event_problems,

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from worker.emulator.app_rules import SEND_KINDS, send_problem
-from worker.emulator.runtime import parse_json, record_of, runtime_of
+from cio_pipeline.devtools.emulator.app_rules import SEND_KINDS, send_problem
+from cio_pipeline.devtools.emulator.runtime import parse_json, record_of, runtime_of
 
 __all__ = ["app_routes"]
 

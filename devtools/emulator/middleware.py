@@ -22,9 +22,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from worker.emulator.faults import FaultDecision
-from worker.emulator.runtime import RECORD_KEY, Runtime, parse_json
-from worker.emulator.state import RequestRecord
+from cio_pipeline.devtools.emulator.faults import FaultDecision
+from cio_pipeline.devtools.emulator.runtime import RECORD_KEY, Runtime, parse_json
+from cio_pipeline.devtools.emulator.state import RequestRecord
 
 __all__ = ["MAX_BODY_BYTES", "TRANSPORT_KEY", "ConnectionDropped", "EmulatorMiddleware"]
 

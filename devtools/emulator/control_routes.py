@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from worker.emulator.faults import FaultPlan
-from worker.emulator.runtime import runtime_of
+from cio_pipeline.devtools.emulator.faults import FaultPlan
+from cio_pipeline.devtools.emulator.runtime import runtime_of
 
 __all__ = ["control_routes"]
 

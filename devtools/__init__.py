@@ -1,0 +1,9 @@
+"""Development tooling, shipped in the wheel but never imported by the product.
+
+- :mod:`.emulator` a local stand-in for Customer.io's Track and App APIs (the ``emulator``
+  extra; ``cio-pipeline emulator``);
+- :mod:`.emulator_process` runs the emulator as a subprocess, for tests and benchmarks;
+- :mod:`.receiver` runs the webhook receiver as a subprocess, for tests and benchmarks;
+- :mod:`.demo` ``cio-pipeline demo``: the pipeline end to end on a private Redis (the ``demo``
+  extra).
+"""
