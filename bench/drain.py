@@ -489,8 +489,13 @@ def report(r: Results) -> None:
     off = r.ours_uncounted
     if ours and off:
         cost = 1 - ours.rate / off.rate
-        _row("  without counters ops/s", f"{off.rate:,.0f}", "", f"{ours.rate / off.rate:.3f}x",
-             f"counters cost {cost:+.1%}, <= 5% {_verdict(cost <= 0.05)}")
+        _row(
+            "  without counters ops/s",
+            f"{off.rate:,.0f}",
+            "",
+            f"{ours.rate / off.rate:.3f}x",
+            f"counters cost {cost:+.1%}, <= 5% {_verdict(cost <= 0.05)}",
+        )
     _row("HTTP requests", _fmt(ours, ",", "requests"), _fmt(base, ",", "requests"))
     per_target = ">= 100" + (f" {_verdict(ours.per_request >= 100)}" if ours else "")
     _row(
@@ -506,11 +511,18 @@ def report(r: Results) -> None:
     if ours and ours.memory:
         before, queued_, drained = ours.memory
         mb = 1024 * 1024
-        _row("Redis MB empty/queued/drain", f"{before / mb:.1f}/{queued_ / mb:.1f}/"
-             f"{drained / mb:.1f}")
+        _row(
+            "Redis MB empty/queued/drain",
+            f"{before / mb:.1f}/{queued_ / mb:.1f}/{drained / mb:.1f}",
+        )
         _row("  bytes per queued operation", f"{(queued_ - before) / ours.ops:,.0f}")
-        _row("  bytes per op left after drain", f"{(drained - before) / ours.ops:,.1f}", "", "",
-             "~0 (delivered jobs deleted)")
+        _row(
+            "  bytes per op left after drain",
+            f"{(drained - before) / ours.ops:,.1f}",
+            "",
+            "",
+            "~0 (delivered jobs deleted)",
+        )
     if r.ceiling is not None:
         _row("emulator ceiling ops/s", f"{r.ceiling:,.0f}", "", "", "(1 client, 1000-op batches)")
     if r.latency:
@@ -542,8 +554,11 @@ def main() -> None:
         help="CIO_TRACK_KEEP_DELIVERED_S for our workers (0: delivered jobs deleted at once)",
     )
     parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--skip-uncounted", action="store_true",
-                        help="skip the second drain of ours with CIO_COUNTERS=0")
+    parser.add_argument(
+        "--skip-uncounted",
+        action="store_true",
+        help="skip the second drain of ours with CIO_COUNTERS=0",
+    )
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
 
@@ -553,9 +568,7 @@ def main() -> None:
         running_emulator(record_bodies=False) as emulator,
         tempfile.TemporaryDirectory(prefix="cio-drain-") as logdir,
     ):
-        fleet = Fleet(
-            worker_env(args.redis_url, emulator, args.keep_delivered_s), Path(logdir), []
-        )
+        fleet = Fleet(worker_env(args.redis_url, emulator, args.keep_delivered_s), Path(logdir), [])
         if not args.skip_uncounted:  # first, so that neither run always has the warm cache
             uncounted = Fleet(fleet.env | {"CIO_COUNTERS": "0"}, Path(logdir), [])
             results.ours_uncounted = run_ours(args, client, emulator, uncounted)

@@ -55,8 +55,10 @@ def _write_csv(path: Path, rows: int) -> None:
     with path.open("w") as f:
         f.write("id,email,zip,plan,created_at,age\n")
         for n in range(rows):
-            f.write(f"p{n % 50_000},p{n}@example.com,02134,pro,2024-01-0{1 + n % 9}T00:00:00Z,"
-                    f"{n % 90}\n")
+            f.write(
+                f"p{n % 50_000},p{n}@example.com,02134,pro,2024-01-0{1 + n % 9}T00:00:00Z,"
+                f"{n % 90}\n"
+            )
 
 
 def _child(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
@@ -64,8 +66,7 @@ def _child(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
     (bytes). On a shared machine the wall figure moves with the neighbours' load; the CPU
     figure much less, so it is the one to compare across runs."""
     started = time.perf_counter()
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - started
@@ -83,9 +84,23 @@ def main() -> None:
         raise SystemExit("redis-server is not on PATH")
     work = Path(tempfile.mkdtemp(prefix="cio-bench-import-"))
     port = _free_port()
-    server = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", str(work)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(work),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"redis://127.0.0.1:{port}/0"
         client = redis.Redis.from_url(url)
@@ -101,23 +116,42 @@ def main() -> None:
         env["REDIS_URL"] = url
         before = int(client.info("memory")["used_memory"])
         ours, ours_cpu, ours_rss = _child(
-            [sys.executable, "-m", "cio_pipeline.worker.cli", "import", str(csv_path), "--progress", "plain",
-             "--max-backlog", str(rows * 2)], env)
+            [
+                sys.executable,
+                "-m",
+                "cio_pipeline.worker.cli",
+                "import",
+                str(csv_path),
+                "--progress",
+                "plain",
+                "--max-backlog",
+                str(rows * 2),
+            ],
+            env,
+        )
         queued = sum(int(client.llen(f"rq:queue:cio-track-{p}")) for p in range(8))
         per_job = (int(client.info("memory")["used_memory"]) - before) / max(1, queued)
         client.flushdb()
         loop, loop_cpu, loop_rss = _child([sys.executable, "-c", _LOOP, str(csv_path), url], env)
         client.flushdb()
-        print(f"{rows:,} rows, {queued:,} queued by the import; load average "
-              f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+        print(
+            f"{rows:,} rows, {queued:,} queued by the import; load average "
+            f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+        )
         print(f"{'':32}{'rows/s':>10}{'rows/CPU-s':>12}{'peak RSS':>10}")
-        print(f"{'cio-pipeline import':32}{rows / ours:>10,.0f}{rows / ours_cpu:>12,.0f}"
-              f"{ours_rss / 2**20:>8.0f}MB")
-        print(f"{'identify() per row (baseline)':32}{rows / loop:>10,.0f}"
-              f"{rows / loop_cpu:>12,.0f}{loop_rss / 2**20:>8.0f}MB")
+        print(
+            f"{'cio-pipeline import':32}{rows / ours:>10,.0f}{rows / ours_cpu:>12,.0f}"
+            f"{ours_rss / 2**20:>8.0f}MB"
+        )
+        print(
+            f"{'identify() per row (baseline)':32}{rows / loop:>10,.0f}"
+            f"{rows / loop_cpu:>12,.0f}{loop_rss / 2**20:>8.0f}MB"
+        )
         print(f"ratio: {loop / ours:.1f}x the baseline's rows/s")
-        print(f"Redis memory per queued operation: {per_job:,.0f} bytes "
-              f"(1 GB holds {2**30 / per_job:,.0f})")
+        print(
+            f"Redis memory per queued operation: {per_job:,.0f} bytes "
+            f"(1 GB holds {2**30 / per_job:,.0f})"
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -75,7 +75,9 @@ def _child(kind: str, size: int, url: str) -> None:
         queue.enqueue_many(
             [
                 Queue.prepare_data(
-                    "cio_pipeline.worker.jobs.track_operation", (OPERATION,), description="cio identify"
+                    "cio_pipeline.worker.jobs.track_operation",
+                    (OPERATION,),
+                    description="cio identify",
                 )
                 for _ in range(size)
             ]
@@ -187,9 +189,7 @@ def main() -> None:
             rq = _measure("rq", size, url) if size <= args.rq_max else None
             ratio = f"{ours['rate'] / rq['rate']:>8.2f}x" if rq else ""
             rq_rate = f"{rq['rate']:,.0f}" if rq else "-"
-            print(
-                f"{f'  {size:,} calls: jobs/s':<36}{ours['rate']:>12,.0f}{rq_rate:>12}{ratio}"
-            )
+            print(f"{f'  {size:,} calls: jobs/s':<36}{ours['rate']:>12,.0f}{rq_rate:>12}{ratio}")
             rq_mb = f"{rq['grown'] / 1e6:.1f}" if rq else "-"
             print(
                 f"{f'  {size:,} calls: peak memory +MB':<36}{ours['grown'] / 1e6:>12.1f}"

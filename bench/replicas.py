@@ -38,8 +38,23 @@ def _free_port() -> int:
 def _start(port: int, workdir: str, *extra: str) -> subprocess.Popen[bytes]:
     binary = shutil.which("redis-server") or sys.exit("redis-server is not installed")
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     client = redis.Redis(port=port, socket_connect_timeout=0.2)
     deadline = time.monotonic() + 10
     while True:
@@ -60,8 +75,9 @@ def master_and_replica() -> Iterator[int]:
         master_port, replica_port = _free_port(), _free_port()
         processes = [_start(master_port, master_dir)]
         try:
-            processes.append(_start(replica_port, rdir, "--replicaof", "127.0.0.1",
-                                    str(master_port)))
+            processes.append(
+                _start(replica_port, rdir, "--replicaof", "127.0.0.1", str(master_port))
+            )
             master = redis.Redis(port=master_port)
             deadline = time.monotonic() + 30
             while master.info("replication").get("slave0", {}).get("state") != "online":

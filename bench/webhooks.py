@@ -47,15 +47,24 @@ def _ping_ms(url: str, count: int = 2000) -> list[float]:
 
 
 def _request(n: int, host: str, path: str) -> bytes:
-    event = {"event_id": f"01BENCH{n:019d}", "object_type": "email", "metric": "delivered",
-             "timestamp": int(time.time()),
-             "data": {"recipient": f"p{n}@example.com", "identifiers": {"id": str(n)},
-                      "delivery_id": f"d{n}"}}
+    event = {
+        "event_id": f"01BENCH{n:019d}",
+        "object_type": "email",
+        "metric": "delivered",
+        "timestamp": int(time.time()),
+        "data": {
+            "recipient": f"p{n}@example.com",
+            "identifiers": {"id": str(n)},
+            "delivery_id": f"d{n}",
+        },
+    }
     body = json.dumps(event).encode()
     stamp = int(time.time())
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-            f"X-CIO-Timestamp: {stamp}\r\nX-CIO-Signature: {sign(body, stamp, KEY)}\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"X-CIO-Timestamp: {stamp}\r\nX-CIO-Signature: {sign(body, stamp, KEY)}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
@@ -70,8 +79,9 @@ async def _answer(reader: asyncio.StreamReader) -> int:
     return int(status_line.split()[1])
 
 
-async def _load(url: str, rate: float, seconds: float,
-                connections: int) -> tuple[list[float], Counter[int]]:
+async def _load(
+    url: str, rate: float, seconds: float, connections: int
+) -> tuple[list[float], Counter[int]]:
     """Open loop: request n is due at start + n/rate; latency counts from when it was due,
     so a receiver that falls behind shows as latency. Raw HTTP/1.1 keep-alive connections
     (httpx's async client cost more CPU per request than the receiver on 2 cores)."""
@@ -94,24 +104,33 @@ async def _load(url: str, rate: float, seconds: float,
             latencies.append((time.perf_counter() - due) * 1000)
         writer.close()
 
-    await asyncio.wait_for(asyncio.gather(*(connection() for _ in range(connections))),
-                           timeout=seconds + 60)
+    await asyncio.wait_for(
+        asyncio.gather(*(connection() for _ in range(connections))), timeout=seconds + 60
+    )
     return latencies, statuses
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
-    parser.add_argument("--connections", type=int, default=32,
-                        help="keep-alive connections (Customer.io opens several)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=32,
+        help="keep-alive connections (Customer.io opens several)",
+    )
     args = parser.parse_args()
     admin = redis.Redis.from_url(args.redis_url)
     admin.flushdb()
-    env = {"REDIS_URL": args.redis_url, "CUSTOMERIO_WEBHOOK_SIGNING_KEY": KEY,
-           "LOG_LEVEL": "warning"}
+    env = {
+        "REDIS_URL": args.redis_url,
+        "CUSTOMERIO_WEBHOOK_SIGNING_KEY": KEY,
+        "LOG_LEVEL": "warning",
+    }
     try:
         ping_before = _ping_ms(args.redis_url)
         with running_receiver(env) as base:
@@ -125,13 +144,19 @@ def main() -> int:
     finally:
         admin.flushdb()
         admin.close()
-    print(f"{len(latencies)} requests in {elapsed:.1f} s ({len(latencies) / elapsed:.0f}/s), "
-          f"statuses {dict(statuses)}, jobs queued {queued}")
+    print(
+        f"{len(latencies)} requests in {elapsed:.1f} s ({len(latencies) / elapsed:.0f}/s), "
+        f"statuses {dict(statuses)}, jobs queued {queued}"
+    )
     print(f"{'':24}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-    print(f"{'webhook POST -> 200':24}{statistics.median(latencies):>10.2f}"
-          f"{_percentile(latencies, 0.99):>10.2f}{max(latencies):>10.2f}")
-    print(f"{'Redis PING (baseline)':24}{statistics.median(ping):>10.3f}"
-          f"{_percentile(ping, 0.99):>10.3f}{max(ping):>10.3f}")
+    print(
+        f"{'webhook POST -> 200':24}{statistics.median(latencies):>10.2f}"
+        f"{_percentile(latencies, 0.99):>10.2f}{max(latencies):>10.2f}"
+    )
+    print(
+        f"{'Redis PING (baseline)':24}{statistics.median(ping):>10.3f}"
+        f"{_percentile(ping, 0.99):>10.3f}{max(ping):>10.3f}"
+    )
     ok = statuses == Counter({200: len(latencies)}) and queued == len(latencies)
     print("OK" if ok else "NOT OK: every request must be 200 and enqueued")
     return 0 if ok else 1

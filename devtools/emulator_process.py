@@ -11,9 +11,9 @@
         emu.fail_next(2, status=503)      # the next 2 Track requests answer 503
         emu.reset()
 
-The subprocess is ``python -m cio_pipeline.devtools.emulator --port 0 ...`` (the ``cio-pipeline emulator``
-command without the other sub-commands; ``via_cli=True`` runs ``python -m cio_pipeline.worker.cli
-emulator`` itself); the context manager waits
+The subprocess is ``python -m cio_pipeline.devtools.emulator --port 0 ...`` (the ``cio-pipeline
+emulator`` command without the other sub-commands; ``via_cli=True`` runs ``python -m
+cio_pipeline.worker.cli emulator`` itself); the context manager waits
 (bounded by ``start_timeout_s``) for its "listening" line, and stops it (SIGTERM, then SIGKILL)
 on exit. Credentials reach the child through its environment, never its command line.
 """
@@ -38,6 +38,7 @@ from cio_pipeline.devtools.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, 
 from cio_pipeline.worker.core.lifecycle import die_with_parent, listening_url, stop
 
 __all__ = ["EmulatorHandle", "EmulatorStartError", "die_with_parent", "running_emulator"]
+
 
 class EmulatorStartError(RuntimeError):
     """The emulator process exited or stayed silent instead of listening."""
@@ -67,9 +68,11 @@ class EmulatorHandle:
     def worker_env(self) -> dict[str, str]:
         """``CUSTOMERIO_*`` variables that point a worker (or ``check``) at this emulator."""
         return {
-            "CUSTOMERIO_SITE_ID": self.site_id, "CUSTOMERIO_API_KEY": self.api_key,
+            "CUSTOMERIO_SITE_ID": self.site_id,
+            "CUSTOMERIO_API_KEY": self.api_key,
             "CUSTOMERIO_APP_API_KEY": self.app_api_key,
-            "CUSTOMERIO_TRACK_URL": self.url, "CUSTOMERIO_APP_URL": self.url,
+            "CUSTOMERIO_TRACK_URL": self.url,
+            "CUSTOMERIO_APP_URL": self.url,
         }
 
     def state(self) -> dict[str, Any]:
@@ -89,11 +92,17 @@ class EmulatorHandle:
         """The current fault plan (scripted faults show what is left of them)."""
         return self._get("/_emulator/faults")  # type: ignore[no-any-return]
 
-    def set_faults(self, plan: Mapping[str, Any] | None = None, *,
-                   track: Mapping[str, Any] | None = None, app: Mapping[str, Any] | None = None,
-                   seed: int | None = None) -> dict[str, Any]:
+    def set_faults(
+        self,
+        plan: Mapping[str, Any] | None = None,
+        *,
+        track: Mapping[str, Any] | None = None,
+        app: Mapping[str, Any] | None = None,
+        seed: int | None = None,
+    ) -> dict[str, Any]:
         """Replace the faults of the surfaces given (``plan`` in the JSON form, or ``track=``,
-        ``app=``, ``seed=``); see :mod:`cio_pipeline.devtools.emulator.faults`. Returns the new plan."""
+        ``app=``, ``seed=``); see :mod:`cio_pipeline.devtools.emulator.faults`. Returns the new
+        plan."""
         body: dict[str, Any] = dict(plan or {})
         for key, value in (("track", track), ("app", app), ("seed", seed)):
             if value is not None:
@@ -108,15 +117,20 @@ class EmulatorHandle:
         """No faults at all on either surface."""
         self._client.delete("/_emulator/faults").raise_for_status()
 
-    def fail_next(self, count: int, status: int = 500, *, surface: str = "track",
-                  fault: str = "status") -> None:
+    def fail_next(
+        self, count: int, status: int = 500, *, surface: str = "track", fault: str = "status"
+    ) -> None:
         """Script the next ``count`` requests of ``surface``: ``fault`` (status, rate_limit,
         hang, reset or lost), answering ``status`` for ``status`` faults. Replaces the
         surface's other fault settings."""
         self.set_faults({surface: {"next": [{"count": count, "fault": fault, "status": status}]}})
 
-    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout_s: float = 10.0,
-                 interval_s: float = 0.02) -> dict[str, Any]:
+    def wait_for(
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout_s: float = 10.0,
+        interval_s: float = 0.02,
+    ) -> dict[str, Any]:
         """Poll :meth:`state` until ``predicate(state)`` holds; returns that state.
 
         Raises ``TimeoutError`` (with the last state's counts) after ``timeout_s``.
@@ -159,27 +173,54 @@ def running_emulator(
 
     ``track_rate``/``app_rate``: requests per second before 429 (0 = unlimited);
     ``retry_after=False``: 429s come without ``Retry-After``; ``faults``: the start-up fault
-    plan in the JSON form of :mod:`cio_pipeline.devtools.emulator.faults` (``reset()`` returns to it);
+    plan in the JSON form of :mod:`cio_pipeline.devtools.emulator.faults` (``reset()`` returns to
+    it);
     ``seed``: makes random faults repeatable; ``record_bodies``: keep request bodies in the
     request log; ``extra_args``: more ``cio-pipeline emulator`` flags; ``via_cli``: start
     through ``python -m cio_pipeline.worker.cli emulator`` (every sub-command imported) instead of
     ``python -m cio_pipeline.devtools.emulator``.
     Raises :class:`EmulatorStartError` if it is not listening within ``start_timeout_s``.
     """
-    command = ["-m", "cio_pipeline.worker.cli", "emulator"] if via_cli else ["-m", "cio_pipeline.devtools.emulator"]
-    args = [sys.executable, *command, "--host", host, "--port", "0",
-            "--region", region, "--track-rate", str(track_rate), "--app-rate", str(app_rate)]
+    command = (
+        ["-m", "cio_pipeline.worker.cli", "emulator"]
+        if via_cli
+        else ["-m", "cio_pipeline.devtools.emulator"]
+    )
+    args = [
+        sys.executable,
+        *command,
+        "--host",
+        host,
+        "--port",
+        "0",
+        "--region",
+        region,
+        "--track-rate",
+        str(track_rate),
+        "--app-rate",
+        str(app_rate),
+    ]
     args += [] if retry_after else ["--no-retry-after"]
     args += ["--faults", json.dumps(dict(faults))] if faults else []
     args += ["--seed", str(seed)] if seed is not None else []
     args += ["--record-bodies"] if record_bodies else []
     args += list(extra_args)
-    env = {**os.environ, "CUSTOMERIO_SITE_ID": site_id, "CUSTOMERIO_API_KEY": api_key,
-           "CUSTOMERIO_APP_API_KEY": app_api_key, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "CUSTOMERIO_SITE_ID": site_id,
+        "CUSTOMERIO_API_KEY": api_key,
+        "CUSTOMERIO_APP_API_KEY": app_api_key,
+        "PYTHONUNBUFFERED": "1",
+    }
     with tempfile.TemporaryFile("w+") as stderr:
-        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True,
-                                   preexec_fn=die_with_parent,
-                                   env=env)
+        process = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            preexec_fn=die_with_parent,
+            env=env,
+        )
         try:
             url = _await_listening(process, stderr, start_timeout_s)
             with httpx.Client(base_url=url, timeout=10.0) as client:

@@ -33,9 +33,21 @@ def running_receiver(
     ...); yields its base URL; stops it at the end. Its log goes to ``log_path``."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cio_pipeline.worker.cli", "webhooks", "--host", "127.0.0.1", "--port", "0"],
-            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-            stderr=log, text=True, preexec_fn=die_with_parent,
+            [
+                sys.executable,
+                "-m",
+                "cio_pipeline.worker.cli",
+                "webhooks",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+            ],
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            preexec_fn=die_with_parent,
         )
     try:
         yield _listening_url(process, start_timeout_s)

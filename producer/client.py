@@ -77,7 +77,8 @@ class _Producer:
 
     def is_suppressed(self, address_or_identifiers: str | Mapping[str, Any]) -> str | None:
         """Why an address (or identifiers ``{"id": ..., "email": ...}``) is suppressed
-        (``"bounced"``, ...; see :mod:`cio_pipeline.producer.suppressions`) or None; one round trip."""
+        (``"bounced"``, ...; see :mod:`cio_pipeline.producer.suppressions`) or None; one round
+        trip."""
         return is_suppressed(self.redis, self.keys, address_or_identifiers)
 
     def _track(self, op: TrackOp) -> str:

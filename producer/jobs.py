@@ -4,20 +4,18 @@ One producer call is one RQ job whose only positional argument is the normalised
 (a JSON-compatible dict). The function path says what the operation is; the worker owns the
 functions, the producer only names them (it never imports the worker):
 
-======================================  ==========================  =========================
-function                                argument                    queue
-======================================  ==========================  =========================
-``cio_pipeline.worker.jobs.track_operation``          v2 person operation         ``<prefix>-track-<p>``
-``cio_pipeline.worker.jobs.track_anonymous_event``    v1 ``/api/v1/events`` body  ``<prefix>-track-<p>``
-``cio_pipeline.worker.jobs.send_<kind>``              App API send body, plus     ``<prefix>-transactional``
-                                         ``idempotency_key=`` kwarg
-======================================  ==========================  =========================
+- ``cio_pipeline.worker.jobs.track_operation``: a v2 person operation, on
+  ``<prefix>-track-<p>``;
+- ``cio_pipeline.worker.jobs.track_anonymous_event``: a v1 ``/api/v1/events`` body, on
+  ``<prefix>-track-<p>``;
+- ``cio_pipeline.worker.jobs.send_<kind>``: an App API send body and an ``idempotency_key=``
+  keyword, on ``<prefix>-transactional``.
 
 Jobs are RQ jobs (the hash ``Job.to_dict`` gives, read back by ``Job.fetch``), written by
 one Lua script (``lua/enqueue.lua``) that does what ``Queue.enqueue_job`` does, so a call, or
-a chunk of a ``pipeline()`` block (:mod:`cio_pipeline.producer.chunks`), is written completely or not at
-all, in one round trip (:mod:`cio_pipeline.producer.writes`). (RQ's own enqueue sends six commands in a
-MULTI/EXEC; measured, that cost about 3x a PING per call.)
+a chunk of a ``pipeline()`` block (:mod:`cio_pipeline.producer.chunks`), is written completely or
+not at all, in one round trip (:mod:`cio_pipeline.producer.writes`). (RQ's own enqueue sends six
+commands in a MULTI/EXEC; measured, that cost about 3x a PING per call.)
 """
 
 from __future__ import annotations
@@ -79,7 +77,8 @@ _QUEUED: Final = JobStatus.QUEUED.value
 
 
 def send_func(kind: str) -> str:
-    """Function path of the job that performs a ``kind`` send (``cio_pipeline.worker.jobs.send_email``)."""
+    """Function path of the job that performs a ``kind`` send
+    (``cio_pipeline.worker.jobs.send_email``)."""
     return f"{_SEND_FUNC_PREFIX}{kind}"
 
 
@@ -169,8 +168,9 @@ class Enqueuer:
     """Prepares RQ jobs from :class:`JobSpec` and writes a chunk of them in one Lua call.
 
     A chunk is written completely or not at all; a failure raises an :class:`EnqueueError`
-    that sorts the chunk's ids into written / not written / unknown (:mod:`cio_pipeline.producer.writes`).
-    Writing many chunks is :class:`cio_pipeline.producer.pipeline.ChunkedWriter`'s job.
+    that sorts the chunk's ids into written / not written / unknown
+    (:mod:`cio_pipeline.producer.writes`). Writing many chunks is
+    :class:`cio_pipeline.producer.pipeline.ChunkedWriter`'s job.
     """
 
     def __init__(self, connection: redis.Redis, timeout_s: float) -> None:

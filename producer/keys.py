@@ -105,6 +105,7 @@ class Keys:
         """Hash of the same counters for one minute (``minute`` = unix seconds // 60); each
         expires a little over an hour after its minute."""
         return f"{self.prefix}:counters:{minute}"
+
     # ---- reporting webhooks -----------------------------------------------------------
     def suppression(self, subject: str) -> str:
         """Suppression record of one subject (``email:<address>``, ``id:<id>``, ...), a hash."""

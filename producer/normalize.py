@@ -76,9 +76,7 @@ def to_unix(value: Any, field: str) -> int:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             try:
-                parsed = datetime.fromisoformat(
-                    text.replace("Z", "+00:00").replace("z", "+00:00")
-                )
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
             except ValueError:
                 raise ValidationError(
                     field, "must be a unix timestamp, a datetime or an ISO-8601 string"

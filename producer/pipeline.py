@@ -1,8 +1,8 @@
 """Writing a ``pipeline()`` block (or a long ``batch()``) of any size in bounded chunks.
 
 :class:`ChunkedWriter` buffers prepared jobs and writes a chunk (one all-or-nothing Lua call,
-bounded by :mod:`cio_pipeline.producer.chunks`) as soon as the next job would not fit, so a block of a
-million calls holds two chunks at a time (the one being filled, and the request of the one in
+bounded by :mod:`cio_pipeline.producer.chunks`) as soon as the next job would not fit, so a block of
+a million calls holds two chunks at a time (the one being filled, and the request of the one in
 flight), plus the ids already written (16 bytes each). It keeps the accounting that an
 :class:`EnqueueError` reports: every job it was given is written, not written, or (its
 request sent, the answer lost) of unknown fate.

@@ -1,8 +1,8 @@
 """Where Redis is and how to reach it: the one place that builds a Redis client.
 
 The producer (:mod:`cio_pipeline.producer.connection`), the worker and every command
-(``cio_pipeline.worker.runner.context.worker_connection``) ask :func:`redis_client` for their client, so
-TLS and Sentinel work the same everywhere:
+(``cio_pipeline.worker.runner.context.worker_connection``) ask :func:`redis_client` for their
+client, so TLS and Sentinel work the same everywhere:
 
 - **TLS**: ``REDIS_URL=rediss://...``; the certificate is verified (system CAs, or
   ``CIO_REDIS_TLS_CA_FILE``), hostname included unless ``CIO_REDIS_TLS_CHECK_HOSTNAME=0``;
@@ -153,9 +153,7 @@ def _sentinel_client(
         "socket_connect_timeout": kwargs.get("socket_connect_timeout") or timeout,
     }
     if tls:
-        sentinel_kwargs.update(
-            {k: v for k, v in kwargs.items() if k.startswith("ssl_")}, ssl=True
-        )
+        sentinel_kwargs.update({k: v for k, v in kwargs.items() if k.startswith("ssl_")}, ssl=True)
     # Sentinel's annotations differ across the supported redis-py range (untyped before 8.x,
     # typed with Optional master names after): called through Any so one source type-checks
     # at both ends.

@@ -7,7 +7,8 @@ passes) and answers how many do. ``WAIT`` counts the writes of *its own connecti
 travels in the same request as the enqueue script, on the same connection, and costs no
 extra round trip, only the replica's acknowledgement (measured in ``bench/producer.py``).
 
-The answers are read when the chunk is settled (:mod:`cio_pipeline.producer.writes`, so the overlap of
+The answers are read when the chunk is settled (:mod:`cio_pipeline.producer.writes`, so the overlap
+of
 ``pipeline()`` is kept) and sort the jobs as an ordinary write's do, with one more case: the
 script ran but too few replicas acknowledged it: :class:`NotReplicated`, the jobs in
 ``written_ids``, "may not survive a failover".

@@ -1,8 +1,8 @@
 """Transactional send requests: the SDK's ``Send*Request`` classes, with the same constructors.
 
 Each class keeps its fields as attributes (as the SDK does) and knows its App API endpoint
-(``kind``) and field map. :func:`send_payload` in :mod:`cio_pipeline.producer.sends` turns one into the
-validated request dict that a job carries.
+(``kind``) and field map. :func:`send_payload` in :mod:`cio_pipeline.producer.sends` turns one into
+the validated request dict that a job carries.
 """
 
 from __future__ import annotations

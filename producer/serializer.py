@@ -11,7 +11,8 @@ worker. So:
 - :meth:`SafeSerializer.loads` uses an unpickler whose ``find_class`` refuses every global, so a
   forged job whose pickle names ``os.system`` (or anything else) fails to load and never runs.
 
-Pass ``cio_pipeline.worker.serializer`` paths as ``cio_pipeline.producer.serializer.SafeSerializer`` to RQ.
+Pass ``cio_pipeline.worker.serializer`` paths as ``cio_pipeline.producer.serializer.SafeSerializer``
+to RQ.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Producer settings: one frozen dataclass, built from the environment.
 
-Each field is bound to its variable's declaration in :mod:`cio_pipeline.producer.variables` (name, default,
-range, meaning), which also lists every variable the project reads (documented in
+Each field is bound to its variable's declaration in :mod:`cio_pipeline.producer.variables` (name,
+default, range, meaning), which also lists every variable the project reads (documented in
 ``config/example.env``); an unknown ``CIO_*`` variable is reported as a :class:`SettingsError`
 rather than silently ignored, because a misspelt knob that does nothing is worse than a crash at
 start-up.

@@ -94,9 +94,7 @@ def parse_entry(raw: str | bytes) -> tuple[int, str]:
 
 def active(name: str, record: Mapping[Any, Any]) -> list[Suppression]:
     """The reasons in force in one subject's stored hash, most serious first."""
-    decoded = {
-        (k.decode() if isinstance(k, bytes) else k): v for k, v in record.items()
-    }
+    decoded = {(k.decode() if isinstance(k, bytes) else k): v for k, v in record.items()}
     found = []
     for reason in REASONS:
         raw = decoded.get(reason)
@@ -115,9 +113,7 @@ def lookup(client: redis.Redis, keys: Keys, names: Sequence[str]) -> list[Suppre
         for name in names:
             pipe.hgetall(keys.suppression(name))
         records = pipe.execute()
-    found = [
-        s for name, record in zip(names, records, strict=True) for s in active(name, record)
-    ]
+    found = [s for name, record in zip(names, records, strict=True) for s in active(name, record)]
     return sorted(found, key=lambda s: REASONS.index(s.reason))
 
 

@@ -1,9 +1,10 @@
 """The job functions named by the job contract (:mod:`cio_pipeline.producer.jobs`).
 
 RQ imports these by name; each finds its worker context and the running job, and delivers.
-They return a small primitive dict (the RQ result) or raise :class:`~cio_pipeline.worker.core.errors.RetryLater`
-or :class:`~cio_pipeline.worker.core.errors.DeadLetter`, which the worker turns into a scheduled retry or a
-dead letter.
+They return a small primitive dict (the RQ result) or raise
+:class:`~cio_pipeline.worker.core.errors.RetryLater` or
+:class:`~cio_pipeline.worker.core.errors.DeadLetter`, which the worker turns into a scheduled retry
+or a dead letter.
 """
 
 from __future__ import annotations

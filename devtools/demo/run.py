@@ -84,18 +84,23 @@ def run_demo(*, operations: int, workers: int, keep: bool, console: Console | No
         if not keep:
             # registered before the processes, so it runs after they have stopped
             stack.callback(lambda: delete_demo_keys(connection, DEMO_PREFIX, produced.job_ids))
-        processes = DemoProcesses(child_environment(os.environ, demo_redis.env, DEMO_PREFIX),
-                                  logdir)
+        processes = DemoProcesses(
+            child_environment(os.environ, demo_redis.env, DEMO_PREFIX), logdir
+        )
         stack.callback(processes.stop_all)
         emulator, receiver_url = processes.start_emulator_and_receiver(TRACK_LIMIT)
         processes.start_workers(workers)
-        _plain(console, f"Started the Customer.io emulator at {emulator.url} and {workers} "
-                        f"worker(s); logs in {logdir}",
-               f"Webhooks: the emulator posts signed reporting webhooks to the receiver at "
-               f"{receiver_url} (a random signing key); "
-               + ", ".join(f"{a} {_WILL[o]}" for a, o in PLANNED_OUTCOMES.items()))
-        code = _drive(console, demo_redis, connection, processes, emulator, operations,
-                      produced, started)
+        _plain(
+            console,
+            f"Started the Customer.io emulator at {emulator.url} and {workers} "
+            f"worker(s); logs in {logdir}",
+            f"Webhooks: the emulator posts signed reporting webhooks to the receiver at "
+            f"{receiver_url} (a random signing key); "
+            + ", ".join(f"{a} {_WILL[o]}" for a, o in PLANNED_OUTCOMES.items()),
+        )
+        code = _drive(
+            console, demo_redis, connection, processes, emulator, operations, produced, started
+        )
         if keep:
             _keep_running(console, demo_redis, processes)
     except KeyboardInterrupt:
@@ -122,9 +127,16 @@ def run_demo(*, operations: int, workers: int, keep: bool, console: Console | No
     return code
 
 
-def _drive(console: Console, demo_redis: DemoRedis, connection: redis.Redis,
-           processes: DemoProcesses, emulator: EmulatorHandle, operations: int,
-           produced: Produced, started: float) -> int:
+def _drive(
+    console: Console,
+    demo_redis: DemoRedis,
+    connection: redis.Redis,
+    processes: DemoProcesses,
+    emulator: EmulatorHandle,
+    operations: int,
+    produced: Produced,
+    started: float,
+) -> int:
     """Produce the workload with live progress, wait for it and the webhook loop to settle,
     send the guarded receipt, print the summary."""
     # a generous Redis budget: the demo may share a busy Redis (and CPU) with other work,
@@ -140,6 +152,7 @@ def _drive(console: Console, demo_redis: DemoRedis, connection: redis.Redis,
     deadline = time.monotonic() + 60.0 + operations / 20
     guarded: GuardedSend | None = None
     with Live(console=console, refresh_per_second=8) as live:
+
         def refresh() -> tuple[JobCounts, LoopState]:
             processes.check_alive()
             counts = count_jobs(connection, produced.job_ids)
@@ -150,8 +163,7 @@ def _drive(console: Console, demo_redis: DemoRedis, connection: redis.Redis,
 
         for n, wave in enumerate(waves):
             if n == len(waves) // 2:
-                emulator.set_faults(track={"next": [{"count": _BURST_429,
-                                                      "fault": "rate_limit"}]})
+                emulator.set_faults(track={"next": [{"count": _BURST_429, "fault": "rate_limit"}]})
             produce_wave(wave, cio, api, produced)
             pause_until = time.monotonic() + _WAVE_PAUSE_S
             while time.monotonic() < pause_until:
@@ -172,8 +184,11 @@ def _drive(console: Console, demo_redis: DemoRedis, connection: redis.Redis,
     api.close()
     traffic = read_traffic(emulator.requests())
     dead = DeadLetters(connection, keys).list()
-    console.print(summary_table(produced, counts, traffic, dead, time.monotonic() - started,
-                                TRACK_LIMIT, loop, guarded))
+    console.print(
+        summary_table(
+            produced, counts, traffic, dead, time.monotonic() - started, TRACK_LIMIT, loop, guarded
+        )
+    )
     return _verdict(console, produced, counts, Ending(loop, guarded), demo_redis)
 
 
@@ -190,15 +205,18 @@ def _problems(produced: Produced, counts: JobCounts, ending: Ending) -> list[str
     if counts.pending:
         problems.append(f"{counts.pending} operation(s) still queued at the deadline")
     if counts.dead_ids != (produced.poison,):
-        problems.append(f"dead letters {list(counts.dead_ids)} instead of exactly the poison "
-                        f"operation {produced.poison}")
+        problems.append(
+            f"dead letters {list(counts.dead_ids)} instead of exactly the poison "
+            f"operation {produced.poison}"
+        )
     loop = ending.loop
     if not loop.settled:
         problems.append(
             f"webhook loop unfinished: {loop.received} event(s) received, "
             f"{loop.processed + loop.duplicates} processed, {loop.waiting_at_emulator} still "
             f"at the emulator, suppressions {dict(loop.suppressions)} instead of "
-            f"{dict(Counter(PLANNED_OUTCOMES.values()))}")
+            f"{dict(Counter(PLANNED_OUTCOMES.values()))}"
+        )
     if loop.failed:
         problems.append(f"{loop.failed} webhook event(s) failed")
     if ending.guarded is None or not ending.guarded.skipped_as_planned:
@@ -207,26 +225,33 @@ def _problems(produced: Produced, counts: JobCounts, ending: Ending) -> list[str
     return problems
 
 
-def _verdict(console: Console, produced: Produced, counts: JobCounts, ending: Ending,
-             demo_redis: DemoRedis) -> int:
+def _verdict(
+    console: Console, produced: Produced, counts: JobCounts, ending: Ending, demo_redis: DemoRedis
+) -> int:
     problems = _problems(produced, counts, ending)
     if problems:
         console.print("[red]FAILED:[/] " + "; ".join(problems), soft_wrap=True)
         return 1
     loop = ending.loop
     reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(loop.suppressions.items()))
-    console.print(f"[green]OK:[/] all {len(produced.job_ids)} operations ended as planned: "
-                  f"{counts.delivered} delivered, 1 dead-lettered (the poison identify). "
-                  f"Webhook loop: {loop.received} events received and processed, "
-                  f"{len(loop.suppressed)} addresses suppressed ({reasons}), the guarded send "
-                  f"to a bounced address skipped.", soft_wrap=True)
+    console.print(
+        f"[green]OK:[/] all {len(produced.job_ids)} operations ended as planned: "
+        f"{counts.delivered} delivered, 1 dead-lettered (the poison identify). "
+        f"Webhook loop: {loop.received} events received and processed, "
+        f"{len(loop.suppressed)} addresses suppressed ({reasons}), the guarded send "
+        f"to a bounced address skipped.",
+        soft_wrap=True,
+    )
     url = safe_url(demo_redis.url) if not demo_redis.embedded else "URL"
-    _plain(console, "Look next: `cio-pipeline demo --keep` leaves Redis, the emulator and the "
-                    "workers running and prints the Redis URL; then, in another terminal:",
-           f"  rq-dashboard --redis-url {url} --bind 127.0.0.1 --port 9181"
-           "   # pip install 'cio-pipeline[dashboard]'",
-           f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list",
-           f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline suppressions list")
+    _plain(
+        console,
+        "Look next: `cio-pipeline demo --keep` leaves Redis, the emulator and the "
+        "workers running and prints the Redis URL; then, in another terminal:",
+        f"  rq-dashboard --redis-url {url} --bind 127.0.0.1 --port 9181"
+        "   # pip install 'cio-pipeline[dashboard]'",
+        f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list",
+        f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline suppressions list",
+    )
     return 0
 
 
@@ -239,10 +264,13 @@ def _plain(console: Console, *lines: str) -> None:
 def _keep_running(console: Console, demo_redis: DemoRedis, processes: DemoProcesses) -> None:
     """Wait for Ctrl-C with everything running (the demo's verdict stands as the exit code)."""
     url = safe_url(demo_redis.url)
-    _plain(console, f"--keep: everything keeps running on {url}; Ctrl-C stops it.",
-           f"  rq-dashboard --redis-url {url} --bind 127.0.0.1 --port 9181",
-           f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list",
-           f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline suppressions list")
+    _plain(
+        console,
+        f"--keep: everything keeps running on {url}; Ctrl-C stops it.",
+        f"  rq-dashboard --redis-url {url} --bind 127.0.0.1 --port 9181",
+        f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list",
+        f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline suppressions list",
+    )
     try:
         while True:
             processes.check_alive()

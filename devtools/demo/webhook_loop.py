@@ -29,16 +29,29 @@ from cio_pipeline.producer.keys import Keys
 from cio_pipeline.producer.serializer import SafeSerializer
 from cio_pipeline.worker.webhooks.store import SuppressionStore
 
-__all__ = ["GUARDED_KEY", "PLANNED_OUTCOMES", "GuardedSend", "LoopFailed", "LoopState",
-           "guarded_outcome", "plan_outcomes", "read_loop", "send_guarded"]
+__all__ = [
+    "GUARDED_KEY",
+    "PLANNED_OUTCOMES",
+    "GuardedSend",
+    "LoopFailed",
+    "LoopState",
+    "guarded_outcome",
+    "plan_outcomes",
+    "read_loop",
+    "send_guarded",
+]
 
 #: What the emulator does with receipts to these addresses (the workload sends receipts to
 #: the first people, so both always get one).
 PLANNED_OUTCOMES: Final = {email_address(0): "bounced", email_address(1): "spammed"}
 #: The idempotency key of the guarded send.
 GUARDED_KEY: Final = "demo-guarded-receipt"
-_COUNTERS: Final = ("webhooks_processed", "webhooks_duplicate", "webhooks_failed",
-                    "sends_skipped_suppressed")
+_COUNTERS: Final = (
+    "webhooks_processed",
+    "webhooks_duplicate",
+    "webhooks_failed",
+    "sends_skipped_suppressed",
+)
 
 
 class LoopFailed(RuntimeError):
@@ -48,11 +61,11 @@ class LoopFailed(RuntimeError):
 def plan_outcomes(control: httpx.Client) -> None:
     """Tell the emulator which recipients bounce and complain (raises :class:`LoopFailed`)."""
     for address, outcome in PLANNED_OUTCOMES.items():
-        response = control.post("/_emulator/webhooks/outcomes",
-                                json={"address": address, "outcome": outcome})
+        response = control.post(
+            "/_emulator/webhooks/outcomes", json={"address": address, "outcome": outcome}
+        )
         if response.status_code != 200:
-            raise LoopFailed(f"the emulator refused a webhook outcome: HTTP "
-                             f"{response.status_code}")
+            raise LoopFailed(f"the emulator refused a webhook outcome: HTTP {response.status_code}")
 
 
 @dataclass(frozen=True)
@@ -78,9 +91,12 @@ class LoopState:
     @property
     def settled(self) -> bool:
         """Every event sent was received and processed, and the planned suppressions hold."""
-        return (self.received > 0 and self.waiting_at_emulator == 0
-                and self.processed + self.duplicates + self.failed == self.received
-                and all(self.suppressed.get(a) == o for a, o in PLANNED_OUTCOMES.items()))
+        return (
+            self.received > 0
+            and self.waiting_at_emulator == 0
+            and self.processed + self.duplicates + self.failed == self.received
+            and all(self.suppressed.get(a) == o for a, o in PLANNED_OUTCOMES.items())
+        )
 
 
 def read_loop(connection: redis.Redis, keys: Keys, control: httpx.Client) -> LoopState:
@@ -88,13 +104,20 @@ def read_loop(connection: redis.Redis, keys: Keys, control: httpx.Client) -> Loo
     sent: dict[str, Any] = control.get("/_emulator/webhooks").json()
     values = connection.hmget(keys.counters, list(_COUNTERS))
     counts = dict(zip(_COUNTERS, (int(v or 0) for v in values), strict=True))
-    suppressed = {s.subject.removeprefix("email:"): s.reason
-                  for s in reversed(SuppressionStore(connection, keys).list())
-                  if s.subject.startswith("email:")}  # reversed: the most serious one wins
-    return LoopState(received=int(sent["delivered"]), waiting_at_emulator=int(sent["queued"]),
-                     processed=counts["webhooks_processed"],
-                     duplicates=counts["webhooks_duplicate"], failed=counts["webhooks_failed"],
-                     skipped_sends=counts["sends_skipped_suppressed"], suppressed=suppressed)
+    suppressed = {
+        s.subject.removeprefix("email:"): s.reason
+        for s in reversed(SuppressionStore(connection, keys).list())
+        if s.subject.startswith("email:")
+    }  # reversed: the most serious one wins
+    return LoopState(
+        received=int(sent["delivered"]),
+        waiting_at_emulator=int(sent["queued"]),
+        processed=counts["webhooks_processed"],
+        duplicates=counts["webhooks_duplicate"],
+        failed=counts["webhooks_failed"],
+        skipped_sends=counts["sends_skipped_suppressed"],
+        suppressed=suppressed,
+    )
 
 
 @dataclass(frozen=True)
@@ -115,8 +138,12 @@ class GuardedSend:
 def send_guarded(api: APIClient) -> GuardedSend:
     """Send one more receipt to the bounced address, with ``skip_if_suppressed=True``."""
     address = email_address(0)
-    request = SendEmailRequest(transactional_message_id=1, to=address,
-                               identifiers={"id": user_id(0)}, message_data={"order": 999})
+    request = SendEmailRequest(
+        transactional_message_id=1,
+        to=address,
+        identifiers={"id": user_id(0)},
+        message_data={"order": 999},
+    )
     job_id = api.send_email(request, idempotency_key=GUARDED_KEY, skip_if_suppressed=True)
     return GuardedSend(job_id, address)
 
@@ -128,5 +155,8 @@ def guarded_outcome(connection: redis.Redis, keys: Keys, send: GuardedSend) -> G
     if job is None or job.get_status() not in ("finished", "failed"):
         return send
     value = job.return_value()
-    return GuardedSend(send.job_id, send.address,
-                       value if isinstance(value, dict) else {"status": job.get_status()})
+    return GuardedSend(
+        send.job_id,
+        send.address,
+        value if isinstance(value, dict) else {"status": job.get_status()},
+    )

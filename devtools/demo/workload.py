@@ -19,8 +19,15 @@ from typing import Any
 
 from cio_pipeline.producer import APIClient, CustomerIO, SendEmailRequest
 
-__all__ = ["MIN_OPERATIONS", "Call", "Produced", "email_address", "plan_workload",
-           "produce_wave", "user_id"]
+__all__ = [
+    "MIN_OPERATIONS",
+    "Call",
+    "Produced",
+    "email_address",
+    "plan_workload",
+    "produce_wave",
+    "user_id",
+]
 
 #: Below this a workload cannot hold one of each kind of operation.
 MIN_OPERATIONS = 40
@@ -69,14 +76,19 @@ def email_address(n: int) -> str:
     return f"user{n}@example.com"
 
 
-
 def _signup_calls(n: int, now: datetime, rng: random.Random) -> list[Call]:
     return [
-        Call("identify", "identify", (user_id(n),), {
-            "email": email_address(n),
-            "created_at": now - timedelta(minutes=rng.randint(0, 600)),
-            "plan": rng.choice(_PLANS), "first_name": f"User {n}",
-        }),
+        Call(
+            "identify",
+            "identify",
+            (user_id(n),),
+            {
+                "email": email_address(n),
+                "created_at": now - timedelta(minutes=rng.randint(0, 600)),
+                "plan": rng.choice(_PLANS),
+                "first_name": f"User {n}",
+            },
+        ),
         Call("signup event", "track", (user_id(n), "signed_up"), {"data": {"source": "web"}}),
     ]
 
@@ -101,31 +113,66 @@ def plan_workload(operations: int, seed: int = 7) -> list[list[Call]]:
     calls: list[Call] = []
     for n in range(users):
         calls += _signup_calls(n, now, rng)
-    calls.append(Call("identify", "identify", (user_id(users),),
-                      {"email": email_address(users), "created_at": -1}, poison=True))
+    calls.append(
+        Call(
+            "identify",
+            "identify",
+            (user_id(users),),
+            {"email": email_address(users), "created_at": -1},
+            poison=True,
+        )
+    )
     for n in range(visitors):
         anonymous = f"anon-{n:04d}"
         calls += [
-            Call("anonymous event", "track_anonymous", (anonymous, "viewed_landing_page"),
-                 {"data": {"page": "/"}}),
+            Call(
+                "anonymous event",
+                "track_anonymous",
+                (anonymous, "viewed_landing_page"),
+                {"data": {"page": "/"}},
+            ),
             Call("identify", "identify", (email_address(n),), {"newsletter": True}),
             Call("merge", "merge_customers", ("id", user_id(n), "email", email_address(n))),
         ]
     for n in range(devices):
-        calls.append(Call("device", "add_device", (user_id(n), f"device-token-{n:05d}", "ios"),
-                          {"last_used": now}))
+        calls.append(
+            Call(
+                "device",
+                "add_device",
+                (user_id(n), f"device-token-{n:05d}", "ios"),
+                {"last_used": now},
+            )
+        )
     remaining = operations - len(calls) - sends
     for _ in range(max(0, remaining)):
         n = rng.randrange(users)
         if rng.random() < 0.8:
             calls.append(Call("page view", "pageview", (user_id(n), rng.choice(_PAGES))))
         else:
-            calls.append(Call("purchase", "track", (user_id(n), "purchased"),
-                              {"data": {"total": round(rng.uniform(5, 200), 2)}}))
+            calls.append(
+                Call(
+                    "purchase",
+                    "track",
+                    (user_id(n), "purchased"),
+                    {"data": {"total": round(rng.uniform(5, 200), 2)}},
+                )
+            )
     for n in range(sends):
-        calls.append(Call("transactional send", "send_email", (SendEmailRequest(
-            transactional_message_id=1, to=email_address(n), identifiers={"id": user_id(n)},
-            message_data={"order": 1000 + n}),), {"idempotency_key": f"demo-receipt-{n}"}))
+        calls.append(
+            Call(
+                "transactional send",
+                "send_email",
+                (
+                    SendEmailRequest(
+                        transactional_message_id=1,
+                        to=email_address(n),
+                        identifiers={"id": user_id(n)},
+                        message_data={"order": 1000 + n},
+                    ),
+                ),
+                {"idempotency_key": f"demo-receipt-{n}"},
+            )
+        )
     calls = calls[:operations]
     return list(_waves(calls, 10))
 
@@ -133,7 +180,7 @@ def plan_workload(operations: int, seed: int = 7) -> list[list[Call]]:
 def _waves(calls: list[Call], count: int) -> Iterator[list[Call]]:
     size = -(-len(calls) // count)
     for start in range(0, len(calls), size):
-        yield calls[start:start + size]
+        yield calls[start : start + size]
 
 
 def produce_wave(wave: list[Call], cio: CustomerIO, api: APIClient, produced: Produced) -> None:

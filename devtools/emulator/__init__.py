@@ -3,9 +3,9 @@
 ``create_app(config)`` builds the Starlette app; ``cio-pipeline emulator`` serves it;
 :mod:`cio_pipeline.devtools.emulator_process` runs it as a subprocess for integration tests.
 
-Importing this package (or :mod:`cio_pipeline.devtools.emulator.cli`, which registers the command) needs only
-the core dependencies: ``create_app`` and the modules behind it need the ``emulator`` extra
-(Starlette), so they are imported on first use.
+Importing this package (or :mod:`cio_pipeline.devtools.emulator.cli`, which registers the command)
+needs only the core dependencies: ``create_app`` and the modules behind it need the ``emulator``
+extra (Starlette), so they are imported on first use.
 """
 
 from __future__ import annotations

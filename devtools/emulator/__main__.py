@@ -1,8 +1,9 @@
-"""``python -m cio_pipeline.devtools.emulator [options]``: the same as ``cio-pipeline emulator [options]``.
+"""``python -m cio_pipeline.devtools.emulator [options]``: the same as ``cio-pipeline emulator
+[options]``.
 
 It builds a parser with only this sub-command, so the emulator starts without importing the
-worker's other commands (and cannot be broken by them): what :mod:`cio_pipeline.devtools.emulator_process`
-runs by default.
+worker's other commands (and cannot be broken by them): what
+:mod:`cio_pipeline.devtools.emulator_process` runs by default.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """``create_app(config)``: the emulator as a Starlette application.
 
 Usable in-process (``starlette.testclient.TestClient(create_app())``) or served by uvicorn
-(``cio-pipeline emulator``). The app's :class:`~cio_pipeline.devtools.emulator.runtime.Runtime` (state,
-faults, limiters) is ``app.state.runtime``.
+(``cio-pipeline emulator``). The app's :class:`~cio_pipeline.devtools.emulator.runtime.Runtime`
+(state, faults, limiters) is ``app.state.runtime``.
 """
 
 from __future__ import annotations

@@ -18,8 +18,14 @@ SEND_KINDS = ("email", "push", "sms", "in_app", "inbox_message", "whatsapp")
 MAX_RECIPIENTS = 15
 ATTACHMENTS_MAX_BYTES = 2 * 1024 * 1024
 SEND_AT_MAX_AHEAD_S = 90 * 86_400
-_BOOLEANS = ("disable_message_retention", "send_to_unsubscribed", "tracked", "queue_draft",
-             "disable_css_preprocessing", "fake_bcc")
+_BOOLEANS = (
+    "disable_message_retention",
+    "send_to_unsubscribed",
+    "tracked",
+    "queue_draft",
+    "disable_css_preprocessing",
+    "fake_bcc",
+)
 _TEMPLATELESS_EMAIL = ("body", "subject", "from")
 
 
@@ -107,7 +113,8 @@ def _attachments(kind: str, body: dict[str, Any], now: float) -> str | None:
 def _recipients(body: dict[str, Any]) -> int:
     return sum(
         len([a for a in body[f].split(",") if a.strip()])
-        for f in ("to", "cc", "bcc") if isinstance(body.get(f), str)
+        for f in ("to", "cc", "bcc")
+        if isinstance(body.get(f), str)
     )
 
 

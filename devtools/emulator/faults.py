@@ -32,8 +32,15 @@ import threading
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-__all__ = ["FAULT_KINDS", "SURFACES", "FaultDecision", "FaultInjector", "FaultPlan",
-           "ScriptedFault", "SurfaceFaults"]
+__all__ = [
+    "FAULT_KINDS",
+    "SURFACES",
+    "FaultDecision",
+    "FaultInjector",
+    "FaultPlan",
+    "ScriptedFault",
+    "SurfaceFaults",
+]
 
 SURFACES = ("track", "app")
 FAULT_KINDS = ("status", "rate_limit", "hang", "reset", "lost")
@@ -67,8 +74,13 @@ class SurfaceFaults:
     next: tuple[ScriptedFault, ...] = ()
 
     def __post_init__(self) -> None:
-        rates = (self.error_rate, self.rate_limit_rate, self.hang_rate, self.reset_rate,
-                 self.lost_rate)
+        rates = (
+            self.error_rate,
+            self.rate_limit_rate,
+            self.hang_rate,
+            self.reset_rate,
+            self.lost_rate,
+        )
         if any(not 0.0 <= r <= 1.0 for r in rates) or sum(rates) > 1.0:
             raise ValueError("fault rates must each be 0..1 and add up to at most 1")
         if not self.error_statuses or any(not 400 <= s <= 599 for s in self.error_statuses):
@@ -79,8 +91,10 @@ class SurfaceFaults:
             raise ValueError("lost_mode must be reset or hang")
         for item in self.next:
             if item.fault not in FAULT_KINDS or item.count < 1 or not 400 <= item.status <= 599:
-                raise ValueError(f"bad scripted fault {asdict(item)}: fault must be one of "
-                                 f"{', '.join(FAULT_KINDS)}, count >= 1, status 400..599")
+                raise ValueError(
+                    f"bad scripted fault {asdict(item)}: fault must be one of "
+                    f"{', '.join(FAULT_KINDS)}, count >= 1, status 400..599"
+                )
 
     @classmethod
     def from_json(cls, data: object) -> SurfaceFaults:
@@ -181,9 +195,7 @@ class FaultInjector:
             if faults.next:
                 head, *rest = faults.next
                 left = (replace(head, count=head.count - 1),) if head.count > 1 else ()
-                self._plan = replace(
-                    self._plan, **{surface: replace(faults, next=(*left, *rest))}
-                )
+                self._plan = replace(self._plan, **{surface: replace(faults, next=(*left, *rest))})
                 hang_s = faults.hang_s if head.hang_s is None else head.hang_s
                 retry_after = (
                     faults.retry_after_s if head.retry_after_s is None else head.retry_after_s
@@ -194,9 +206,13 @@ class FaultInjector:
             return self._draw(faults, latency_s)
 
     def _draw(self, faults: SurfaceFaults, latency_s: float) -> FaultDecision:
-        bands = (("reset", faults.reset_rate), ("lost", faults.lost_rate),
-                 ("hang", faults.hang_rate), ("status", faults.error_rate),
-                 ("rate_limit", faults.rate_limit_rate))
+        bands = (
+            ("reset", faults.reset_rate),
+            ("lost", faults.lost_rate),
+            ("hang", faults.hang_rate),
+            ("status", faults.error_rate),
+            ("rate_limit", faults.rate_limit_rate),
+        )
         if not any(rate for _, rate in bands):
             # no draw at all: enabling faults on one surface must not shift the other's
             return FaultDecision(latency_s=latency_s)

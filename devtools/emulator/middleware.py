@@ -83,8 +83,9 @@ class EmulatorMiddleware:
             return
         await self.app(scope, replay, status_send)
 
-    async def _fault_answered(self, decision: FaultDecision, scope: Scope, receive: Receive,
-                              send: Send) -> bool:
+    async def _fault_answered(
+        self, decision: FaultDecision, scope: Scope, receive: Receive, send: Send
+    ) -> bool:
         """Apply a fault that acts before the routes; True when the request is finished.
 
         ``receive`` is the server's own (the body has been read): it only reports disconnects.
@@ -101,8 +102,14 @@ class EmulatorMiddleware:
         await self._too_many(send, decision.retry_after_s)  # "rate_limit"
         return True
 
-    async def _lose_answer(self, decision: FaultDecision, scope: Scope, receive: Receive,
-                           replay: Receive, record: RequestRecord) -> None:
+    async def _lose_answer(
+        self,
+        decision: FaultDecision,
+        scope: Scope,
+        receive: Receive,
+        replay: Receive,
+        record: RequestRecord,
+    ) -> None:
         """Handle the request for real, keep only the status for the log, then drop."""
 
         async def swallow(message: Message) -> None:
@@ -205,8 +212,9 @@ def _recording_send(send: Send, record: RequestRecord) -> Send:
     return recording
 
 
-async def _respond(send: Send, status: int, body: bytes,
-                   headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _respond(
+    send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     content_type = [(b"content-type", b"application/json")] if body else []
     all_headers = [*content_type, (b"content-length", str(len(body)).encode()), *(headers or [])]
     await send({"type": "http.response.start", "status": status, "headers": all_headers})

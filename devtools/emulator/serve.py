@@ -16,7 +16,11 @@ __all__ = ["serve"]
 def serve(config: EmulatorConfig, *, host: str, port: int, access_log: bool) -> int:
     """Serve ``config``'s emulator on ``host:port`` until SIGINT/SIGTERM; the exit code."""
     return serve_announced(
-        create_app(config), LISTENING_PREFIX, host=host, port=port, http="h11",
+        create_app(config),
+        LISTENING_PREFIX,
+        host=host,
+        port=port,
+        http="h11",
         access_log=access_log,
         # hanging requests must not hold up a stop for long
         timeout_graceful_shutdown=1,

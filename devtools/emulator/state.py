@@ -40,9 +40,14 @@ class RequestRecord:
     def to_json(self, with_body: bool) -> dict[str, Any]:
         """The JSON form; ``body`` only when the emulator records bodies."""
         entry: dict[str, Any] = {
-            "seq": self.seq, "method": self.method, "path": self.path,
-            "surface": self.surface, "status": self.status, "at": self.at,
-            "fault": self.fault, "ops": self.ops,
+            "seq": self.seq,
+            "method": self.method,
+            "path": self.path,
+            "surface": self.surface,
+            "status": self.status,
+            "at": self.at,
+            "fault": self.fault,
+            "ops": self.ops,
         }
         if self.items is not None:
             entry["items"] = self.items
@@ -88,8 +93,13 @@ class EmulatorState:
     def requests(self, surface: str | None = None) -> list[dict[str, Any]]:
         """The request log in arrival order, optionally of one surface."""
         with self._lock:
-            return copy.deepcopy([r.to_json(self.record_bodies) for r in self._requests
-                                  if surface is None or r.surface == surface])
+            return copy.deepcopy(
+                [
+                    r.to_json(self.record_bodies)
+                    for r in self._requests
+                    if surface is None or r.surface == surface
+                ]
+            )
 
     # ---- Track ---------------------------------------------------------------------------
     def apply(self, op: AcceptedOp) -> str:
@@ -110,9 +120,16 @@ class EmulatorState:
                 seen["duplicates"] += 1
                 return "duplicate"
         event = {
-            "person": op.person, "anonymous_id": op.anonymous_id, "name": op.name,
-            "id": op.event_id, "type": op.event_type, "timestamp": op.timestamp,
-            "data": copy.deepcopy(op.data), "arrived_at": at, "duplicates": 0, "api": op.api,
+            "person": op.person,
+            "anonymous_id": op.anonymous_id,
+            "name": op.name,
+            "id": op.event_id,
+            "type": op.event_type,
+            "timestamp": op.timestamp,
+            "data": copy.deepcopy(op.data),
+            "arrived_at": at,
+            "duplicates": 0,
+            "api": op.api,
         }
         self._events.append(event)
         if op.event_id is not None:
@@ -176,7 +193,8 @@ class EmulatorState:
         gone = self._people.pop(secondary, None)
         if gone is not None:
             target = self._people.setdefault(
-                primary, {"identifier_type": op.id_type, "attributes": {}, "created_at": at})
+                primary, {"identifier_type": op.id_type, "attributes": {}, "created_at": at}
+            )
             # the primary's own values win over the secondary's
             target["attributes"] = {**gone["attributes"], **target["attributes"]}
             target["updated_at"] = at
@@ -190,8 +208,13 @@ class EmulatorState:
         """Record a transactional send; every call is a new delivery (no idempotency)."""
         with self._lock:
             at = time.time()
-            send = {"delivery_id": str(ULID()), "kind": kind, "queued_at": int(at),
-                    "arrived_at": at, "request": copy.deepcopy(request)}
+            send = {
+                "delivery_id": str(ULID()),
+                "kind": kind,
+                "queued_at": int(at),
+                "arrived_at": at,
+                "request": copy.deepcopy(request),
+            }
             self._sends.append(send)
             return {"delivery_id": send["delivery_id"], "queued_at": send["queued_at"]}
 
@@ -199,14 +222,16 @@ class EmulatorState:
     def snapshot(self) -> dict[str, Any]:
         """Everything but the request log, as JSON-ready data."""
         with self._lock:
-            return copy.deepcopy({
-                "people": self._people,
-                "events": self._events,
-                "devices": self._devices,
-                "suppressions": sorted(self._suppressed),
-                "merges": self._merges,
-                "sends": self._sends,
-            })
+            return copy.deepcopy(
+                {
+                    "people": self._people,
+                    "events": self._events,
+                    "devices": self._devices,
+                    "suppressions": sorted(self._suppressed),
+                    "merges": self._merges,
+                    "sends": self._sends,
+                }
+            )
 
 
 _HANDLERS = {

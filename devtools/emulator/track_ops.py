@@ -19,8 +19,17 @@ from cio_pipeline.devtools.emulator.track_rules import (
     timestamp_problems,
 )
 
-__all__ = ["Parsed", "v1_anonymous_event", "v1_delete_device", "v1_device", "v1_event",
-           "v1_identify", "v1_merge", "v1_path_op", "v2_operation"]
+__all__ = [
+    "Parsed",
+    "v1_anonymous_event",
+    "v1_delete_device",
+    "v1_device",
+    "v1_event",
+    "v1_identify",
+    "v1_merge",
+    "v1_path_op",
+    "v2_operation",
+]
 
 Parsed = tuple[AcceptedOp | None, list[Problem]]
 _EVENT_ACTIONS = ("event", "page", "screen")
@@ -50,8 +59,9 @@ def v1_identify(raw_identifier: str, body: Any) -> Parsed:
     problems = merge_problems(problems, schema_problems("v1_identify", body))
     timestamp = body.get("_timestamp") if isinstance(body, dict) else None
     data = dict(body) if isinstance(body, dict) else {}
-    return _done(AcceptedOp("identify", key, id_type, timestamp=timestamp, data=data, api="v1"),
-                 problems)
+    return _done(
+        AcceptedOp("identify", key, id_type, timestamp=timestamp, data=data, api="v1"), problems
+    )
 
 
 def v1_event(raw_identifier: str, body: Any) -> Parsed:
@@ -68,17 +78,24 @@ def v1_anonymous_event(body: Any) -> Parsed:
     return _event(body, problems, "v1_anonymous_event", None, None)
 
 
-def _event(body: Any, problems: list[Problem], kind: str, key: str | None,
-           id_type: str | None) -> Parsed:
+def _event(
+    body: Any, problems: list[Problem], kind: str, key: str | None, id_type: str | None
+) -> Parsed:
     if not isinstance(body, dict):
         return None, [Problem("body", "must be a JSON object")]
     problems += event_problems(body, "data")
     problems = merge_problems(problems, schema_problems(kind, body))
     anonymous_id = body.get("anonymous_id")
     op = AcceptedOp(
-        "event", key, id_type if key is not None else "anonymous_id", name=body.get("name"),
-        event_id=body.get("id"), event_type=body.get("type") or "event",
-        timestamp=body.get("timestamp"), data=body.get("data") or {}, api="v1",
+        "event",
+        key,
+        id_type if key is not None else "anonymous_id",
+        name=body.get("name"),
+        event_id=body.get("id"),
+        event_type=body.get("type") or "event",
+        timestamp=body.get("timestamp"),
+        data=body.get("data") or {},
+        api="v1",
         anonymous_id=anonymous_id if isinstance(anonymous_id, str) else None,
     )
     return _done(op, problems)
@@ -92,16 +109,18 @@ def v1_device(raw_identifier: str, body: Any) -> Parsed:
         problems += identifier_problems(device.get("id"), "device.id")
         problems += timestamp_problems(device.get("last_used"), "device.last_used")
     problems = merge_problems(problems, schema_problems("v1_device", body))
-    return _done(AcceptedOp("add_device", key, id_type, device=_device(device, "id"), api="v1"),
-                 problems)
+    return _done(
+        AcceptedOp("add_device", key, id_type, device=_device(device, "id"), api="v1"), problems
+    )
 
 
 def v1_delete_device(raw_identifier: str, device_id: str) -> Parsed:
     """``DELETE /api/v1/customers/{identifier}/devices/{device_id}``."""
     id_type, key, problems = _person(raw_identifier)
     problems += identifier_problems(device_id, "device_id")
-    return _done(AcceptedOp("delete_device", key, id_type, device={"token": device_id}, api="v1"),
-                 problems)
+    return _done(
+        AcceptedOp("delete_device", key, id_type, device={"token": device_id}, api="v1"), problems
+    )
 
 
 def v1_merge(body: Any) -> Parsed:
@@ -139,8 +158,12 @@ def _identifiers(
 def _device(device: Any, token_field: str) -> dict[str, Any] | None:
     if not isinstance(device, dict):
         return None
-    return {"token": device.get(token_field), "platform": device.get("platform"),
-            "last_used": device.get("last_used"), "attributes": device.get("attributes") or {}}
+    return {
+        "token": device.get(token_field),
+        "platform": device.get("platform"),
+        "last_used": device.get("last_used"),
+        "attributes": device.get("attributes") or {},
+    }
 
 
 def v2_operation(op: Any) -> Parsed:
@@ -171,16 +194,34 @@ def v2_operation(op: Any) -> Parsed:
     if problems:
         return None, problems
     id_type = next(iter(op["identifiers"]))
-    return _done(AcceptedOp(
-        action, key, id_type, name=op.get("name"), event_id=op.get("id"),
-        event_type=action if action in _EVENT_ACTIONS else "event",
-        timestamp=op.get("timestamp"), data=op.get("attributes") or {},
-        device=_device(op.get("device"), "token"),
-    ), [])
+    return _done(
+        AcceptedOp(
+            action,
+            key,
+            id_type,
+            name=op.get("name"),
+            event_id=op.get("id"),
+            event_type=action if action in _EVENT_ACTIONS else "event",
+            timestamp=op.get("timestamp"),
+            data=op.get("attributes") or {},
+            device=_device(op.get("device"), "token"),
+        ),
+        [],
+    )
 
 
-_V2_KINDS = frozenset({
-    "v2_identify", "v2_delete", "v2_event", "v2_page", "v2_screen", "v2_add_relationships",
-    "v2_delete_relationships", "v2_add_device", "v2_delete_device", "v2_suppress",
-    "v2_unsuppress",
-})
+_V2_KINDS = frozenset(
+    {
+        "v2_identify",
+        "v2_delete",
+        "v2_event",
+        "v2_page",
+        "v2_screen",
+        "v2_add_relationships",
+        "v2_delete_relationships",
+        "v2_add_device",
+        "v2_delete_device",
+        "v2_suppress",
+        "v2_unsuppress",
+    }
+)

@@ -62,8 +62,13 @@ def _rough_item(raw: Any) -> dict[str, Any]:
     raw = raw if isinstance(raw, dict) else {}
     identifiers = raw.get("identifiers") if isinstance(raw.get("identifiers"), dict) else {}
     first = next(iter(identifiers.items()), (None, None))
-    return {"identifier": first[1], "identifier_type": first[0], "action": raw.get("action"),
-            "event_id": raw.get("id"), "name": raw.get("name")}
+    return {
+        "identifier": first[1],
+        "identifier_type": first[0],
+        "action": raw.get("action"),
+        "event_id": raw.get("id"),
+        "name": raw.get("name"),
+    }
 
 
 async def _v1(request: Request, parsed: track_ops.Parsed, single_error: bool = False) -> Response:
@@ -141,8 +146,13 @@ async def merge(request: Request) -> Response:
 async def region(request: Request) -> Response:
     """``GET /api/v1/accounts/region``: where this workspace lives."""
     config = runtime_of(request).config
-    return JSONResponse({"url": REGION_URLS[config.region], "region": config.region,
-                         "environment_id": config.environment_id})
+    return JSONResponse(
+        {
+            "url": REGION_URLS[config.region],
+            "region": config.region,
+            "environment_id": config.environment_id,
+        }
+    )
 
 
 async def entity(request: Request) -> Response:
@@ -150,8 +160,9 @@ async def entity(request: Request) -> Response:
     raw = await request.body()
     record_of(request).ops = 1
     if len(raw) > OPERATION_MAX_BYTES:
-        return _v2_error([Problem("", f"request larger than {OPERATION_MAX_BYTES} bytes",
-                                  "too_large")], 413)
+        return _v2_error(
+            [Problem("", f"request larger than {OPERATION_MAX_BYTES} bytes", "too_large")], 413
+        )
     ok, body = parse_json(raw)
     if not ok or not isinstance(body, dict):
         return _v2_error([Problem("", "the body must be one JSON object", "invalid_json")])
@@ -174,27 +185,31 @@ async def batch(request: Request) -> Response:
 
 def _batch_response(request: Request, raw: bytes) -> Response:
     if len(raw) > BATCH_MAX_BYTES:
-        return _v2_error([Problem("", f"request larger than {BATCH_MAX_BYTES} bytes",
-                                  "too_large")], 413)
+        return _v2_error(
+            [Problem("", f"request larger than {BATCH_MAX_BYTES} bytes", "too_large")], 413
+        )
     ok, body = parse_json(raw)
     if not ok:
         return _v2_error([Problem("", "the body is not valid JSON", "invalid_json")])
     if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
-        return _v2_error([Problem("batch", "the body must be {\"batch\": [...]}", "required")])
+        return _v2_error([Problem("batch", 'the body must be {"batch": [...]}', "required")])
     parsed, errors = [], []
     for index, item in enumerate(body["batch"]):
         op, problems = _batch_item(item)
         parsed.append((index, op, item))
-        errors += [{"batch_index": index, "reason": p.reason, "field": p.field,
-                    "message": p.message} for p in problems]
+        errors += [
+            {"batch_index": index, "reason": p.reason, "field": p.field, "message": p.message}
+            for p in problems
+        ]
     _apply(request, parsed)
     return JSONResponse({"errors": errors}, status_code=207) if errors else _ok()
 
 
 def _batch_item(item: Any) -> track_ops.Parsed:
     if compact_size(item) > OPERATION_MAX_BYTES:
-        return None, [Problem("", f"operation larger than {OPERATION_MAX_BYTES} bytes",
-                              "too_large")]
+        return None, [
+            Problem("", f"operation larger than {OPERATION_MAX_BYTES} bytes", "too_large")
+        ]
     return track_ops.v2_operation(item)
 
 

@@ -133,12 +133,22 @@ def attribute_problems(attributes: object, field_name: str) -> list[Problem]:
     for name, value in attributes.items():
         where = f"{field_name}.{name}" if len(name.encode()) <= 60 else f"{field_name}.<name>"
         if len(name.encode()) > ATTRIBUTE_NAME_MAX_BYTES:
-            problems.append(Problem(where, f"attribute name longer than "
-                                           f"{ATTRIBUTE_NAME_MAX_BYTES} bytes", "too_long"))
+            problems.append(
+                Problem(
+                    where,
+                    f"attribute name longer than {ATTRIBUTE_NAME_MAX_BYTES} bytes",
+                    "too_long",
+                )
+            )
         size = len(value.encode()) if isinstance(value, str) else compact_size(value)
         if size > ATTRIBUTE_VALUE_MAX_BYTES:
-            problems.append(Problem(where, f"attribute value longer than "
-                                           f"{ATTRIBUTE_VALUE_MAX_BYTES} bytes", "too_long"))
+            problems.append(
+                Problem(
+                    where,
+                    f"attribute value longer than {ATTRIBUTE_VALUE_MAX_BYTES} bytes",
+                    "too_long",
+                )
+            )
         if name in _TIMESTAMP_ATTRIBUTES:
             problems.extend(timestamp_problems(value, where))
     return problems
@@ -160,8 +170,9 @@ def event_problems(body: dict[str, Any], data_field: str) -> list[Problem]:
     if data is not None and not isinstance(data, dict):
         problems.append(Problem(data_field, "must be an object"))
     elif data is not None and compact_size(data) > EVENT_DATA_MAX_BYTES:
-        problems.append(Problem(data_field, f"larger than {EVENT_DATA_MAX_BYTES} bytes",
-                                "too_large"))
+        problems.append(
+            Problem(data_field, f"larger than {EVENT_DATA_MAX_BYTES} bytes", "too_large")
+        )
     return problems
 
 

@@ -56,8 +56,11 @@ class WebhookSender:
         """Queue the events of one accepted send."""
         to = request.get("to") if isinstance(request.get("to"), str) else None
         address = to.strip().lower() if to else None
-        data = {"delivery_id": delivery_id, "identifiers": dict(request.get("identifiers", {})),
-                "transactional_message_id": request.get("transactional_message_id")}
+        data = {
+            "delivery_id": delivery_id,
+            "identifiers": dict(request.get("identifiers", {})),
+            "transactional_message_id": request.get("transactional_message_id"),
+        }
         if address:
             data["recipient"] = address
         outcome = self.outcomes.get(address or "", "delivered")
@@ -67,8 +70,15 @@ class WebhookSender:
         now = int(time.time())
         for metric in metrics:
             extra = {"failure_message": "mailbox does not exist"} if metric == "bounced" else {}
-            self.add({"event_id": str(ULID()), "object_type": kind, "metric": metric,
-                      "timestamp": now, "data": {**data, **extra}})
+            self.add(
+                {
+                    "event_id": str(ULID()),
+                    "object_type": kind,
+                    "metric": metric,
+                    "timestamp": now,
+                    "data": {**data, **extra},
+                }
+            )
 
     def add(self, event: dict[str, Any]) -> None:
         """Queue one event; starts the sending task on first use."""
@@ -81,8 +91,12 @@ class WebhookSender:
 
     def counters(self) -> dict[str, int]:
         """What was sent so far."""
-        return {"queued": len(self.pending), "delivered": self.delivered,
-                "attempts": self.attempts, "failed_attempts": self.failed_attempts}
+        return {
+            "queued": len(self.pending),
+            "delivered": self.delivered,
+            "attempts": self.attempts,
+            "failed_attempts": self.failed_attempts,
+        }
 
     async def _run(self) -> None:
         assert self._wake is not None
@@ -102,8 +116,11 @@ class WebhookSender:
     async def _post(self, client: httpx.AsyncClient, event: dict[str, Any]) -> bool:
         body = json.dumps(event, separators=(",", ":")).encode()
         stamp = int(time.time())
-        headers = {"Content-Type": "application/json", "X-CIO-Timestamp": str(stamp),
-                   "X-CIO-Signature": sign(body, stamp, self.key)}
+        headers = {
+            "Content-Type": "application/json",
+            "X-CIO-Timestamp": str(stamp),
+            "X-CIO-Signature": sign(body, stamp, self.key),
+        }
         self.attempts += 1
         try:
             response = await client.post(self.url, content=body, headers=headers)
@@ -117,7 +134,8 @@ class WebhookSender:
 
 
 def _sender(request: Request) -> WebhookSender | None:
-    # the app's Runtime (cio_pipeline.devtools.emulator.runtime imports this module, so not runtime_of)
+    # the app's Runtime (cio_pipeline.devtools.emulator.runtime imports this module, so not
+    # runtime_of)
     sender: WebhookSender | None = request.app.state.runtime.webhooks
     return sender
 
@@ -130,8 +148,7 @@ async def outcomes(request: Request) -> Response:
     body = json.loads(await request.body() or b"{}")
     address, outcome = body.get("address"), body.get("outcome")
     if not isinstance(address, str) or outcome not in OUTCOMES:
-        return JSONResponse({"error": f"need address and outcome in {OUTCOMES}"},
-                            status_code=400)
+        return JSONResponse({"error": f"need address and outcome in {OUTCOMES}"}, status_code=400)
     sender.outcomes[address.strip().lower()] = outcome
     return JSONResponse({"address": address, "outcome": outcome})
 
@@ -153,8 +170,11 @@ async def events(request: Request) -> Response:
 async def counters(request: Request) -> Response:
     """The sender's counters (all zero without ``--webhook-url``)."""
     sender = _sender(request)
-    return JSONResponse(sender.counters() if sender else {"queued": 0, "delivered": 0,
-                                                          "attempts": 0, "failed_attempts": 0})
+    return JSONResponse(
+        sender.counters()
+        if sender
+        else {"queued": 0, "delivered": 0, "attempts": 0, "failed_attempts": 0}
+    )
 
 
 webhook_routes = [

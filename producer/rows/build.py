@@ -83,8 +83,7 @@ def parse_types(spec: str | None) -> dict[str, str]:
         column, sep, kind = entry.rpartition(":")
         if not sep or not column.strip() or kind.strip() not in TYPES:
             raise RowsError(
-                f"--types entry {entry.strip()!r}: use COLUMN:TYPE, TYPE one of "
-                f"{', '.join(TYPES)}"
+                f"--types entry {entry.strip()!r}: use COLUMN:TYPE, TYPE one of {', '.join(TYPES)}"
             )
         types[column.strip()] = kind.strip()
     return types
@@ -162,8 +161,7 @@ class RowBuilder:
         self._identify_skip = frozenset(
             {mapping.id_column, mapping.email_column, mapping.cio_id_column, mapping.event_column}
         )
-        self._event_skip = self._identify_skip | {mapping.timestamp_column,
-                                                  mapping.event_id_column}
+        self._event_skip = self._identify_skip | {mapping.timestamp_column, mapping.event_id_column}
         self._types = dict(mapping.types)
 
     def _identifiers(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
@@ -182,8 +180,9 @@ class RowBuilder:
         columns = self.mapping.columns
         if columns is None:
             # an empty CSV cell is left out (a CSV cannot tell it from a missing value)
-            out = {name: value for name, value in values.items()
-                   if value != "" and name not in skip}
+            out = {
+                name: value for name, value in values.items() if value != "" and name not in skip
+            }
         else:
             out = {}
             for name in columns:
@@ -229,8 +228,9 @@ class RowBuilder:
         stamp = values.get(mapping.timestamp_column)
         if _present(stamp):
             kind = self._types.get(mapping.timestamp_column)
-            op["timestamp"] = stamp if kind is None else _convert(
-                mapping.timestamp_column, stamp, kind)
+            op["timestamp"] = (
+                stamp if kind is None else _convert(mapping.timestamp_column, stamp, kind)
+            )
         event_id = values.get(mapping.event_id_column)
         op["id"] = event_id if _present(event_id) else event_id_for(line, values, stamp)
         return op

@@ -22,7 +22,8 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 @pytest.fixture
 def emulator() -> Iterator[Any]:
-    """A running emulator subprocess (``cio_pipeline.devtools.emulator_process.running_emulator``)."""
+    """A running emulator subprocess
+    (``cio_pipeline.devtools.emulator_process.running_emulator``)."""
     from cio_pipeline.devtools.emulator_process import running_emulator
 
     with running_emulator() as handle:

@@ -40,26 +40,69 @@ def make_certificates(directory: Path, name: str = "ca") -> Certificates:
         pytest.fail("the openssl command is needed to make the test's CA")
     directory.mkdir(parents=True, exist_ok=True)
     ca, ca_key = directory / f"{name}.pem", directory / f"{name}.key"
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
-             f"/CN=cio-test-{name}", "-keyout", str(ca_key), "-out", str(ca))
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        f"/CN=cio-test-{name}",
+        "-keyout",
+        str(ca_key),
+        "-out",
+        str(ca),
+    )
     key, csr = directory / f"{name}-server.key", directory / f"{name}-server.csr"
     cert, ext = directory / f"{name}-server.pem", directory / f"{name}-server.ext"
     ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-             "-keyout", str(key), "-out", str(csr))
-    _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
-             "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert))
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        str(key),
+        "-out",
+        str(csr),
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(csr),
+        "-CA",
+        str(ca),
+        "-CAkey",
+        str(ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(cert),
+    )
     return Certificates(ca, cert, key)
 
 
-def start_server(args: list[str], ping: Callable[[], Any], timeout_s: float = 10.0
-                 ) -> subprocess.Popen[bytes]:
+def start_server(
+    args: list[str], ping: Callable[[], Any], timeout_s: float = 10.0
+) -> subprocess.Popen[bytes]:
     """Start ``redis-server args`` and wait (bounded) until ``ping()`` answers."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    process = subprocess.Popen([binary, *args], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+    process = subprocess.Popen(
+        [binary, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+    )
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -79,20 +122,41 @@ def stop(process: subprocess.Popen[bytes] | None) -> None:
 
 
 def _plain_args(port: int, workdir: Path) -> list[str]:
-    return ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(workdir)]
+    return [
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
 
 
 def start_tls_redis(workdir: Path, certs: Certificates) -> tuple[int, subprocess.Popen[bytes]]:
     """A redis-server that speaks only TLS on a free loopback port."""
     port = free_port()
-    args = [*_plain_args(0, workdir), "--tls-port", str(port), "--tls-cert-file", str(certs.cert),
-            "--tls-key-file", str(certs.key), "--tls-ca-cert-file", str(certs.ca),
-            "--tls-auth-clients", "no"]
+    args = [
+        *_plain_args(0, workdir),
+        "--tls-port",
+        str(port),
+        "--tls-cert-file",
+        str(certs.cert),
+        "--tls-key-file",
+        str(certs.key),
+        "--tls-ca-cert-file",
+        str(certs.ca),
+        "--tls-auth-clients",
+        "no",
+    ]
 
     def ping() -> None:
-        client = redis.Redis(port=port, ssl=True, ssl_ca_certs=str(certs.ca),
-                             socket_connect_timeout=0.5)
+        client = redis.Redis(
+            port=port, ssl=True, ssl_ca_certs=str(certs.ca), socket_connect_timeout=0.5
+        )
         try:
             client.ping()
         finally:
@@ -189,7 +253,9 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None
 
 def fleet_env(emulator: Any, **env: str) -> dict[str, str]:
     """A worker environment: this process's, without its CIO settings, plus ``env``."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("CIO_", "CUSTOMERIO_", "REDIS_URL", "LOG_"))}
-    return {**base, **emulator.worker_env(), "LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1",
-            **env}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CIO_", "CUSTOMERIO_", "REDIS_URL", "LOG_"))
+    }
+    return {**base, **emulator.worker_env(), "LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1", **env}

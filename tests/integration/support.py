@@ -166,14 +166,10 @@ class WorkerFleet:
             worker.stop()
 
 
-
-
-
-
-
-
 def wait_until(
-    predicate: Callable[[], bool], timeout_s: float, what: str,
+    predicate: Callable[[], bool],
+    timeout_s: float,
+    what: str,
     diagnose: Callable[[], str] | None = None,
 ) -> None:
     """Poll ``predicate`` (bounded) until it holds; fail the test with ``what`` (and what
@@ -187,7 +183,11 @@ def wait_until(
 
 
 def enqueue_sends(
-    redis_url: str, count: int, start: int = 0, *, data: dict[str, Any] | None = None,
+    redis_url: str,
+    count: int,
+    start: int = 0,
+    *,
+    data: dict[str, Any] | None = None,
     **send_kwargs: Any,
 ) -> list[str]:
     """``count`` e-mail sends numbered ``start``.. (``message_data["n"]``), in one pipeline;
@@ -198,9 +198,12 @@ def enqueue_sends(
     with api.pipeline() as pipe:
         ids = [
             pipe.send_email(
-                SendEmailRequest(transactional_message_id=1, to=f"p{n}@example.com",
-                                 identifiers={"id": str(n)},
-                                 message_data={"n": n, **(data or {})}),
+                SendEmailRequest(
+                    transactional_message_id=1,
+                    to=f"p{n}@example.com",
+                    identifiers={"id": str(n)},
+                    message_data={"n": n, **(data or {})},
+                ),
                 **send_kwargs,
             )
             for n in range(start, start + count)

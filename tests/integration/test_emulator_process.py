@@ -60,16 +60,33 @@ def test_every_track_operation_is_accepted_and_visible(
         ("POST", "/api/v1/customers/s%40x.co/suppress", None),
         ("POST", "/api/v1/customers/u%40x.co/unsuppress", None),
         ("PUT", "/api/v1/customers/old", {"legacy": "yes"}),
-        ("POST", "/api/v1/merge_customers", {"primary": {"email": "jane@example.com"},
-                                             "secondary": {"id": "old"}}),
+        (
+            "POST",
+            "/api/v1/merge_customers",
+            {"primary": {"email": "jane@example.com"}, "secondary": {"id": "old"}},
+        ),
         ("PUT", "/api/v1/customers/tmp", {}),
         ("DELETE", "/api/v1/customers/tmp", None),
         ("POST", "/api/v2/entity", op("identify", attributes={"a": 1})),
-        ("POST", "/api/v2/batch", {"batch": [
-            op("event", name="e", id=str(ULID())), op("page", name="/p"),
-            op("screen", name="s"), op("add_device", device={"token": "t", "platform": "ios"}),
-            op("suppress", "z"), {"type": "person", "action": "merge",
-                                  "primary": {"id": "42"}, "secondary": {"id": "9"}}]}),
+        (
+            "POST",
+            "/api/v2/batch",
+            {
+                "batch": [
+                    op("event", name="e", id=str(ULID())),
+                    op("page", name="/p"),
+                    op("screen", name="s"),
+                    op("add_device", device={"token": "t", "platform": "ios"}),
+                    op("suppress", "z"),
+                    {
+                        "type": "person",
+                        "action": "merge",
+                        "primary": {"id": "42"},
+                        "secondary": {"id": "9"},
+                    },
+                ]
+            },
+        ),
     ]
     for method, path, body in calls:
         response = track.request(method, path, json=body)
@@ -78,8 +95,7 @@ def test_every_track_operation_is_accepted_and_visible(
     assert state["people"]["jane@example.com"]["attributes"] == {"plan": "pro", "legacy": "yes"}
     assert "old" not in state["people"] and "tmp" not in state["people"]
     assert {e["name"] for e in state["events"]} == {"buy", "visit", "e", "/p", "s"}
-    assert state["devices"]["42"] == {"t": {"platform": "ios", "last_used": None,
-                                            "attributes": {}}}
+    assert state["devices"]["42"] == {"t": {"platform": "ios", "last_used": None, "attributes": {}}}
     assert state["suppressions"] == ["s@x.co", "z"]
     assert len(state["merges"]) == 2
     assert [r["status"] for r in emu.requests("track")] == [200] * len(calls)
@@ -89,15 +105,17 @@ def test_every_send_kind_is_accepted_and_visible(emu: EmulatorHandle, app: httpx
     kinds = ["email", "push", "sms", "in_app", "inbox_message", "whatsapp"]
     ids = [app.post(f"/v1/send/{k}", json=EMAIL).json()["delivery_id"] for k in kinds]
     assert len(set(ids)) == len(kinds)
-    assert [(s["kind"], s["delivery_id"]) for s in emu.state()["sends"]] == list(zip(kinds, ids,
-                                                                                      strict=True))
+    assert [(s["kind"], s["delivery_id"]) for s in emu.state()["sends"]] == list(
+        zip(kinds, ids, strict=True)
+    )
     assert app.get("/v1/transactional").json() == {"messages": []}
 
 
 def test_wrong_keys_get_a_bare_401(emu: EmulatorHandle) -> None:
     wrong_track = httpx.put(f"{emu.url}/api/v1/customers/1", json={}, auth=(emu.site_id, "x"))
-    track_key_on_app = httpx.get(f"{emu.url}/v1/transactional",
-                                 headers={"Authorization": f"Bearer {emu.api_key}"})
+    track_key_on_app = httpx.get(
+        f"{emu.url}/v1/transactional", headers={"Authorization": f"Bearer {emu.api_key}"}
+    )
     app_key_on_track = httpx.get(f"{emu.url}/api/v1/accounts/region", headers=emu.app_headers)
     for response in (wrong_track, track_key_on_app, app_key_on_track):
         assert (response.status_code, response.content) == (401, b"")
@@ -114,11 +132,21 @@ def test_bad_timestamp_and_ulid_are_rejected(emu: EmulatorHandle, track: httpx.C
     assert v1.status_code == 400 and "timestamp" in v1.json()["meta"]["errors"][0]
     v1_ulid = track.post("/api/v1/customers/42/events", json={"name": "a", "id": "123"})
     assert v1_ulid.status_code == 400
-    v2 = track.post("/api/v2/batch", json={"batch": [
-        op("event", name="a", timestamp=1.5), op("event", name="b", id="x"), op("identify")]})
+    v2 = track.post(
+        "/api/v2/batch",
+        json={
+            "batch": [
+                op("event", name="a", timestamp=1.5),
+                op("event", name="b", id="x"),
+                op("identify"),
+            ]
+        },
+    )
     assert v2.status_code == 207
     assert [(e["batch_index"], e["field"]) for e in v2.json()["errors"]] == [
-        (0, "timestamp"), (1, "id")]
+        (0, "timestamp"),
+        (1, "id"),
+    ]
     assert emu.state()["events"] == [] and "42" in emu.state()["people"]
 
 
@@ -129,8 +157,7 @@ def test_error_status_faults(emu: EmulatorHandle, track: httpx.Client, status: i
     assert track.get("/api/v1/accounts/region").status_code == 200
 
 
-def test_random_faults_are_repeatable_with_a_seed(emu: EmulatorHandle,
-                                                   track: httpx.Client) -> None:
+def test_random_faults_are_repeatable_with_a_seed(emu: EmulatorHandle, track: httpx.Client) -> None:
     def run() -> list[int]:
         emu.set_faults(seed=42, track={"error_rate": 0.5, "error_statuses": [500, 503]})
         return [track.get("/api/v1/accounts/region").status_code for _ in range(20)]
@@ -158,8 +185,9 @@ def test_hang_is_a_read_timeout(emu: EmulatorHandle, track: httpx.Client) -> Non
     assert emu.state()["people"] == {}
 
 
-def test_reset_is_a_connection_error_and_changes_nothing(emu: EmulatorHandle,
-                                                         app: httpx.Client) -> None:
+def test_reset_is_a_connection_error_and_changes_nothing(
+    emu: EmulatorHandle, app: httpx.Client
+) -> None:
     emu.fail_next(1, surface="app", fault="reset")
     with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
         app.post("/v1/send/email", json=EMAIL)
@@ -196,8 +224,13 @@ def test_rate_limit_with_and_without_retry_after() -> None:
 
 
 def test_start_up_faults_and_credentials() -> None:
-    with running_emulator(site_id="s", api_key="k", app_api_key="a", region="eu",
-                          faults={"track": {"next": [{"status": 502}]}}) as emu:
+    with running_emulator(
+        site_id="s",
+        api_key="k",
+        app_api_key="a",
+        region="eu",
+        faults={"track": {"next": [{"status": 502}]}},
+    ) as emu:
         region = f"{emu.url}/api/v1/accounts/region"
         assert httpx.get(region, auth=("s", "k")).status_code == 502
         assert httpx.get(region, auth=("s", "k")).json()["region"] == "eu"
@@ -210,7 +243,8 @@ def test_the_cio_pipeline_command_serves_it() -> None:
 
 
 def test_a_bad_option_fails_fast() -> None:
-    with pytest.raises(EmulatorStartError, match="exited"), running_emulator(
-        extra_args=["--track-error-rate", "7"], start_timeout_s=20
+    with (
+        pytest.raises(EmulatorStartError, match="exited"),
+        running_emulator(extra_args=["--track-error-rate", "7"], start_timeout_s=20),
     ):
         pass

@@ -57,7 +57,9 @@ def _forge(client: redis.Redis, queue_name: str, tmp_path: Path) -> dict[str, Pa
     client.hset(
         reducing.key,
         "data",
-        pickle.dumps(("cio_pipeline.worker.jobs.send_email", None, (_TouchOnLoad(reduce_path),), {})),
+        pickle.dumps(
+            ("cio_pipeline.worker.jobs.send_email", None, (_TouchOnLoad(reduce_path),), {})
+        ),
     )
     forged[reducing.id] = reduce_path
     return forged
@@ -66,14 +68,20 @@ def _forge(client: redis.Redis, queue_name: str, tmp_path: Path) -> dict[str, Pa
 def _dead_letters(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     out = subprocess.run(
         [sys.executable, "-m", "cio_pipeline.worker.cli", "dlq", "list", "--json"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     return {entry["job_id"]: entry for entry in json.loads(out.stdout)}
 
 
 def test_forged_jobs_are_dead_lettered_unrun_and_the_worker_goes_on(
-    redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet,
+    redis_url: str,
+    redis_client: redis.Redis,
+    emulator: Any,
+    fleet: WorkerFleet,
     tmp_path: Path,
 ) -> None:
     cio = CustomerIO(settings=Settings(redis_url=redis_url))
@@ -89,15 +97,26 @@ def test_forged_jobs_are_dead_lettered_unrun_and_the_worker_goes_on(
 
     def settled() -> bool:
         sends = emulator.state()["sends"]
-        return len(sends) == 4 and track_drained(redis_client) and set(
-            _dead_letters(fleet.env)) == set(forged)
+        return (
+            len(sends) == 4
+            and track_drained(redis_client)
+            and set(_dead_letters(fleet.env)) == set(forged)
+        )
 
-    wait_until(settled, 60, "good jobs delivered and forged ones dead-lettered",
-               lambda: f"{worker.log()[-3000:]}")
+    wait_until(
+        settled,
+        60,
+        "good jobs delivered and forged ones dead-lettered",
+        lambda: f"{worker.log()[-3000:]}",
+    )
 
     assert not any(path.exists() for path in forged.values()), "a forged job ran"
     assert sorted(s["request"]["message_data"]["n"] for s in emulator.state()["sends"]) == [
-        0, 1, 2, 3]
+        0,
+        1,
+        2,
+        3,
+    ]
     people = emulator.state()["people"]
     assert people["before"]["attributes"] == {"n": 1}
     assert people["after"]["attributes"] == {"n": 2}

@@ -46,18 +46,27 @@ def _write_csv(path: Path) -> set[int]:
     return bad
 
 
-def _import(argv: list[str], env: dict[str, str], cwd: Path,
-            interrupt_when: Any = None) -> tuple[int, str, int]:
+def _import(
+    argv: list[str], env: dict[str, str], cwd: Path, interrupt_when: Any = None
+) -> tuple[int, str, int]:
     """Run an import to its end (SIGINT once ``interrupt_when()`` holds); returns its exit
     code, stdout and peak RSS in bytes (the child's own rusage)."""
     out = cwd / f"import-{len(list(cwd.glob('import-*')))}.out"
     with out.open("w") as stdout:
-        process = subprocess.Popen([sys.executable, "-m", "cio_pipeline.worker.cli", "import", *argv],
-                                   env=env, cwd=cwd, stdout=stdout, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cio_pipeline.worker.cli", "import", *argv],
+            env=env,
+            cwd=cwd,
+            stdout=stdout,
+            stderr=subprocess.STDOUT,
+        )
     try:
         if interrupt_when is not None:
-            wait_until(lambda: interrupt_when() or process.poll() is not None, 120,
-                       "the import to get halfway")
+            wait_until(
+                lambda: interrupt_when() or process.poll() is not None,
+                120,
+                "the import to get halfway",
+            )
             assert process.poll() is None, "the import finished before it could be interrupted"
             process.send_signal(signal.SIGINT)
         _, status, usage = os.wait4(process.pid, 0)
@@ -71,7 +80,10 @@ def _import(argv: list[str], env: dict[str, str], cwd: Path,
 
 @pytest.mark.timeout(420)
 def test_import_interrupted_and_resumed_delivers_every_good_row_once(
-    redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet,
+    redis_url: str,
+    redis_client: redis.Redis,
+    emulator: Any,
+    fleet: WorkerFleet,
     tmp_path: Path,
 ) -> None:
     csv_path = tmp_path / "people.csv"
@@ -85,8 +97,12 @@ def test_import_interrupted_and_resumed_delivers_every_good_row_once(
         delivered = int(redis_client.hget(keys.counters, "track_delivered") or 0)
         return delivered + track_backlog(redis_client, keys) >= ROWS // 2
 
-    code, output, rss1 = _import([str(csv_path), "--errors", str(errors), "--progress",
-                                  "plain"], env, tmp_path, interrupt_when=halfway)
+    code, output, rss1 = _import(
+        [str(csv_path), "--errors", str(errors), "--progress", "plain"],
+        env,
+        tmp_path,
+        interrupt_when=halfway,
+    )
     assert code == 3, output[-3000:]
     resume = next(line for line in output.splitlines() if line.startswith("resume with: "))
     words = shlex.split(resume.removeprefix("resume with: "))
@@ -103,8 +119,11 @@ def test_import_interrupted_and_resumed_delivers_every_good_row_once(
     assert int(redis_client.hget(keys.counters, "track_delivered") or 0) == good
 
     # every bad row reported once, with its line, on the console and in the rejects file
-    reported = [int(line.split(":")[0].removeprefix("line ")) for line in
-                (output + output2).splitlines() if line.startswith("line ")]
+    reported = [
+        int(line.split(":")[0].removeprefix("line "))
+        for line in (output + output2).splitlines()
+        if line.startswith("line ")
+    ]
     assert sorted(reported) == sorted(bad_lines)
     rejected = errors.read_text().splitlines()
     assert rejected[0] == "id,email,zip,seq,created_at,cio_import_line,cio_import_error"

@@ -17,8 +17,13 @@ from cio_pipeline.producer import CustomerIO, Settings
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cio_pipeline.worker.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cio_pipeline.worker.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _produce(redis_url: str) -> None:
@@ -38,10 +43,15 @@ def test_stats_health_and_metrics_agree_with_what_happened(
     _produce(redis_url)
     enqueue_sends(redis_url, 5)
     fleet.start(1)
-    wait_until(lambda: track_drained(redis_client)
-               and redis_client.llen("rq:queue:cio-transactional") == 0
-               and redis_client.hget("cio:counters", "transactional_delivered") == b"5",
-               60, "everything delivered")
+    wait_until(
+        lambda: (
+            track_drained(redis_client)
+            and redis_client.llen("rq:queue:cio-transactional") == 0
+            and redis_client.hget("cio:counters", "transactional_delivered") == b"5"
+        ),
+        60,
+        "everything delivered",
+    )
     result = _cli(env, "stats", "--json")
     assert result.returncode == 0, result.stderr
     stats: dict[str, Any] = json.loads(result.stdout)
@@ -64,12 +74,24 @@ def test_stats_health_and_metrics_agree_with_what_happened(
     assert _cli(env, "health", "--this-host").returncode == 0
 
     # The webhook receiver's fields show up when present.
-    redis_client.hset("cio:counters", mapping={"webhooks_processed": 3,
-                                               "webhook_metric_email_opened": 2})
+    redis_client.hset(
+        "cio:counters", mapping={"webhooks_processed": 3, "webhook_metric_email_opened": 2}
+    )
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "cio_pipeline.worker.cli", "metrics", "--port",
-                               str(port), "--bind", "127.0.0.1"], env=env,
-                              stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cio_pipeline.worker.cli",
+            "metrics",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
     try:
         body = ""
 
@@ -86,10 +108,15 @@ def test_stats_health_and_metrics_agree_with_what_happened(
     finally:
         server.terminate()
         server.wait(timeout=10)
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(body) for s in family.samples}
-    assert samples[("cio_operations_total", (("outcome", "delivered"), ("surface", "track")))] \
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
+    assert (
+        samples[("cio_operations_total", (("outcome", "delivered"), ("surface", "track")))]
         == total["track_delivered"]
+    )
     assert samples[("cio_operations_total", (("outcome", "dead"), ("surface", "track")))] == 1
     assert samples[("cio_http_requests_total", (("surface", "track"),))] == total["track_requests"]
     assert samples[("cio_delivery_latency_seconds_count", (("surface", "track"),))] == 200
@@ -102,8 +129,11 @@ def test_stats_health_and_metrics_agree_with_what_happened(
     suspend(redis_client)
     try:
         enqueue_sends(redis_url, 1, 100)
-        wait_until(lambda: _cli(env, "health", "--max-lag-s", "0.5").returncode == 1, 30,
-                   "health to report the lag")
+        wait_until(
+            lambda: _cli(env, "health", "--max-lag-s", "0.5").returncode == 1,
+            30,
+            "health to report the lag",
+        )
         lagging = _cli(env, "health", "--max-lag-s", "0.5")
         assert "cio-transactional" in lagging.stderr and "max-lag-s" in lagging.stderr
         assert _cli(env, "health", "--max-lag-s", "3600").returncode == 0

@@ -58,7 +58,9 @@ def _faulty_client(redis_url: str, fail_at: int, mode: str) -> redis.Redis:
     pool = redis.ConnectionPool.from_url(redis_url, connection_class=FaultyConnection)
     client = redis.Redis(connection_pool=pool)
     # Load the script now, so that no NOSCRIPT round trip shifts the request count.
-    client.script_load((resources.files("cio_pipeline.producer") / "lua" / "enqueue.lua").read_text())
+    client.script_load(
+        (resources.files("cio_pipeline.producer") / "lua" / "enqueue.lua").read_text()
+    )
     return client
 
 
@@ -138,8 +140,9 @@ def test_lost_answer_of_the_chunk_in_flight_when_the_block_raises(
     assert report.unknown_ids == ids[C : 2 * C]
     assert report.not_written_ids == ids[2 * C :]
     assert report.in_flight_ids == report.pending_ids == []
-    assert f"{C} job(s) enqueued before this error, 7 not enqueued, {C} of unknown" in (
-        raised.value.__notes__[0]
+    assert (
+        f"{C} job(s) enqueued before this error, 7 not enqueued, {C} of unknown"
+        in (raised.value.__notes__[0])
     )
     present = _in_redis(redis_client, ids)
     assert set(report.written_ids) <= present <= set(report.written_ids + report.unknown_ids)

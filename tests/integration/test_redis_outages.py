@@ -35,8 +35,13 @@ pytestmark = pytest.mark.integration
 QUEUE = "cio-transactional"
 PEOPLE, STEPS, SENDS = 150, 4, 20
 #: slow enough that the drain is still going when Redis goes away
-WORKER_ENV = {"CIO_TRACK_RATE": "8", "CIO_BATCH_MAX_OPS": "10", "CIO_TRANSACTIONAL_RATE": "4",
-              "CIO_LEASE_TTL_S": "3", "CIO_REDIS_RETRY_CAP_S": "1"}
+WORKER_ENV = {
+    "CIO_TRACK_RATE": "8",
+    "CIO_BATCH_MAX_OPS": "10",
+    "CIO_TRANSACTIONAL_RATE": "4",
+    "CIO_LEASE_TTL_S": "3",
+    "CIO_REDIS_RETRY_CAP_S": "1",
+}
 OUTAGE_S = 30  # the deliberate outage
 
 
@@ -102,8 +107,11 @@ def _sends_settled(client: redis.Redis) -> bool:
 
 
 def _track_dead(client: redis.Redis) -> list[str]:
-    return [j for q in Keys().track_queues
-            for j in FailedJobRegistry(q, connection=client).get_job_ids()]
+    return [
+        j
+        for q in Keys().track_queues
+        for j in FailedJobRegistry(q, connection=client).get_job_ids()
+    ]
 
 
 def _assert_same_live_processes(workers: list[WorkerProcess], pids: list[int]) -> None:
@@ -125,17 +133,26 @@ def test_a_redis_restart_mid_drain_is_a_non_event(
     enqueue_sends(private_redis.url, SENDS)
     workers = private_fleet.start(2, **WORKER_ENV)
     pids = [w.process.pid for w in workers]
-    wait_until(lambda: len(emulator.state()["sends"]) >= 3
-               and sum(r["ops"] for r in emulator.requests("track")) >= 100,
-               60, "the drain to be under way")
+    wait_until(
+        lambda: (
+            len(emulator.state()["sends"]) >= 3
+            and sum(r["ops"] for r in emulator.requests("track")) >= 100
+        ),
+        60,
+        "the drain to be under way",
+    )
 
     private_redis.shutdown_save()
     time.sleep(OUTAGE_S)  # the deliberate outage
     _assert_same_live_processes(workers, pids)
     private_redis.start()
 
-    wait_until(lambda: _settled(client), 90, "everything delivered after the restart",
-               lambda: queue_report(client, QUEUE))
+    wait_until(
+        lambda: _settled(client),
+        90,
+        "everything delivered after the restart",
+        lambda: queue_report(client, QUEUE),
+    )
     _assert_same_live_processes(workers, pids)
     _assert_track_in_order(emulator)
     assert _track_dead(client) == []
@@ -157,13 +174,20 @@ def test_a_worker_started_while_redis_is_down_waits_for_it(
 
     workers = private_fleet.start(2, **WORKER_ENV)
     pids = [w.process.pid for w in workers]
-    wait_until(lambda: all("redis_unavailable" in w.log() for w in workers), 30,
-               "the workers to notice Redis is away")
+    wait_until(
+        lambda: all("redis_unavailable" in w.log() for w in workers),
+        30,
+        "the workers to notice Redis is away",
+    )
     _assert_same_live_processes(workers, pids)
     private_redis.start()
 
-    wait_until(lambda: _settled(client), 90, "everything delivered once Redis is up",
-               lambda: queue_report(client, QUEUE))
+    wait_until(
+        lambda: _settled(client),
+        90,
+        "everything delivered once Redis is up",
+        lambda: queue_report(client, QUEUE),
+    )
     _assert_same_live_processes(workers, pids)
     _assert_track_in_order(emulator)
     assert _track_dead(client) == []

@@ -30,9 +30,14 @@ from cio_pipeline.producer import APIClient, CustomerIO, EnqueueError, SendEmail
 pytestmark = pytest.mark.integration
 
 PEOPLE, STEPS, SEND_EVERY = 30, 8, 8
-WORKER_ENV = {"CIO_BATCH_MAX_OPS": "10", "CIO_LEASE_TTL_S": "3", "CIO_REDIS_RETRY_CAP_S": "0.5",
-              "CIO_TRANSACTIONAL_RATE": "20", "CIO_REDIS_MIN_REPLICAS": "1",
-              "CIO_REDIS_REPLICA_TIMEOUT_MS": "200"}
+WORKER_ENV = {
+    "CIO_BATCH_MAX_OPS": "10",
+    "CIO_LEASE_TTL_S": "3",
+    "CIO_REDIS_RETRY_CAP_S": "0.5",
+    "CIO_TRANSACTIONAL_RATE": "20",
+    "CIO_REDIS_MIN_REPLICAS": "1",
+    "CIO_REDIS_REPLICA_TIMEOUT_MS": "200",
+}
 
 
 @pytest.fixture
@@ -90,9 +95,12 @@ def _produce(settings: Settings, log: ProducerLog) -> None:
                 count += 1
                 if count % SEND_EVERY == 0:
                     n, key = len(log.sends), f"send-{len(log.sends)}"
-                    request = SendEmailRequest(transactional_message_id=1, to="s@example.com",
-                                               identifiers={"id": str(n)},
-                                               message_data={"n": n})
+                    request = SendEmailRequest(
+                        transactional_message_id=1,
+                        to="s@example.com",
+                        identifiers={"id": str(n)},
+                        message_data={"n": n},
+                    )
                     # One idempotency key across retries: a write that did land is not sent
                     # a second time.
                     _retrying(log, partial(api.send_email, request, idempotency_key=key))
@@ -124,11 +132,18 @@ def test_workers_and_producer_follow_a_failover_and_lose_nothing(
     group: SentinelGroup, emulator: Any, tmp_path: Path
 ) -> None:
     emulator.set_faults({"track": {"latency_ms": 30}, "app": {"latency_ms": 30}})
-    redis_env = {"REDIS_URL": "redis://127.0.0.1/0", "CIO_REDIS_SENTINELS": group.sentinels,
-                 "CIO_REDIS_SENTINEL_MASTER": MASTER_NAME}
-    settings = Settings(redis_url="redis://127.0.0.1/0", redis_sentinels=group.sentinels,
-                        redis_sentinel_master=MASTER_NAME, redis_min_replicas=1,
-                        redis_replica_timeout_ms=200)
+    redis_env = {
+        "REDIS_URL": "redis://127.0.0.1/0",
+        "CIO_REDIS_SENTINELS": group.sentinels,
+        "CIO_REDIS_SENTINEL_MASTER": MASTER_NAME,
+    }
+    settings = Settings(
+        redis_url="redis://127.0.0.1/0",
+        redis_sentinels=group.sentinels,
+        redis_sentinel_master=MASTER_NAME,
+        redis_min_replicas=1,
+        redis_replica_timeout_ms=200,
+    )
     fleet = WorkerFleet(fleet_env(emulator, **redis_env, **WORKER_ENV), tmp_path, [])
     log = ProducerLog()
     producer = threading.Thread(target=_produce, args=(settings, log), daemon=True)
@@ -136,8 +151,11 @@ def test_workers_and_producer_follow_a_failover_and_lose_nothing(
         workers = fleet.start(2)
         pids = [w.process.pid for w in workers]
         producer.start()
-        wait_for(lambda: sum(r["ops"] for r in emulator.requests("track")) >= 40, 60,
-                 "the drain to be under way")
+        wait_for(
+            lambda: sum(r["ops"] for r in emulator.requests("track")) >= 40,
+            60,
+            "the drain to be under way",
+        )
 
         old = group.master_port()
         group.kill("a")
@@ -149,16 +167,21 @@ def test_workers_and_producer_follow_a_failover_and_lose_nothing(
         # more to convert a returning master).
         group.start_node("a", replica_of=group.master_port())
         delivered = sum(r["ops"] for r in emulator.requests("track"))
-        wait_for(lambda: sum(r["ops"] for r in emulator.requests("track")) > delivered, 60,
-                 "delivery to resume")
+        wait_for(
+            lambda: sum(r["ops"] for r in emulator.requests("track")) > delivered,
+            60,
+            "delivery to resume",
+        )
         resumed_at = time.monotonic()
 
         assert log.done.wait(120), "the producer did not finish"
         assert log.error is None, repr(log.error)
         master = redis.Redis(port=group.master_port())
-        wait_for(lambda: track_drained(master)
-                 and len(emulator.state()["sends"]) >= len(log.sends), 90,
-                 "everything delivered on the new master")
+        wait_for(
+            lambda: track_drained(master) and len(emulator.state()["sends"]) >= len(log.sends),
+            90,
+            "everything delivered on the new master",
+        )
         for worker, pid in zip(workers, pids, strict=True):
             assert worker.process.pid == pid and worker.process.poll() is None, worker.log()
     finally:

@@ -51,9 +51,15 @@ def test_delivery_end_to_end_over_tls(
     fleet = WorkerFleet(fleet_env(emulator, **env), tmp_path, [])
     try:
         fleet.start(1)
-        wait_until(lambda: len(emulator.state()["sends"]) == SENDS
-                   and sum(r["ops"] for r in emulator.requests("track")) >= 2 * PEOPLE,
-                   60, "everything delivered over TLS", lambda: fleet.workers[0].log()[-2000:])
+        wait_until(
+            lambda: (
+                len(emulator.state()["sends"]) == SENDS
+                and sum(r["ops"] for r in emulator.requests("track")) >= 2 * PEOPLE
+            ),
+            60,
+            "everything delivered over TLS",
+            lambda: fleet.workers[0].log()[-2000:],
+        )
     finally:
         fleet.stop_all()
     people = emulator.state()["people"]
@@ -69,8 +75,14 @@ def enqueue_sends_tls(settings: Settings, count: int) -> None:
 
     api = APIClient("unused", settings=settings)
     for n in range(count):
-        api.send_email(SendEmailRequest(transactional_message_id=1, to=f"p{n}@example.com",
-                                        identifiers={"id": str(n)}, message_data={"n": n}))
+        api.send_email(
+            SendEmailRequest(
+                transactional_message_id=1,
+                to=f"p{n}@example.com",
+                identifiers={"id": str(n)},
+                message_data={"n": n},
+            )
+        )
     api.close()
 
 
@@ -86,8 +98,13 @@ def test_a_wrong_ca_names_the_setting(
 
     env = fleet_env(emulator, REDIS_URL=url, CIO_REDIS_TLS_CA_FILE=str(other.ca))
     for command in (["dlq", "list"], ["worker", "--burst"]):
-        done = subprocess.run([sys.executable, "-m", "cio_pipeline.worker.cli", *command], env=env,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "cio_pipeline.worker.cli", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 2, done.stderr[-2000:]
         assert "CIO_REDIS_TLS_CA_FILE" in done.stderr
         assert "Traceback" not in done.stderr
@@ -98,4 +115,3 @@ def test_a_plain_redis_url_with_tls_files_is_refused(tmp_path: Path) -> None:
     ca.write_text("not used")
     with pytest.raises(SettingsError, match="CIO_REDIS_TLS_CA_FILE is set but REDIS_URL"):
         Settings(redis_url="redis://127.0.0.1:1/0", redis_tls_ca_file=str(ca))
-

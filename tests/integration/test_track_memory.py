@@ -27,8 +27,15 @@ def _fleet(server: PrivateRedis, emulator: Any, workdir: Path) -> WorkerFleet:
         if not key.startswith(("CIO_", "CUSTOMERIO_", "REDIS_URL", "LOG_"))
     }
     env.update(emulator.worker_env())
-    env.update({"REDIS_URL": server.url, "LOG_FORMAT": "json", "LOG_LEVEL": "warning",
-                "CIO_TRACK_RATE": "100000", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "REDIS_URL": server.url,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "warning",
+            "CIO_TRACK_RATE": "100000",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     return WorkerFleet(env, workdir, [])
 
 
@@ -56,8 +63,12 @@ def test_a_drain_leaves_redis_as_it_found_it(
     fleet = _fleet(private_redis, emulator, tmp_path)
     try:
         fleet.start(2)
-        wait_until(lambda: track_drained(client), 90, "100,000 operations drained",
-                   lambda: fleet.workers[0].log()[-2000:])
+        wait_until(
+            lambda: track_drained(client),
+            90,
+            "100,000 operations drained",
+            lambda: fleet.workers[0].log()[-2000:],
+        )
         drained = _used(client)
     finally:
         fleet.stop_all()
@@ -77,7 +88,6 @@ def test_delivered_jobs_are_kept_with_a_ttl_when_asked(
     keys = list(client.scan_iter(match="rq:job:*"))
     assert len(keys) == 200
     assert all(0 < client.ttl(key) <= 60 for key in keys)
-    finished = sum(FinishedJobRegistry(f"cio-track-{p}", connection=client).count
-                   for p in range(8))
+    finished = sum(FinishedJobRegistry(f"cio-track-{p}", connection=client).count for p in range(8))
     assert finished == 200
     client.close()

@@ -34,19 +34,31 @@ def _counters(client: redis.Redis) -> dict[str, int]:
 @pytest.fixture
 def loop(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, Any, WorkerFleet]]:
     """(receiver URL, emulator posting to it, a fleet whose workers run the test hook)."""
-    base = {"REDIS_URL": redis_url, "CUSTOMERIO_WEBHOOK_SIGNING_KEY": f"old-key,{KEY}",
-            "LOG_FORMAT": "json"}
+    base = {
+        "REDIS_URL": redis_url,
+        "CUSTOMERIO_WEBHOOK_SIGNING_KEY": f"old-key,{KEY}",
+        "LOG_FORMAT": "json",
+    }
     with running_receiver(base, log_path=str(tmp_path / "receiver.log")) as url:
         hook_url = f"{url}/webhooks/customerio"
-        with running_emulator(extra_args=["--webhook-url", hook_url,
-                                          "--webhook-signing-key", KEY]) as emulator:
-            env = {k: v for k, v in os.environ.items()
-                   if not k.startswith(("CIO_", "CUSTOMERIO_", "REDIS_URL", "LOG_"))}
+        with running_emulator(
+            extra_args=["--webhook-url", hook_url, "--webhook-signing-key", KEY]
+        ) as emulator:
+            env = {
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("CIO_", "CUSTOMERIO_", "REDIS_URL", "LOG_"))
+            }
             env.update(emulator.worker_env())
             env.update(base)
-            env.update({"CIO_WEBHOOK_HOOK": "webhook_app_hook:record",
-                        "PYTHONPATH": f"{HERE}:{env.get('PYTHONPATH', '')}",
-                        "CIO_BACKOFF_BASE_S": "0.1", "CIO_BACKOFF_CAP_S": "1"})
+            env.update(
+                {
+                    "CIO_WEBHOOK_HOOK": "webhook_app_hook:record",
+                    "PYTHONPATH": f"{HERE}:{env.get('PYTHONPATH', '')}",
+                    "CIO_BACKOFF_BASE_S": "0.1",
+                    "CIO_BACKOFF_CAP_S": "1",
+                }
+            )
             fleet = WorkerFleet(env, tmp_path, [])
             try:
                 yield hook_url, emulator, fleet
@@ -59,8 +71,13 @@ def _event(n: int, metric: str, ts: int, object_type: str = "email") -> dict[str
     data: dict[str, Any] = {key: f"p{n}@example.com", "identifiers": {"id": str(n)}}
     if metric == "bounced":
         data["failure_message"] = "mailbox does not exist"
-    return {"event_id": f"01TESTEVENT{n:015d}", "object_type": object_type, "metric": metric,
-            "timestamp": ts, "data": data}
+    return {
+        "event_id": f"01TESTEVENT{n:015d}",
+        "object_type": object_type,
+        "metric": metric,
+        "timestamp": ts,
+        "data": data,
+    }
 
 
 def test_a_thousand_events_with_repeats_are_processed_exactly_once(
@@ -73,23 +90,35 @@ def test_a_thousand_events_with_repeats_are_processed_exactly_once(
     repeats = distinct[::9]  # 100 repeats, sent again later
     events = distinct + repeats
     # out of order: the newer unsubscribed arrives first, the older subscribed after it
-    events += [_event(5000, "unsubscribed", now, "customer"),
-               _event(5001, "subscribed", now - 60, "customer")]
+    events += [
+        _event(5000, "unsubscribed", now, "customer"),
+        _event(5001, "subscribed", now - 60, "customer"),
+    ]
     events[-1]["data"]["email_address"] = "p5000@example.com"
     for start in range(0, len(events), 250):
-        response = httpx.post(f"{emulator.url}/_emulator/webhooks/events",
-                              json={"events": events[start:start + 250]}, timeout=10)
+        response = httpx.post(
+            f"{emulator.url}/_emulator/webhooks/events",
+            json={"events": events[start : start + 250]},
+            timeout=10,
+        )
         assert response.status_code == 200
     fleet.start(2)
 
     def settled() -> bool:
         sent = httpx.get(f"{emulator.url}/_emulator/webhooks", timeout=5).json()
         c = _counters(redis_client)
-        return (sent["queued"] == 0 and c.get("webhooks_processed", 0) == 902
-                and c.get("webhooks_duplicate", 0) == 100)
+        return (
+            sent["queued"] == 0
+            and c.get("webhooks_processed", 0) == 902
+            and c.get("webhooks_duplicate", 0) == 100
+        )
 
-    wait_until(settled, 90, "every webhook processed",
-               lambda: f"{_counters(redis_client)} {queue_report(redis_client, 'cio-webhooks')}")
+    wait_until(
+        settled,
+        90,
+        "every webhook processed",
+        lambda: f"{_counters(redis_client)} {queue_report(redis_client, 'cio-webhooks')}",
+    )
     calls = [c.decode() for c in redis_client.lrange("test:hook-calls", 0, -1)]
     assert len(calls) == len(set(calls)) == 902
     counters = _counters(redis_client)
@@ -108,10 +137,8 @@ def test_a_thousand_events_with_repeats_are_processed_exactly_once(
     body = json.dumps(_event(7000, "bounced", now)).encode()
     stamp = int(time.time())
     forged = {"X-CIO-Timestamp": str(stamp), "X-CIO-Signature": sign(body, stamp, "not-it")}
-    replayed = {"X-CIO-Timestamp": str(stamp + 5),
-                "X-CIO-Signature": sign(body, stamp, KEY)}
-    stale = {"X-CIO-Timestamp": str(stamp - 600),
-             "X-CIO-Signature": sign(body, stamp - 600, KEY)}
+    replayed = {"X-CIO-Timestamp": str(stamp + 5), "X-CIO-Signature": sign(body, stamp, KEY)}
+    stale = {"X-CIO-Timestamp": str(stamp - 600), "X-CIO-Signature": sign(body, stamp - 600, KEY)}
     for headers in (forged, replayed, stale):
         assert httpx.post(hook_url, content=body, headers=headers, timeout=5).status_code == 401
     assert (_counters(redis_client), redis_client.llen("rq:queue:cio-webhooks")) == before
@@ -127,16 +154,23 @@ def test_send_bounce_suppression_skipped_send(
     loop: tuple[str, Any, WorkerFleet], redis_client: redis.Redis
 ) -> None:
     _, emulator, fleet = loop
-    httpx.post(f"{emulator.url}/_emulator/webhooks/outcomes",
-               json={"address": "loop@example.com", "outcome": "bounced"}, timeout=5)
+    httpx.post(
+        f"{emulator.url}/_emulator/webhooks/outcomes",
+        json={"address": "loop@example.com", "outcome": "bounced"},
+        timeout=5,
+    )
     api = APIClient("unused", settings=Settings(redis_url=_url(redis_client)))
-    request = SendEmailRequest(transactional_message_id=1, to="loop@example.com",
-                               identifiers={"id": "loop"})
+    request = SendEmailRequest(
+        transactional_message_id=1, to="loop@example.com", identifiers={"id": "loop"}
+    )
     api.send_email(request)  # the default: sent as Customer.io decides
     fleet.start(1)
-    wait_until(lambda: api.is_suppressed("loop@example.com") == "bounced", 60,
-               "the bounce webhook to suppress the address",
-               lambda: str(_counters(redis_client)))
+    wait_until(
+        lambda: api.is_suppressed("loop@example.com") == "bounced",
+        60,
+        "the bounce webhook to suppress the address",
+        lambda: str(_counters(redis_client)),
+    )
     guarded = api.send_email(request, skip_if_suppressed=True)
     queue = Queue("cio-transactional", connection=redis_client, serializer=SafeSerializer)
 

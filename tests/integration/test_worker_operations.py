@@ -42,14 +42,23 @@ def _dead_ids(client: redis.Redis) -> list[str]:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cio_pipeline.worker.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cio_pipeline.worker.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _rq(redis_url: str, *args: str) -> None:
     """RQ's own command line (``rq suspend``, ``rq resume``), as an operator runs it."""
-    done = subprocess.run([sys.executable, "-m", "rq.cli", *args, "--url", redis_url],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "rq.cli", *args, "--url", redis_url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -74,13 +83,19 @@ def test_rq_suspend_during_a_send_holds_the_queue_until_rq_resume(
     emulator.set_faults(app={"latency_ms": 1500})
     (first,) = enqueue_sends(redis_url, 1)
     fleet.start(1)
-    wait_until(lambda: any(r["path"].startswith("/v1/send/") for r in emulator.requests("app")),
-               30, "the first send to reach the emulator")
+    wait_until(
+        lambda: any(r["path"].startswith("/v1/send/") for r in emulator.requests("app")),
+        30,
+        "the first send to reach the emulator",
+    )
     _rq(redis_url, "suspend")
     ids = enqueue_sends(redis_url, 3, start=1)
     # The send in hand finishes; then the worker takes nothing more.
-    wait_until(lambda: _worker_states(redis_client) == [WorkerStatus.SUSPENDED], 30,
-               "the worker to finish its send and report itself suspended")
+    wait_until(
+        lambda: _worker_states(redis_client) == [WorkerStatus.SUSPENDED],
+        30,
+        "the worker to finish its send and report itself suspended",
+    )
     assert _status(redis_client, first) == JobStatus.FINISHED
     emulator.clear_faults()
     _watch_nothing_sent(emulator, 1, 3.0)
@@ -88,8 +103,11 @@ def test_rq_suspend_during_a_send_holds_the_queue_until_rq_resume(
     assert len(Queue(QUEUE, connection=redis_client).job_ids) == 3
 
     _rq(redis_url, "resume")
-    wait_until(lambda: all(_status(redis_client, i) == JobStatus.FINISHED for i in ids), 30,
-               "every job delivered after rq resume")
+    wait_until(
+        lambda: all(_status(redis_client, i) == JobStatus.FINISHED for i in ids),
+        30,
+        "every job delivered after rq resume",
+    )
     assert _sent(emulator) == [0, 1, 2, 3]
 
 
@@ -97,20 +115,29 @@ def test_rq_suspend_stops_an_idle_worker_from_taking_new_jobs(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: WorkerFleet
 ) -> None:
     fleet.start(1)
-    wait_until(lambda: _worker_states(redis_client) == [WorkerStatus.IDLE], 30,
-               "the worker to register and listen")
+    wait_until(
+        lambda: _worker_states(redis_client) == [WorkerStatus.IDLE],
+        30,
+        "the worker to register and listen",
+    )
     _rq(redis_url, "suspend")
     # The worker is blocked waiting for a job; the first job to arrive wakes it.
     ids = enqueue_sends(redis_url, 3)
     _watch_nothing_sent(emulator, 0, 3.0)
     assert [_status(redis_client, i) for i in ids] == [JobStatus.QUEUED] * 3
     assert Queue(QUEUE, connection=redis_client).job_ids == ids  # in order, none lost
-    wait_until(lambda: _worker_states(redis_client) == [WorkerStatus.SUSPENDED], 10,
-               "the worker to report itself suspended")
+    wait_until(
+        lambda: _worker_states(redis_client) == [WorkerStatus.SUSPENDED],
+        10,
+        "the worker to report itself suspended",
+    )
 
     _rq(redis_url, "resume")
-    wait_until(lambda: all(_status(redis_client, i) == JobStatus.FINISHED for i in ids), 30,
-               "every job delivered after rq resume")
+    wait_until(
+        lambda: all(_status(redis_client, i) == JobStatus.FINISHED for i in ids),
+        30,
+        "every job delivered after rq resume",
+    )
     assert _sent(emulator) == [0, 1, 2]
 
 
@@ -135,8 +162,11 @@ def test_scheduled_retry_survives_a_worker_restart(
     job = Job.fetch(job_id, connection=redis_client, serializer=SafeSerializer)
     scheduled.schedule(job, datetime.now(UTC))
     fleet.start(1)
-    wait_until(lambda: _status(redis_client, job_id) == JobStatus.FINISHED, 30,
-               "the new worker to deliver the retried send")
+    wait_until(
+        lambda: _status(redis_client, job_id) == JobStatus.FINISHED,
+        30,
+        "the new worker to deliver the retried send",
+    )
     assert _sent(emulator) == [0]
     sends = [r for r in emulator.requests("app") if r["path"].startswith("/v1/send/")]
     assert [r["status"] for r in sends] == [503, 200]
@@ -207,8 +237,13 @@ def test_worker_without_app_api_key_exits_at_once_naming_it(
 ) -> None:
     env = {k: v for k, v in fleet.env.items() if k != "CUSTOMERIO_APP_API_KEY"}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "cio_pipeline.worker.cli", "worker"], env=env,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [sys.executable, "-m", "cio_pipeline.worker.cli", "worker"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode != 0
     assert "CUSTOMERIO_APP_API_KEY" in done.stderr
     assert time.monotonic() - started < 15
@@ -223,11 +258,16 @@ def test_json_logs_hold_no_addresses_message_data_or_keys(
 ) -> None:
     secret = "s3cret-order-value-7731"
     # A retry (503), a dead letter (400) and plain deliveries: every kind of log line.
-    emulator.set_faults(app={"next": [{"count": 1, "fault": "status", "status": 503},
-                                      {"count": 1, "fault": "status", "status": 400}]})
+    emulator.set_faults(
+        app={
+            "next": [
+                {"count": 1, "fault": "status", "status": 503},
+                {"count": 1, "fault": "status", "status": 400},
+            ]
+        }
+    )
     ids = enqueue_sends(redis_url, 4, data={"coupon": secret})
-    (worker,) = fleet.start(1, CIO_BACKOFF_BASE_S="0.1", CIO_BACKOFF_CAP_S="0.1",
-                            LOG_LEVEL="debug")
+    (worker,) = fleet.start(1, CIO_BACKOFF_BASE_S="0.1", CIO_BACKOFF_CAP_S="0.1", LOG_LEVEL="debug")
 
     def settled() -> bool:
         statuses = [_status(redis_client, i) for i in ids]
@@ -243,8 +283,15 @@ def test_json_logs_hold_no_addresses_message_data_or_keys(
     attempts = [r for r in records if r.get("event") == "delivery_attempt"]
     assert len(attempts) == 5  # 4 sends, one of them twice
     for record in attempts:
-        assert {"queue", "job_id", "operation", "http_status", "outcome", "attempt",
-                "latency_ms"} <= record.keys()
+        assert {
+            "queue",
+            "job_id",
+            "operation",
+            "http_status",
+            "outcome",
+            "attempt",
+            "latency_ms",
+        } <= record.keys()
     assert sorted(r["http_status"] for r in attempts) == [200, 200, 200, 400, 503]
 
 

@@ -38,13 +38,19 @@ def _sent_numbers(emulator: Any) -> Counter[int]:
 
 def _dead(client: redis.Redis) -> list[Job]:
     registry = FailedJobRegistry(QUEUE, connection=client, serializer=SafeSerializer)
-    return [Job.fetch(i, connection=client, serializer=SafeSerializer)
-            for i in registry.get_job_ids()]
+    return [
+        Job.fetch(i, connection=client, serializer=SafeSerializer) for i in registry.get_job_ids()
+    ]
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "cio_pipeline.worker.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "cio_pipeline.worker.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _max_in_window(times: list[float], window_s: float = 1.0) -> int:
@@ -61,8 +67,12 @@ def test_rate_limit_shared_by_four_workers(redis_url: str, emulator: Any, fleet:
     enqueue_sends(redis_url, 600)
     fleet.start(4, CIO_TRANSACTIONAL_RATE="20")
     client = redis.Redis.from_url(redis_url)
-    wait_until(lambda: finished_count(client, QUEUE) >= 600, 60, "600 sends",
-               lambda: queue_report(client, QUEUE))
+    wait_until(
+        lambda: finished_count(client, QUEUE) >= 600,
+        60,
+        "600 sends",
+        lambda: queue_report(client, QUEUE),
+    )
     sends = [r for r in emulator.requests("app") if r["path"].startswith("/v1/send/")]
     times = [r["at"] for r in sends]
     assert len(sends) == 600
@@ -76,9 +86,7 @@ def test_rate_limit_shared_by_four_workers(redis_url: str, emulator: Any, fleet:
 _IN_FLIGHT_S = 0.25
 
 
-def test_429_pauses_every_worker_for_retry_after(
-    redis_url: str, emulator: Any, fleet: Any
-) -> None:
+def test_429_pauses_every_worker_for_retry_after(redis_url: str, emulator: Any, fleet: Any) -> None:
     emulator.set_faults(app={"next": [{"count": 3, "fault": "rate_limit", "retry_after_s": 2}]})
     enqueue_sends(redis_url, 30)
     fleet.start(3, CIO_BACKOFF_BASE_S="0.1")
@@ -101,8 +109,12 @@ def test_faults_end_delivered_once_or_dead_lettered(
     redis_url: str, redis_client: redis.Redis, emulator: Any, fleet: Any
 ) -> None:
     emulator.set_faults(
-        app={"error_rate": 0.3, "error_statuses": [503], "rate_limit_rate": 0.1,
-             "retry_after_s": 1},
+        app={
+            "error_rate": 0.3,
+            "error_statuses": [503],
+            "rate_limit_rate": 0.1,
+            "retry_after_s": 1,
+        },
         seed=11,
     )
     count = 120
@@ -245,9 +257,20 @@ def _dashboard(env: dict[str, str], redis_url: str) -> Iterator[str]:
         pytest.skip(missing)
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "rq_dashboard", "--redis-url", redis_url, "--bind", "127.0.0.1",
-         "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "rq_dashboard",
+            "--redis-url",
+            redis_url,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         preexec_fn=die_with_parent,
     )
     base = f"http://127.0.0.1:{port}"
@@ -274,14 +297,18 @@ def test_sigterm_during_a_send_loses_nothing_and_sends_once(
     (worker,) = fleet.start(1)
     log = emulator.requests
 
-    wait_until(lambda: any(r["path"].startswith("/v1/send") for r in log("app")), 30,
-               "the first send to reach the emulator")
+    wait_until(
+        lambda: any(r["path"].startswith("/v1/send") for r in log("app")),
+        30,
+        "the first send to reach the emulator",
+    )
     worker.process.send_signal(signal.SIGTERM)
     assert worker.process.wait(timeout=30) == 0
     sent_before = len(emulator.state()["sends"])
     assert sent_before >= 1
-    statuses = [Job.fetch(i, connection=redis_client, serializer=SafeSerializer).get_status()
-                for i in ids]
+    statuses = [
+        Job.fetch(i, connection=redis_client, serializer=SafeSerializer).get_status() for i in ids
+    ]
     # the send in hand finished; the rest are still queued
     assert statuses.count(JobStatus.FINISHED) == sent_before
     assert statuses.count(JobStatus.QUEUED) == 5 - sent_before

@@ -77,7 +77,10 @@ def _accepted(log: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
             accepted.append((entry["method"], path, body))
         elif entry["status"] == 207:
             # a partial batch: the items that were not rejected were accepted
-            kept = [item for item, seen in zip(body["batch"], entry["items"], strict=True)
-                    if seen["result"] != "rejected"]
+            kept = [
+                item
+                for item, seen in zip(body["batch"], entry["items"], strict=True)
+                if seen["result"] != "rejected"
+            ]
             accepted.append((entry["method"], path, {"batch": kept}))
     return accepted

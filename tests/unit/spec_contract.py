@@ -25,6 +25,7 @@ SPEC = REFERENCE / "customerio-track-api.openapi.json"
 URI = "urn:reference:track-api"
 BUNDLED = Path(__file__).resolve().parents[2] / "devtools" / "emulator" / "track-api.openapi.json"
 
+
 def _body_schema(path: str, method: str) -> str:
     escaped = path.replace("~", "~0").replace("/", "~1")
     return f"/paths/{escaped}/{method}/requestBody/content/application~1json/schema"
@@ -45,7 +46,8 @@ SCHEMAS = {
 #: so ``{"id": "1"}`` matches all three and ``oneOf`` fails for every body. Checked with the
 #: v2 merge operation's (correct) spelling of the same identifiers instead.
 MERGE_FIXED = {
-    "type": "object", "required": ["primary", "secondary"],
+    "type": "object",
+    "required": ["primary", "secondary"],
     "properties": {
         "primary": {"$ref": f"{URI}#/components/schemas/person_merge/properties/primary"},
         "secondary": {"$ref": f"{URI}#/components/schemas/person_merge/properties/secondary"},
@@ -66,8 +68,6 @@ def schema_key(method: str, path: str) -> tuple[str, str] | None:
         tail = path.rsplit("/", 1)[1] if path.count("/") > 4 else "customer"
         return (method, tail) if (method, tail) in SCHEMAS else None
     return (method, path) if (method, path) in SCHEMAS else None
-
-
 
 
 def spec_violations(bodies: Iterable[tuple[str, str, Any]]) -> tuple[int, list[str]]:

@@ -58,19 +58,67 @@ def test_our_jobs_on_their_queues_are_allowed(
         ("cio-transactional", "cio_pipeline.worker.jobs._job", None, (), {}, "function"),
         ("cio-transactional", "cio_pipeline.worker.jobs.send_fax", None, (SEND,), KEY, "function"),
         # our functions on the wrong queue
-        ("cio-transactional", "cio_pipeline.worker.jobs.track_operation", None, (OP,), {}, "function"),
+        (
+            "cio-transactional",
+            "cio_pipeline.worker.jobs.track_operation",
+            None,
+            (OP,),
+            {},
+            "function",
+        ),
         ("cio-track-1", "cio_pipeline.worker.jobs.send_email", None, (SEND,), KEY, "function"),
         # our functions, the wrong shape
-        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", object(), (SEND,), KEY, "instance"),
+        (
+            "cio-transactional",
+            "cio_pipeline.worker.jobs.send_email",
+            object(),
+            (SEND,),
+            KEY,
+            "instance",
+        ),
         ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, (), KEY, "one dict"),
-        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, (SEND, SEND), KEY, "one dict"),
+        (
+            "cio-transactional",
+            "cio_pipeline.worker.jobs.send_email",
+            None,
+            (SEND, SEND),
+            KEY,
+            "one dict",
+        ),
         ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, ("x",), KEY, "one dict"),
         ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, "abc", KEY, "one dict"),
-        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, (SEND,), {}, "idempotency_key"),
-        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, (SEND,), KEY | {"x": 1}, "keyword"),
-        ("cio-transactional", "cio_pipeline.worker.jobs.send_email", None, (SEND,),
-         {"idempotency_key": 1}, "string or flag keyword"),
-        ("cio-track-0", "cio_pipeline.worker.jobs.track_operation", None, (OP,), KEY, "keyword arguments none"),
+        (
+            "cio-transactional",
+            "cio_pipeline.worker.jobs.send_email",
+            None,
+            (SEND,),
+            {},
+            "idempotency_key",
+        ),
+        (
+            "cio-transactional",
+            "cio_pipeline.worker.jobs.send_email",
+            None,
+            (SEND,),
+            KEY | {"x": 1},
+            "keyword",
+        ),
+        (
+            "cio-transactional",
+            "cio_pipeline.worker.jobs.send_email",
+            None,
+            (SEND,),
+            {"idempotency_key": 1},
+            "string or flag keyword",
+        ),
+        (
+            "cio-track-0",
+            "cio_pipeline.worker.jobs.track_operation",
+            None,
+            (OP,),
+            KEY,
+            "keyword arguments none",
+        ),
         ("cio-track-0", "cio_pipeline.worker.jobs.track_operation", None, ([1],), {}, "one dict"),
     ],
 )
@@ -106,12 +154,16 @@ def test_the_allow_list_is_the_job_contract() -> None:
     assert set(SEND_JOBS) == {send_func(kind) for kind in SEND_KINDS}
     for func in (*SEND_JOBS, *TRACK_JOBS, "cio_pipeline.worker.jobs.process_webhook"):
         module, name = func.rsplit(".", 1)
-        assert module == "cio_pipeline.worker.jobs" and callable(getattr(cio_pipeline.worker.jobs, name))
+        assert module == "cio_pipeline.worker.jobs" and callable(
+            getattr(cio_pipeline.worker.jobs, name)
+        )
 
 
 def _stored_job(fake: fakeredis.FakeRedis, data: bytes, **fields: str) -> Job:
-    fake.hset("rq:job:forged", mapping={"data": data, "origin": "cio-transactional",
-                                        "status": "queued", **fields})
+    fake.hset(
+        "rq:job:forged",
+        mapping={"data": data, "origin": "cio-transactional", "status": "queued", **fields},
+    )
     return Job.fetch("forged", connection=fake, serializer=SafeSerializer)
 
 
@@ -149,15 +201,17 @@ def test_stored_jobs_that_cannot_run_are_refused(data: bytes, reason: str) -> No
 )
 def test_our_function_with_rq_callbacks_is_refused(field: str) -> None:
     data = SafeSerializer.dumps(("cio_pipeline.worker.jobs.send_email", None, (SEND,), KEY))
-    refusal = check_job(_stored_job(fakeredis.FakeRedis(), data, **{field: "os.system"}),
-                        SEND_JOBS)
+    refusal = check_job(_stored_job(fakeredis.FakeRedis(), data, **{field: "os.system"}), SEND_JOBS)
     assert refusal is not None and "callback" in refusal.reason
 
 
 def test_our_function_with_webhooks_is_refused() -> None:
     data = SafeSerializer.dumps(("cio_pipeline.worker.jobs.send_email", None, (SEND,), KEY))
-    job = _stored_job(fakeredis.FakeRedis(), data,
-                      webhooks='[{"url": "http://attacker.test/", "job_status": "failed"}]')
+    job = _stored_job(
+        fakeredis.FakeRedis(),
+        data,
+        webhooks='[{"url": "http://attacker.test/", "job_status": "failed"}]',
+    )
     refusal = check_job(job, SEND_JOBS)
     assert refusal is not None and "webhooks" in refusal.reason
 
@@ -165,9 +219,13 @@ def test_our_function_with_webhooks_is_refused() -> None:
 def test_a_guarded_send_passes_and_unknown_keywords_do_not() -> None:
     fake = fakeredis.FakeRedis()
     api = APIClient("unused", redis=fake, settings=Settings(partitions=4))
-    job = Job.fetch(api.send_email(SEND, skip_if_suppressed=True), connection=fake,
-                    serializer=SafeSerializer)
+    job = Job.fetch(
+        api.send_email(SEND, skip_if_suppressed=True), connection=fake, serializer=SafeSerializer
+    )
     assert job.kwargs["skip_if_suppressed"] is True
     assert check_job(job, SEND_JOBS) is None
     extra = {**KEY, "on_success": "x"}
-    assert check_call(SEND_JOBS, "cio_pipeline.worker.jobs.send_email", None, (SEND,), extra) is not None
+    assert (
+        check_call(SEND_JOBS, "cio_pipeline.worker.jobs.send_email", None, (SEND,), extra)
+        is not None
+    )

@@ -28,6 +28,7 @@ from cio_pipeline.worker.core.settings import WorkerSettings
 
 SETTINGS = WorkerSettings(site_id="site", api_key="track-key", app_api_key="app-key")
 
+
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder(default_body={"delivery_id": "d-1", "queued_at": 17})

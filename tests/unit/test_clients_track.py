@@ -30,6 +30,7 @@ from cio_pipeline.worker.core.settings import WorkerSettings
 
 SETTINGS = WorkerSettings(site_id="site 1", api_key="track-key", app_api_key="app-key")
 
+
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()

@@ -41,7 +41,9 @@ def test_own_and_other_claims_are_told_apart(records: DeliveryRecords) -> None:
     assert (own.result, own.state) == (ClaimResult.OWN_ATTEMPT, DeliveryState.PENDING)
     other = records.claim("k", "job-2")
     assert (other.result, other.state, other.owner) == (
-        ClaimResult.OTHER_JOB, DeliveryState.PENDING, "job-1",
+        ClaimResult.OTHER_JOB,
+        DeliveryState.PENDING,
+        "job-1",
     )
 
 

@@ -37,8 +37,15 @@ def test_plan_has_exactly_the_operations_asked_one_poison_and_every_kind(operati
     assert len(calls) == operations
     assert sum(call.poison for call in calls) == 1
     assert {call.kind for call in calls} == {
-        "identify", "signup event", "anonymous event", "merge", "device", "page view",
-        "purchase", "transactional send"}
+        "identify",
+        "signup event",
+        "anonymous event",
+        "merge",
+        "device",
+        "page view",
+        "purchase",
+        "transactional send",
+    }
 
 
 def test_plan_identifies_each_person_before_tracking_them() -> None:
@@ -55,15 +62,27 @@ def test_plan_refuses_too_few_operations() -> None:
         plan_workload(MIN_OPERATIONS - 1)
 
 
-def _request(at: float, status: int = 200, ops: int = 1, surface: str = "track",
-             path: str = "/api/v2/batch") -> dict[str, object]:
-    return {"at": at, "status": status, "ops": ops, "surface": surface, "path": path,
-            "method": "POST"}
+def _request(
+    at: float, status: int = 200, ops: int = 1, surface: str = "track", path: str = "/api/v2/batch"
+) -> dict[str, object]:
+    return {
+        "at": at,
+        "status": status,
+        "ops": ops,
+        "surface": surface,
+        "path": path,
+        "method": "POST",
+    }
 
 
 def test_traffic_counts_429s_batching_and_the_busiest_second() -> None:
-    log = [_request(0.0, ops=10), _request(0.5, 429, ops=0), _request(0.9, ops=30),
-           _request(2.0, ops=20), _request(2.1, surface="app", path="/v1/send/email")]
+    log = [
+        _request(0.0, ops=10),
+        _request(0.5, 429, ops=0),
+        _request(0.9, ops=30),
+        _request(2.0, ops=20),
+        _request(2.1, surface="app", path="/v1/send/email"),
+    ]
     traffic = read_traffic(log)
     assert traffic.rate_limited == 1
     assert traffic.batch_requests == 3 and traffic.ops_per_batch == 20.0
@@ -78,19 +97,31 @@ def test_printed_redis_url_hides_the_password() -> None:
 
 
 @pytest.mark.parametrize("operations", [MIN_OPERATIONS, 200, 2000])
-def test_plan_sends_a_receipt_to_every_address_the_loop_bounces_or_spams(
-        operations: int) -> None:
-    recipients = {call.args[0].to for wave in plan_workload(operations) for call in wave
-                  if call.method == "send_email"}
+def test_plan_sends_a_receipt_to_every_address_the_loop_bounces_or_spams(operations: int) -> None:
+    recipients = {
+        call.args[0].to
+        for wave in plan_workload(operations)
+        for call in wave
+        if call.method == "send_email"
+    }
     assert set(PLANNED_OUTCOMES) <= recipients
 
 
 def test_children_get_the_redis_variables_and_a_fresh_signing_key_not_the_users_own() -> None:
-    users = {"HOME": "/home/u", "CIO_QUEUE_PREFIX": "prod", "CIO_REDIS_TLS_CA_FILE": "/mine",
-             "CUSTOMERIO_API_KEY": "real", "CUSTOMERIO_WEBHOOK_SIGNING_KEY": "real-key",
-             "REDIS_URL": "redis://elsewhere/0", "LOG_LEVEL": "debug"}
-    redis_env = {"REDIS_URL": "rediss://r:6380/0", "CIO_REDIS_TLS_CA_FILE": "/ca.pem",
-                 "CIO_REDIS_SENTINELS": "s:26379"}
+    users = {
+        "HOME": "/home/u",
+        "CIO_QUEUE_PREFIX": "prod",
+        "CIO_REDIS_TLS_CA_FILE": "/mine",
+        "CUSTOMERIO_API_KEY": "real",
+        "CUSTOMERIO_WEBHOOK_SIGNING_KEY": "real-key",
+        "REDIS_URL": "redis://elsewhere/0",
+        "LOG_LEVEL": "debug",
+    }
+    redis_env = {
+        "REDIS_URL": "rediss://r:6380/0",
+        "CIO_REDIS_TLS_CA_FILE": "/ca.pem",
+        "CIO_REDIS_SENTINELS": "s:26379",
+    }
     first = child_environment(users, redis_env, "ciodemo")
     second = child_environment(users, redis_env, "ciodemo")
     assert first["HOME"] == "/home/u" and "LOG_LEVEL" not in first
@@ -102,53 +133,79 @@ def test_children_get_the_redis_variables_and_a_fresh_signing_key_not_the_users_
 
 
 def test_redis_environment_is_redis_url_and_the_cio_redis_variables() -> None:
-    environ = {"REDIS_URL": "rediss://h/0", "CIO_REDIS_TLS_CA_FILE": "/ca",
-               "CIO_REDIS_SENTINELS": "a:1", "CIO_QUEUE_PREFIX": "x", "REDIS_HOST": "h"}
-    assert redis_environment(environ) == {"REDIS_URL": "rediss://h/0",
-                                          "CIO_REDIS_TLS_CA_FILE": "/ca",
-                                          "CIO_REDIS_SENTINELS": "a:1"}
+    environ = {
+        "REDIS_URL": "rediss://h/0",
+        "CIO_REDIS_TLS_CA_FILE": "/ca",
+        "CIO_REDIS_SENTINELS": "a:1",
+        "CIO_QUEUE_PREFIX": "x",
+        "REDIS_HOST": "h",
+    }
+    assert redis_environment(environ) == {
+        "REDIS_URL": "rediss://h/0",
+        "CIO_REDIS_TLS_CA_FILE": "/ca",
+        "CIO_REDIS_SENTINELS": "a:1",
+    }
 
 
-@pytest.mark.parametrize("environ, names", [
-    # TLS files with a plain URL, checked before any connection is tried
-    ({"REDIS_URL": "redis://127.0.0.1:1/0", "CIO_REDIS_TLS_CA_FILE": "/ca.pem"},
-     "CIO_REDIS_TLS_CA_FILE"),
-    ({"REDIS_URL": "redis://127.0.0.1:1/0", "CIO_REDIS_SENTINELS": "127.0.0.1:1"},
-     "CIO_REDIS_SENTINEL_MASTER"),
-    ({"REDIS_URL": "redis://127.0.0.1:1/0", "CIO_REDIS_TLS_CA_FIEL": "/ca.pem"},
-     "CIO_REDIS_TLS_CA_FIEL"),
-])
+@pytest.mark.parametrize(
+    "environ, names",
+    [
+        # TLS files with a plain URL, checked before any connection is tried
+        (
+            {"REDIS_URL": "redis://127.0.0.1:1/0", "CIO_REDIS_TLS_CA_FILE": "/ca.pem"},
+            "CIO_REDIS_TLS_CA_FILE",
+        ),
+        (
+            {"REDIS_URL": "redis://127.0.0.1:1/0", "CIO_REDIS_SENTINELS": "127.0.0.1:1"},
+            "CIO_REDIS_SENTINEL_MASTER",
+        ),
+        (
+            {"REDIS_URL": "redis://127.0.0.1:1/0", "CIO_REDIS_TLS_CA_FIEL": "/ca.pem"},
+            "CIO_REDIS_TLS_CA_FIEL",
+        ),
+    ],
+)
 def test_wrong_redis_settings_are_a_settings_error_not_a_private_redis(
-        environ: dict[str, str], names: str) -> None:
+    environ: dict[str, str], names: str
+) -> None:
     with pytest.raises(SettingsError, match=names):
         open_redis(environ)
 
 
 def _state(**changes: Any) -> LoopState:
-    fields: dict[str, Any] = {"received": 5, "waiting_at_emulator": 0, "processed": 4,
-                              "duplicates": 1, "failed": 0, "skipped_sends": 0,
-                              "suppressed": dict(PLANNED_OUTCOMES)}
+    fields: dict[str, Any] = {
+        "received": 5,
+        "waiting_at_emulator": 0,
+        "processed": 4,
+        "duplicates": 1,
+        "failed": 0,
+        "skipped_sends": 0,
+        "suppressed": dict(PLANNED_OUTCOMES),
+    }
     return LoopState(**{**fields, **changes})
 
 
-@pytest.mark.parametrize("changes, settled", [
-    ({}, True),
-    ({"processed": 3}, False),  # one event still queued for the workers
-    ({"waiting_at_emulator": 1}, False),
-    ({"received": 0, "processed": 0, "duplicates": 0}, False),
-    ({"suppressed": {next(iter(PLANNED_OUTCOMES)): "bounced"}}, False),
-    ({"processed": 3, "failed": 1}, True),  # settled, and the verdict names the failure
-])
+@pytest.mark.parametrize(
+    "changes, settled",
+    [
+        ({}, True),
+        ({"processed": 3}, False),  # one event still queued for the workers
+        ({"waiting_at_emulator": 1}, False),
+        ({"received": 0, "processed": 0, "duplicates": 0}, False),
+        ({"suppressed": {next(iter(PLANNED_OUTCOMES)): "bounced"}}, False),
+        ({"processed": 3, "failed": 1}, True),  # settled, and the verdict names the failure
+    ],
+)
 def test_the_loop_settles_when_every_event_is_processed_and_the_suppressions_hold(
-        changes: dict[str, Any], settled: bool) -> None:
+    changes: dict[str, Any], settled: bool
+) -> None:
     assert _state(**changes).settled is settled
 
 
 def test_a_guarded_send_is_as_planned_only_when_skipped_for_the_bounce() -> None:
     address = next(a for a, o in PLANNED_OUTCOMES.items() if o == "bounced")
     assert GuardedSend("j", address, {"skipped": True, "reason": "bounced"}).skipped_as_planned
-    assert not GuardedSend("j", address, {"skipped": True, "reason": "spammed"}
-                           ).skipped_as_planned
+    assert not GuardedSend("j", address, {"skipped": True, "reason": "spammed"}).skipped_as_planned
     assert not GuardedSend("j", address, {"delivery_id": "d"}).skipped_as_planned
     assert not GuardedSend("j", address).skipped_as_planned
 
@@ -166,19 +223,33 @@ def _emulator(seen: list[tuple[str, Any]], counters: dict[str, int]) -> httpx.Cl
 
 def test_read_loop_combines_the_emulator_counters_with_the_workers_counters() -> None:
     fake = fakeredis.FakeRedis()
-    fake.hset(KEYS.counters, mapping={"webhooks_processed": 6, "webhooks_duplicate": 1,
-                                      "sends_skipped_suppressed": 1, "track_delivered": 99})
+    fake.hset(
+        KEYS.counters,
+        mapping={
+            "webhooks_processed": 6,
+            "webhooks_duplicate": 1,
+            "sends_skipped_suppressed": 1,
+            "track_delivered": 99,
+        },
+    )
     store = SuppressionStore(fake, KEYS)
     store.change(["email:a@example.com", "id:a"], "set", ["bounced"], 100, "e1")
     store.change(["email:a@example.com"], "set", ["spammed"], 101, "e2")
     store.change(["email:b@example.com"], "set", ["unsubscribed"], 102, "e3")
     seen: list[tuple[str, Any]] = []
-    with _emulator(seen, {"queued": 2, "delivered": 7, "attempts": 9,
-                          "failed_attempts": 2}) as control:
+    with _emulator(
+        seen, {"queued": 2, "delivered": 7, "attempts": 9, "failed_attempts": 2}
+    ) as control:
         state = read_loop(fake, KEYS, control)
         plan_outcomes(control)
-    assert (state.received, state.waiting_at_emulator, state.processed, state.duplicates,
-            state.failed, state.skipped_sends) == (7, 2, 6, 1, 0, 1)
+    assert (
+        state.received,
+        state.waiting_at_emulator,
+        state.processed,
+        state.duplicates,
+        state.failed,
+        state.skipped_sends,
+    ) == (7, 2, 6, 1, 0, 1)
     # per address, the most serious reason; id: subjects are not addresses
     assert state.suppressed == {"a@example.com": "spammed", "b@example.com": "unsubscribed"}
     posted = [body for path, body in seen if path == "/_emulator/webhooks/outcomes"]

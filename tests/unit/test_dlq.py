@@ -22,8 +22,12 @@ from cio_pipeline.worker.cli.dlq import _print_table, _targets, _when
 from cio_pipeline.worker.deadletters.store import DeadLetters, NotADeadLetter
 
 TX = "cio-transactional"
-REQUEST = {"transactional_message_id": 1, "to": "ann@example.com", "identifiers": {"id": "1"},
-           "message_data": {"order": 1234}}
+REQUEST = {
+    "transactional_message_id": 1,
+    "to": "ann@example.com",
+    "identifiers": {"id": "1"},
+    "message_data": {"order": 1234},
+}
 
 
 @pytest.fixture
@@ -60,10 +64,16 @@ def _dead(
     key: str = "order-1234",
 ) -> Job:
     """A failed job as the worker leaves it in ``queue``'s FailedJobRegistry."""
-    job = Job.create("cio_pipeline.worker.jobs.send_email", args=(REQUEST,), kwargs={"idempotency_key": key},
-                     connection=conn, serializer=SafeSerializer, origin=queue,
-                     description="cio send email (message 1, person by id)",
-                     status=JobStatus.FAILED)
+    job = Job.create(
+        "cio_pipeline.worker.jobs.send_email",
+        args=(REQUEST,),
+        kwargs={"idempotency_key": key},
+        connection=conn,
+        serializer=SafeSerializer,
+        origin=queue,
+        description="cio send email (message 1, person by id)",
+        status=JobStatus.FAILED,
+    )
     if details is not None:
         job.meta["dead_letter"] = details
     job.save()
@@ -86,7 +96,11 @@ def test_entry_reads_the_dead_letter_record(conn: fakeredis.FakeRedis, dlq: Dead
     (entry,) = dlq.list()
     assert entry.job_id == job.id
     assert (entry.queue, entry.operation, entry.status, entry.attempts) == (
-        TX, "send email", 400, 1)
+        TX,
+        "send email",
+        400,
+        1,
+    )
     assert entry.reason == "Customer.io refused the send"
     assert entry.message == "message_data is invalid"
     assert entry.ambiguous is False
@@ -107,8 +121,14 @@ def test_entry_without_a_record_falls_back_to_the_failure_text(
 def test_entry_without_record_or_result_says_failed(
     conn: fakeredis.FakeRedis, dlq: DeadLetters
 ) -> None:
-    job = Job.create("cio_pipeline.worker.jobs.send_email", args=(REQUEST,), kwargs={"idempotency_key": "k"},
-                     connection=conn, serializer=SafeSerializer, origin=TX)
+    job = Job.create(
+        "cio_pipeline.worker.jobs.send_email",
+        args=(REQUEST,),
+        kwargs={"idempotency_key": "k"},
+        connection=conn,
+        serializer=SafeSerializer,
+        origin=TX,
+    )
     job.save()
     FailedJobRegistry(TX, connection=conn, serializer=SafeSerializer).add(job, ttl=3600)
     assert dlq.entry(job).reason == "failed"

@@ -10,8 +10,12 @@ from typing import Any
 import pytest
 from emulator_support import APP, TestClient, emulator_client
 
-EMAIL = {"transactional_message_id": 12, "to": "jane@example.com",
-         "identifiers": {"id": "42"}, "message_data": {"code": "1234"}}
+EMAIL = {
+    "transactional_message_id": 12,
+    "to": "jane@example.com",
+    "identifiers": {"id": "42"},
+    "message_data": {"code": "1234"},
+}
 
 
 @pytest.fixture
@@ -32,8 +36,10 @@ def test_send_is_recorded_with_a_unique_delivery_id(client: TestClient) -> None:
     assert first.json()["queued_at"] >= before
     sends = client.get("/_emulator/state").json()["sends"]
     # no idempotency key in the App API: the same request twice is two deliveries
-    assert [s["delivery_id"] for s in sends] == [first.json()["delivery_id"],
-                                                 second.json()["delivery_id"]]
+    assert [s["delivery_id"] for s in sends] == [
+        first.json()["delivery_id"],
+        second.json()["delivery_id"],
+    ]
     assert sends[0]["kind"] == "email" and sends[0]["request"] == EMAIL
 
 
@@ -55,25 +61,33 @@ def test_other_kinds(client: TestClient, kind: str) -> None:
     assert "transactional_message_id" in missing.json()["meta"]["error"]
 
 
-@pytest.mark.parametrize(("change", "fragment"), [
-    ({"identifiers": {"id": "1", "email": "a@b.co"}}, "exactly one"),
-    ({"identifiers": {}}, "exactly one"),
-    ({"identifiers": {"phone": "+1"}}, "exactly one"),
-    ({"identifiers": {"id": " "}}, "non-blank"),
-    ({"identifiers": None}, "identifiers is required"),
-    ({"to": ",".join(f"u{i}@x.co" for i in range(16))}, "15 recipients"),
-    ({"to": ",".join(f"u{i}@x.co" for i in range(10)),
-      "cc": ",".join(f"c{i}@x.co" for i in range(3)),
-      "bcc": ",".join(f"b{i}@x.co" for i in range(3))}, "15 recipients"),
-    ({"to": ""}, "to is required"),
-    ({"transactional_message_id": True}, "transactional_message_id"),
-    ({"tracked": "yes"}, "tracked must be a boolean"),
-    ({"message_data": [1]}, "message_data"),
-    ({"send_at": "tomorrow"}, "send_at"),
-    ({"send_at": int(time.time()) + 91 * 86_400}, "90 days"),
-    ({"attachments": {"a.txt": "%%%"}}, "base64"),
-    ({"attachments": {"a.bin": base64.b64encode(b"x" * (2 * 1024 * 1024)).decode()}}, "2 MB"),
-])
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"identifiers": {"id": "1", "email": "a@b.co"}}, "exactly one"),
+        ({"identifiers": {}}, "exactly one"),
+        ({"identifiers": {"phone": "+1"}}, "exactly one"),
+        ({"identifiers": {"id": " "}}, "non-blank"),
+        ({"identifiers": None}, "identifiers is required"),
+        ({"to": ",".join(f"u{i}@x.co" for i in range(16))}, "15 recipients"),
+        (
+            {
+                "to": ",".join(f"u{i}@x.co" for i in range(10)),
+                "cc": ",".join(f"c{i}@x.co" for i in range(3)),
+                "bcc": ",".join(f"b{i}@x.co" for i in range(3)),
+            },
+            "15 recipients",
+        ),
+        ({"to": ""}, "to is required"),
+        ({"transactional_message_id": True}, "transactional_message_id"),
+        ({"tracked": "yes"}, "tracked must be a boolean"),
+        ({"message_data": [1]}, "message_data"),
+        ({"send_at": "tomorrow"}, "send_at"),
+        ({"send_at": int(time.time()) + 91 * 86_400}, "90 days"),
+        ({"attachments": {"a.txt": "%%%"}}, "base64"),
+        ({"attachments": {"a.bin": base64.b64encode(b"x" * (2 * 1024 * 1024)).decode()}}, "2 MB"),
+    ],
+)
 def test_send_rejects(client: TestClient, change: dict[str, Any], fragment: str) -> None:
     body = {k: v for k, v in (EMAIL | change).items() if v is not None}
     response = send(client, body)

@@ -11,15 +11,22 @@ from emulator_support import APP, TRACK, TestClient, emulator_client
 from cio_pipeline.devtools.emulator import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
 
 TRACK_CALLS = [
-    ("PUT", "/api/v1/customers/42"), ("DELETE", "/api/v1/customers/42"),
-    ("POST", "/api/v1/customers/42/events"), ("POST", "/api/v1/events"),
-    ("PUT", "/api/v1/customers/42/devices"), ("DELETE", "/api/v1/customers/42/devices/t"),
-    ("POST", "/api/v1/customers/42/suppress"), ("POST", "/api/v1/customers/42/unsuppress"),
-    ("POST", "/api/v1/merge_customers"), ("GET", "/api/v1/accounts/region"),
-    ("POST", "/api/v2/entity"), ("POST", "/api/v2/batch"),
+    ("PUT", "/api/v1/customers/42"),
+    ("DELETE", "/api/v1/customers/42"),
+    ("POST", "/api/v1/customers/42/events"),
+    ("POST", "/api/v1/events"),
+    ("PUT", "/api/v1/customers/42/devices"),
+    ("DELETE", "/api/v1/customers/42/devices/t"),
+    ("POST", "/api/v1/customers/42/suppress"),
+    ("POST", "/api/v1/customers/42/unsuppress"),
+    ("POST", "/api/v1/merge_customers"),
+    ("GET", "/api/v1/accounts/region"),
+    ("POST", "/api/v2/entity"),
+    ("POST", "/api/v2/batch"),
 ]
 APP_CALLS = [("POST", f"/v1/send/{k}") for k in ("email", "push", "sms")] + [
-    ("GET", "/v1/transactional")]
+    ("GET", "/v1/transactional")
+]
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -84,11 +91,17 @@ def test_configured_credentials_replace_the_dev_ones() -> None:
     with emulator_client(site_id="s", api_key="k", app_api_key="a") as client:
         assert client.get("/api/v1/accounts/region", auth=("s", "k")).status_code == 200
         assert client.get("/api/v1/accounts/region", auth=TRACK).status_code == 401
-        assert client.get("/v1/transactional",
-                          headers={"Authorization": "Bearer a"}).status_code == 200
+        assert (
+            client.get("/v1/transactional", headers={"Authorization": "Bearer a"}).status_code
+            == 200
+        )
 
 
 def test_control_endpoints_need_no_credentials(client: TestClient) -> None:
-    for path in ("/_emulator/state", "/_emulator/requests", "/_emulator/faults",
-                 "/_emulator/health"):
+    for path in (
+        "/_emulator/state",
+        "/_emulator/requests",
+        "/_emulator/faults",
+        "/_emulator/health",
+    ):
         assert client.get(path).status_code == 200

@@ -22,18 +22,40 @@ def client() -> Iterator[TestClient]:
 
 def test_request_log_fields(client: TestClient) -> None:
     eid = event_id()
-    client.post("/api/v2/batch", json={"batch": [
-        person_op("identify", "a"), person_op("event", "a", name="buy", id=eid)]}, auth=TRACK)
+    client.post(
+        "/api/v2/batch",
+        json={"batch": [person_op("identify", "a"), person_op("event", "a", name="buy", id=eid)]},
+        auth=TRACK,
+    )
     client.get("/v1/transactional", headers=APP)
     first, second = client.get("/_emulator/requests").json()
     assert first | {"at": 0} == {
-        "seq": 1, "method": "POST", "path": "/api/v2/batch", "surface": "track",
-        "status": 200, "at": 0, "fault": None, "ops": 2, "body": first["body"],
+        "seq": 1,
+        "method": "POST",
+        "path": "/api/v2/batch",
+        "surface": "track",
+        "status": 200,
+        "at": 0,
+        "fault": None,
+        "ops": 2,
+        "body": first["body"],
         "items": [
-            {"identifier": "a", "identifier_type": "id", "action": "identify",
-             "event_id": None, "name": None, "result": "applied"},
-            {"identifier": "a", "identifier_type": "id", "action": "event",
-             "event_id": eid, "name": "buy", "result": "applied"},
+            {
+                "identifier": "a",
+                "identifier_type": "id",
+                "action": "identify",
+                "event_id": None,
+                "name": None,
+                "result": "applied",
+            },
+            {
+                "identifier": "a",
+                "identifier_type": "id",
+                "action": "event",
+                "event_id": eid,
+                "name": "buy",
+                "result": "applied",
+            },
         ],
     }
     assert second["surface"] == "app" and second["ops"] == 0
@@ -63,8 +85,13 @@ def test_reset_forgets_state_and_log(client: TestClient) -> None:
     assert client.post("/_emulator/reset").status_code == 200
     assert client.get("/_emulator/requests").json() == []
     assert client.get("/_emulator/state").json() == {
-        "people": {}, "events": [], "devices": {}, "suppressions": [], "merges": [],
-        "sends": []}
+        "people": {},
+        "events": [],
+        "devices": {},
+        "suppressions": [],
+        "merges": [],
+        "sends": [],
+    }
 
 
 def test_bodies_are_logged_only_when_asked_for(client: TestClient) -> None:
@@ -97,12 +124,18 @@ def test_state_is_thread_safe() -> None:
 
 def test_public_names() -> None:
     assert set(cio_pipeline.devtools.emulator.__all__) == {
-        "DEV_API_KEY", "DEV_APP_API_KEY", "DEV_SITE_ID", "EmulatorConfig", "FaultPlan",
-        "ScriptedFault", "SurfaceFaults", "create_app"}
+        "DEV_API_KEY",
+        "DEV_APP_API_KEY",
+        "DEV_SITE_ID",
+        "EmulatorConfig",
+        "FaultPlan",
+        "ScriptedFault",
+        "SurfaceFaults",
+        "create_app",
+    }
 
 
-@pytest.mark.parametrize("bad", [
-    {"region": "ap"}, {"track_rate": -1}, {"api_key": ""}])
+@pytest.mark.parametrize("bad", [{"region": "ap"}, {"track_rate": -1}, {"api_key": ""}])
 def test_invalid_config(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         cio_pipeline.devtools.emulator.EmulatorConfig(**bad)  # type: ignore[arg-type]

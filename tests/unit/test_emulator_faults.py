@@ -35,10 +35,18 @@ def identify(client: TestClient) -> Any:
 
 # ---- the plan --------------------------------------------------------------------------
 def test_plan_json_round_trip() -> None:
-    data = {"error_rate": 0.1, "error_statuses": [500, 503], "rate_limit_rate": 0.2,
-            "latency_ms": 5, "hang_rate": 0.1, "hang_s": 2, "reset_rate": 0.1,
-            "lost_rate": 0.1, "lost_mode": "hang",
-            "next": [{"count": 2, "fault": "status", "status": 503, "hang_s": None}]}
+    data = {
+        "error_rate": 0.1,
+        "error_statuses": [500, 503],
+        "rate_limit_rate": 0.2,
+        "latency_ms": 5,
+        "hang_rate": 0.1,
+        "hang_s": 2,
+        "reset_rate": 0.1,
+        "lost_rate": 0.1,
+        "lost_mode": "hang",
+        "next": [{"count": 2, "fault": "status", "status": 503, "hang_s": None}],
+    }
     surface = SurfaceFaults.from_json(data)
     assert surface.next == (ScriptedFault(2, "status", 503),)
     assert SurfaceFaults.from_json(surface.to_json()) == surface
@@ -46,28 +54,32 @@ def test_plan_json_round_trip() -> None:
     assert plan.track == SurfaceFaults() and plan.app == surface
 
 
-@pytest.mark.parametrize("bad", [
-    {"track": {"error_rat": 0.1}},
-    {"track": {"error_rate": 1.5}},
-    {"track": {"error_rate": 0.6, "reset_rate": 0.6}},
-    {"track": {"error_statuses": [200]}},
-    {"track": {"error_statuses": 500}},
-    {"track": {"latency_ms": "fast"}},
-    {"track": {"lost_mode": "explode"}},
-    {"track": {"next": [{"fault": "melt"}]}},
-    {"track": {"next": [{"count": 0}]}},
-    {"track": {"next": [{"count": 1, "stauts": 503}]}},
-    {"tracks": {}},
-    [],
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"track": {"error_rat": 0.1}},
+        {"track": {"error_rate": 1.5}},
+        {"track": {"error_rate": 0.6, "reset_rate": 0.6}},
+        {"track": {"error_statuses": [200]}},
+        {"track": {"error_statuses": 500}},
+        {"track": {"latency_ms": "fast"}},
+        {"track": {"lost_mode": "explode"}},
+        {"track": {"next": [{"fault": "melt"}]}},
+        {"track": {"next": [{"count": 0}]}},
+        {"track": {"next": [{"count": 1, "stauts": 503}]}},
+        {"tracks": {}},
+        [],
+    ],
+)
 def test_invalid_plans_are_rejected(bad: Any) -> None:
     with pytest.raises(ValueError):
         FaultPlan().updated(bad)
 
 
 def test_same_seed_same_faults() -> None:
-    plan = FaultPlan().updated({"track": {"error_rate": 0.3, "error_statuses": [500, 503],
-                                          "rate_limit_rate": 0.2}})
+    plan = FaultPlan().updated(
+        {"track": {"error_rate": 0.3, "error_statuses": [500, 503], "rate_limit_rate": 0.2}}
+    )
 
     def run(seed: int) -> list[tuple[str | None, int]]:
         injector = FaultInjector(plan, seed)
@@ -92,12 +104,15 @@ def test_faults_on_one_surface_do_not_shift_the_other() -> None:
 
 
 def test_scripted_faults_run_in_order_then_stop() -> None:
-    plan = FaultPlan().updated({"app": {"next": [{"count": 2, "status": 503},
-                                                 {"fault": "reset"}]}})
+    plan = FaultPlan().updated({"app": {"next": [{"count": 2, "status": 503}, {"fault": "reset"}]}})
     injector = FaultInjector(plan)
     decisions = [injector.decide("app") for _ in range(4)]
     assert [(d.kind, d.status) for d in decisions] == [
-        ("status", 503), ("status", 503), ("reset", 500), (None, 0)]
+        ("status", 503),
+        ("status", 503),
+        ("reset", 500),
+        (None, 0),
+    ]
     assert injector.plan.app.next == ()
 
 
@@ -106,8 +121,11 @@ def test_fail_next_with_status(client: TestClient) -> None:
     faults(client, {"track": {"next": [{"count": 2, "status": 503}]}})
     assert [identify(client).status_code for _ in range(3)] == [503, 503, 200]
     log = client.get("/_emulator/requests").json()
-    assert [(e["status"], e["fault"]) for e in log] == [(503, "status"), (503, "status"),
-                                                        (200, None)]
+    assert [(e["status"], e["fault"]) for e in log] == [
+        (503, "status"),
+        (503, "status"),
+        (200, None),
+    ]
     # the failed attempts changed nothing; only the third identify counted
     assert client.get("/_emulator/state").json()["people"]["42"]["attributes"] == {"a": "b"}
 

@@ -28,19 +28,23 @@ def errors(response: Any) -> str:
 def test_identify_merges_attributes_over_calls(client: TestClient) -> None:
     response = client.put("/api/v1/customers/42", json={"plan": "free", "n": 1}, auth=TRACK)
     assert response.json() == {}
-    client.put("/api/v1/customers/42", json={"plan": "pro", "created_at": 1_700_000_000},
-               auth=TRACK)
+    client.put(
+        "/api/v1/customers/42", json={"plan": "pro", "created_at": 1_700_000_000}, auth=TRACK
+    )
     person = state(client)["people"]["42"]
     assert person["identifier_type"] == "id"
     assert person["attributes"] == {"plan": "pro", "n": 1, "created_at": 1_700_000_000}
 
 
-@pytest.mark.parametrize(("path", "key", "kind"), [
-    ("/api/v1/customers/jane%40example.com", "jane@example.com", "email"),
-    ("/api/v1/customers/cio_03000001", "cio_03000001", "cio_id"),
-    ("/api/v1/customers/user%201", "user 1", "id"),
-    ("/api/v1/customers/a%2Fb", "a/b", "id"),
-])
+@pytest.mark.parametrize(
+    ("path", "key", "kind"),
+    [
+        ("/api/v1/customers/jane%40example.com", "jane@example.com", "email"),
+        ("/api/v1/customers/cio_03000001", "cio_03000001", "cio_id"),
+        ("/api/v1/customers/user%201", "user 1", "id"),
+        ("/api/v1/customers/a%2Fb", "a/b", "id"),
+    ],
+)
 def test_path_identifier_is_decoded_and_typed_by_shape(
     client: TestClient, path: str, key: str, kind: str
 ) -> None:
@@ -55,24 +59,28 @@ def test_identify_without_body_is_accepted(client: TestClient) -> None:
 
 def test_delete_removes_the_person_and_devices(client: TestClient) -> None:
     client.put("/api/v1/customers/42", json={"a": "b"}, auth=TRACK)
-    client.put("/api/v1/customers/42/devices", json={"device": {"id": "t", "platform": "ios"}},
-               auth=TRACK)
+    client.put(
+        "/api/v1/customers/42/devices", json={"device": {"id": "t", "platform": "ios"}}, auth=TRACK
+    )
     assert client.delete("/api/v1/customers/42", auth=TRACK).json() == {}
     snapshot = state(client)
     assert snapshot["people"] == {} and snapshot["devices"] == {}
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    ({"created_at": "2024-01-01T00:00:00Z"}, "created_at"),
-    ({"created_at": 1.5}, "created_at"),
-    ({"_timestamp": 1_700_000_000.0}, "_timestamp"),
-    ({"x": "v" * 1001}, "longer than 1000 bytes"),
-    ({"n" * 151: "v"}, "name longer than 150 bytes"),
-    ({f"a{i}": i for i in range(301)}, "more than 300 attributes"),
-    ({"price": 23.45}, "price"),  # the spec allows string, integer or boolean values only
-    ({"nested": {"a": 1}}, "nested"),
-    ([1, 2], "body"),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"created_at": "2024-01-01T00:00:00Z"}, "created_at"),
+        ({"created_at": 1.5}, "created_at"),
+        ({"_timestamp": 1_700_000_000.0}, "_timestamp"),
+        ({"x": "v" * 1001}, "longer than 1000 bytes"),
+        ({"n" * 151: "v"}, "name longer than 150 bytes"),
+        ({f"a{i}": i for i in range(301)}, "more than 300 attributes"),
+        ({"price": 23.45}, "price"),  # the spec allows string, integer or boolean values only
+        ({"nested": {"a": 1}}, "nested"),
+        ([1, 2], "body"),
+    ],
+)
 def test_identify_rejects(client: TestClient, body: Any, fragment: str) -> None:
     assert fragment in errors(client.put("/api/v1/customers/42", json=body, auth=TRACK))
     assert state(client)["people"] == {}
@@ -94,8 +102,15 @@ def test_event_is_recorded_with_data_and_arrival(client: TestClient) -> None:
     assert client.post("/api/v1/customers/42/events", json=body, auth=TRACK).json() == {}
     (event,) = state(client)["events"]
     assert event | {"arrived_at": 0} == {
-        "person": "42", "anonymous_id": None, "name": "purchase", "id": eid, "type": "event",
-        "timestamp": 1_700_000_000, "data": {"price": 9}, "arrived_at": 0, "duplicates": 0,
+        "person": "42",
+        "anonymous_id": None,
+        "name": "purchase",
+        "id": eid,
+        "type": "event",
+        "timestamp": 1_700_000_000,
+        "data": {"price": 9},
+        "arrived_at": 0,
+        "duplicates": 0,
         "api": "v1",
     }
 
@@ -114,20 +129,23 @@ def test_page_event(client: TestClient) -> None:
     assert state(client)["events"][0]["type"] == "page"
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    ({"name": "a", "timestamp": "1700000000"}, "timestamp"),
-    ({"name": "a", "timestamp": 1_700_000_000.5}, "timestamp"),
-    ({"name": "a", "timestamp": 1_700_000_000.0}, "timestamp"),
-    ({"name": "a", "timestamp": True}, "timestamp"),
-    ({"name": "a", "id": "not-a-ulid"}, "ULID"),
-    ({"name": "a", "id": "8" + "0" * 25}, "ULID"),  # overflows the 48-bit timestamp
-    ({"name": "a", "id": "0" * 25 + "U"}, "ULID"),  # U is not Crockford base32
-    ({"name": "x" * 101}, "100 bytes"),
-    ({"name": " "}, "name"),
-    ({}, "name"),
-    ({"name": "a", "data": {"blob": "x" * 100_000}}, "100000 bytes"),
-    ({"name": "a", "data": [1]}, "data"),
-])
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"name": "a", "timestamp": "1700000000"}, "timestamp"),
+        ({"name": "a", "timestamp": 1_700_000_000.5}, "timestamp"),
+        ({"name": "a", "timestamp": 1_700_000_000.0}, "timestamp"),
+        ({"name": "a", "timestamp": True}, "timestamp"),
+        ({"name": "a", "id": "not-a-ulid"}, "ULID"),
+        ({"name": "a", "id": "8" + "0" * 25}, "ULID"),  # overflows the 48-bit timestamp
+        ({"name": "a", "id": "0" * 25 + "U"}, "ULID"),  # U is not Crockford base32
+        ({"name": "x" * 101}, "100 bytes"),
+        ({"name": " "}, "name"),
+        ({}, "name"),
+        ({"name": "a", "data": {"blob": "x" * 100_000}}, "100000 bytes"),
+        ({"name": "a", "data": [1]}, "data"),
+    ],
+)
 def test_event_rejects(client: TestClient, body: dict[str, Any], fragment: str) -> None:
     assert fragment in errors(client.post("/api/v1/customers/42/events", json=body, auth=TRACK))
     assert state(client)["events"] == []
@@ -155,22 +173,38 @@ def test_anonymous_event_rejects_float_timestamp(client: TestClient) -> None:
 
 # ---- devices, suppression, merge, region ---------------------------------------------------
 def test_add_and_delete_device(client: TestClient) -> None:
-    device = {"id": "tok-1", "platform": "android", "last_used": 1_700_000_000,
-              "attributes": {"app_version": "1.2"}}
-    assert client.put("/api/v1/customers/42/devices", json={"device": device},
-                      auth=TRACK).status_code == 200
-    assert state(client)["devices"] == {"42": {"tok-1": {
-        "platform": "android", "last_used": 1_700_000_000, "attributes": {"app_version": "1.2"}}}}
+    device = {
+        "id": "tok-1",
+        "platform": "android",
+        "last_used": 1_700_000_000,
+        "attributes": {"app_version": "1.2"},
+    }
+    assert (
+        client.put("/api/v1/customers/42/devices", json={"device": device}, auth=TRACK).status_code
+        == 200
+    )
+    assert state(client)["devices"] == {
+        "42": {
+            "tok-1": {
+                "platform": "android",
+                "last_used": 1_700_000_000,
+                "attributes": {"app_version": "1.2"},
+            }
+        }
+    }
     assert client.delete("/api/v1/customers/42/devices/tok-1", auth=TRACK).status_code == 200
     assert state(client)["devices"] == {"42": {}}
 
 
-@pytest.mark.parametrize("device", [
-    {"id": "t", "platform": "windows"},
-    {"platform": "ios"},
-    {"id": "t", "platform": "ios", "last_used": "yesterday"},
-    {"id": "t", "platform": "ios", "attributes": {"n": 1}},  # device attributes are strings
-])
+@pytest.mark.parametrize(
+    "device",
+    [
+        {"id": "t", "platform": "windows"},
+        {"platform": "ios"},
+        {"id": "t", "platform": "ios", "last_used": "yesterday"},
+        {"id": "t", "platform": "ios", "attributes": {"n": 1}},  # device attributes are strings
+    ],
+)
 def test_add_device_rejects(client: TestClient, device: dict[str, Any]) -> None:
     errors(client.put("/api/v1/customers/42/devices", json={"device": device}, auth=TRACK))
 
@@ -200,20 +234,24 @@ def test_merge(client: TestClient) -> None:
     assert [(m["primary"], m["secondary"]) for m in snapshot["merges"]] == [("1", "old@x.com")]
 
 
-@pytest.mark.parametrize("body", [
-    {"primary": {"id": "1", "email": "a@b"}, "secondary": {"id": "2"}},
-    {"primary": {"id": "1"}},
-    {"primary": {"phone": "+1555"}, "secondary": {"id": "2"}},
-    {"primary": {"id": ""}, "secondary": {"id": "2"}},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"primary": {"id": "1", "email": "a@b"}, "secondary": {"id": "2"}},
+        {"primary": {"id": "1"}},
+        {"primary": {"phone": "+1555"}, "secondary": {"id": "2"}},
+        {"primary": {"id": ""}, "secondary": {"id": "2"}},
+    ],
+)
 def test_merge_rejects_with_single_error(client: TestClient, body: dict[str, Any]) -> None:
     response = client.post("/api/v1/merge_customers", json=body, auth=TRACK)
     assert response.status_code == 400
     assert isinstance(response.json()["meta"]["error"], str)
 
 
-@pytest.mark.parametrize(("region", "url"), [
-    ("us", "https://track.customer.io"), ("eu", "https://track-eu.customer.io")])
+@pytest.mark.parametrize(
+    ("region", "url"), [("us", "https://track.customer.io"), ("eu", "https://track-eu.customer.io")]
+)
 def test_region(region: str, url: str) -> None:
     with emulator_client(region=region, environment_id=77) as client:
         answer = client.get("/api/v1/accounts/region", auth=TRACK).json()

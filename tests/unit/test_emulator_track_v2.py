@@ -25,20 +25,30 @@ def batch(client: TestClient, ops: list[Any]) -> Any:
 
 
 EVERY_ACTION = [
-    person_op("identify", attributes={"plan": "pro", "score": 1.5, "tags": ["a"]},
-              timestamp=1_700_000_000),
-    person_op("event", name="purchase", id=event_id(), timestamp=1_700_000_001,
-              attributes={"price": 9.5}),
+    person_op(
+        "identify", attributes={"plan": "pro", "score": 1.5, "tags": ["a"]}, timestamp=1_700_000_000
+    ),
+    person_op(
+        "event", name="purchase", id=event_id(), timestamp=1_700_000_001, attributes={"price": 9.5}
+    ),
     person_op("page", name="https://example.com/", id=event_id()),
     person_op("screen", name="home", id=event_id()),
     person_op("add_device", device={"token": "tok", "platform": "ios", "last_used": 1}),
     person_op("delete_device", device={"token": "tok"}),
     person_op("suppress", "s1"),
     person_op("unsuppress", "s1"),
-    {"type": "person", "identifiers": {"email": "a@b.co"}, "action": "identify",
-     "attributes": {"x": "y"}},
-    {"type": "person", "action": "merge", "primary": {"id": "42"},
-     "secondary": {"email": "a@b.co"}},
+    {
+        "type": "person",
+        "identifiers": {"email": "a@b.co"},
+        "action": "identify",
+        "attributes": {"x": "y"},
+    },
+    {
+        "type": "person",
+        "action": "merge",
+        "primary": {"id": "42"},
+        "secondary": {"email": "a@b.co"},
+    },
     {"type": "person", "identifiers": {"cio_id": "abc"}, "action": "identify"},
     {"type": "person", "identifiers": {"phone": "+15555550100"}, "action": "identify"},
     person_op("delete", "gone"),
@@ -49,8 +59,12 @@ def test_batch_of_every_person_action_is_applied_in_order(client: TestClient) ->
     response = batch(client, EVERY_ACTION)
     assert (response.status_code, response.json()) == (200, {})
     snapshot = state(client)
-    assert snapshot["people"]["42"]["attributes"] == {"plan": "pro", "score": 1.5,
-                                                      "tags": ["a"], "x": "y"}
+    assert snapshot["people"]["42"]["attributes"] == {
+        "plan": "pro",
+        "score": 1.5,
+        "tags": ["a"],
+        "x": "y",
+    }
     assert "a@b.co" not in snapshot["people"]  # merged into 42
     assert {"cio_abc", "+15555550100"} <= set(snapshot["people"])
     assert [e["type"] for e in snapshot["events"]] == ["event", "page", "screen"]
@@ -71,8 +85,7 @@ def test_entity_applies_one_operation(client: TestClient) -> None:
 
 
 def test_entity_rejects_invalid_operation_with_400(client: TestClient) -> None:
-    response = client.post("/api/v2/entity", json=person_op("event", timestamp="now"),
-                           auth=TRACK)
+    response = client.post("/api/v2/entity", json=person_op("event", timestamp="now"), auth=TRACK)
     assert response.status_code == 400
     fields = {e["field"] for e in response.json()["errors"]}
     assert {"name", "timestamp"} <= fields
@@ -106,22 +119,30 @@ def test_partial_batch_is_207_and_applies_the_valid_items(client: TestClient) ->
     assert results == ["applied", "rejected", "applied", "rejected", "rejected", "rejected"]
 
 
-@pytest.mark.parametrize(("op", "field"), [
-    (person_op("event", name="n" * 101), "name"),
-    (person_op("event", name="a", attributes=[1]), "attributes"),
-    (person_op("identify", "x" * 151), "identifiers.id"),
-    (person_op("identify", attributes={"created_at": "2024-01-01"}), "attributes.created_at"),
-    (person_op("identify", timestamp=1.0), "timestamp"),
-    (person_op("add_device", device={"token": "t", "platform": "blackberry"}), "device.platform"),
-    (person_op("add_device", device={"platform": "ios"}), "device.token"),
-    (person_op("fly"), "action"),
-    ({"type": "person", "action": "identify"}, "identifiers"),
-    ({"type": "person", "identifiers": {"anonymous_id": "a"}, "action": "identify"},
-     "identifiers"),
-    ({"type": "person", "identifiers": {"id": 42}, "action": "identify"}, "identifiers.id"),
-    ({"type": "robot", "identifiers": {"id": "1"}, "action": "identify"}, "type"),
-    ({"type": "person", "action": "merge", "primary": {"id": "1"}}, "secondary"),
-])
+@pytest.mark.parametrize(
+    ("op", "field"),
+    [
+        (person_op("event", name="n" * 101), "name"),
+        (person_op("event", name="a", attributes=[1]), "attributes"),
+        (person_op("identify", "x" * 151), "identifiers.id"),
+        (person_op("identify", attributes={"created_at": "2024-01-01"}), "attributes.created_at"),
+        (person_op("identify", timestamp=1.0), "timestamp"),
+        (
+            person_op("add_device", device={"token": "t", "platform": "blackberry"}),
+            "device.platform",
+        ),
+        (person_op("add_device", device={"platform": "ios"}), "device.token"),
+        (person_op("fly"), "action"),
+        ({"type": "person", "action": "identify"}, "identifiers"),
+        (
+            {"type": "person", "identifiers": {"anonymous_id": "a"}, "action": "identify"},
+            "identifiers",
+        ),
+        ({"type": "person", "identifiers": {"id": 42}, "action": "identify"}, "identifiers.id"),
+        ({"type": "robot", "identifiers": {"id": "1"}, "action": "identify"}, "type"),
+        ({"type": "person", "action": "merge", "primary": {"id": "1"}}, "secondary"),
+    ],
+)
 def test_batch_item_rules(client: TestClient, op: dict[str, Any], field: str) -> None:
     response = batch(client, [op])
     assert response.status_code == 207, response.text
@@ -177,8 +198,14 @@ def test_events_are_deduplicated_across_v1_and_v2(client: TestClient) -> None:
 
 def test_request_log_keeps_per_person_order(client: TestClient) -> None:
     ids = [event_id() for _ in range(3)]
-    batch(client, [person_op("identify", "a"), person_op("event", "b", name="e", id=ids[0]),
-                   person_op("event", "a", name="e", id=ids[1])])
+    batch(
+        client,
+        [
+            person_op("identify", "a"),
+            person_op("event", "b", name="e", id=ids[0]),
+            person_op("event", "a", name="e", id=ids[1]),
+        ],
+    )
     client.post("/api/v2/entity", json=person_op("event", "a", name="f", id=ids[2]), auth=TRACK)
     items = [i for r in client.get("/_emulator/requests?surface=track").json() for i in r["items"]]
     of_a = [(i["action"], i["event_id"]) for i in items if i["identifier"] == "a"]
@@ -186,8 +213,12 @@ def test_request_log_keeps_per_person_order(client: TestClient) -> None:
 
 
 def test_object_operations_are_accepted_but_not_modelled(client: TestClient) -> None:
-    op = {"type": "object", "identifiers": {"object_type_id": "1", "object_id": "acme"},
-          "action": "identify", "attributes": {"name": "Acme"}}
+    op = {
+        "type": "object",
+        "identifiers": {"object_type_id": "1", "object_id": "acme"},
+        "action": "identify",
+        "attributes": {"name": "Acme"},
+    }
     assert batch(client, [op]).status_code == 200
     assert state(client)["people"] == {}
 
@@ -195,12 +226,22 @@ def test_object_operations_are_accepted_but_not_modelled(client: TestClient) -> 
 def test_identify_with_update_flag_never_creates(client: TestClient) -> None:
     batch(client, [person_op("identify", "new", attributes={"_update": True, "a": "b"})])
     assert state(client)["people"] == {}
-    batch(client, [person_op("identify", "new", attributes={"a": "b"}),
-                   person_op("identify", "new", attributes={"_update": True, "a": "c"})])
+    batch(
+        client,
+        [
+            person_op("identify", "new", attributes={"a": "b"}),
+            person_op("identify", "new", attributes={"_update": True, "a": "c"}),
+        ],
+    )
     assert state(client)["people"]["new"]["attributes"] == {"a": "c"}
 
 
 def test_null_attribute_removes_it(client: TestClient) -> None:
-    batch(client, [person_op("identify", attributes={"a": "b", "c": "d"}),
-                   person_op("identify", attributes={"a": None})])
+    batch(
+        client,
+        [
+            person_op("identify", attributes={"a": "b", "c": "d"}),
+            person_op("identify", attributes={"a": None}),
+        ],
+    )
     assert state(client)["people"]["42"]["attributes"] == {"c": "d"}

@@ -13,7 +13,8 @@ from emulator_support import TRACK, emulator_client, event_id, person_op
 from spec_contract import BUNDLED, SCHEMAS, SPEC, spec_violations, validator
 
 pytestmark = pytest.mark.skipif(
-    not SPEC.exists(), reason=f"official spec not found at {SPEC} (outside the repository)")
+    not SPEC.exists(), reason=f"official spec not found at {SPEC} (outside the repository)"
+)
 
 
 def corpus() -> list[tuple[str, str, Any]]:
@@ -21,32 +22,80 @@ def corpus() -> list[tuple[str, str, Any]]:
     accepted: list[tuple[str, str, Any]] = []
     with emulator_client(accepted=accepted) as client:
         calls: list[tuple[str, str, Any]] = [
-            ("PUT", "/api/v1/customers/42", {"email": "a@b.co", "created_at": 1_700_000_000,
-                                             "plan": "pro", "vip": True, "_update": False}),
-            ("POST", "/api/v1/customers/42/events", {"name": "buy", "id": event_id(),
-                                                     "timestamp": 1_700_000_000,
-                                                     "data": {"price": 9.5}}),
+            (
+                "PUT",
+                "/api/v1/customers/42",
+                {
+                    "email": "a@b.co",
+                    "created_at": 1_700_000_000,
+                    "plan": "pro",
+                    "vip": True,
+                    "_update": False,
+                },
+            ),
+            (
+                "POST",
+                "/api/v1/customers/42/events",
+                {
+                    "name": "buy",
+                    "id": event_id(),
+                    "timestamp": 1_700_000_000,
+                    "data": {"price": 9.5},
+                },
+            ),
             ("POST", "/api/v1/customers/42/events", {"name": "/home", "type": "page"}),
-            ("POST", "/api/v1/events", {"name": "visit", "anonymous_id": "anon",
-                                        "id": event_id(), "data": {"k": [1]}}),
-            ("PUT", "/api/v1/customers/42/devices", {"device": {
-                "id": "tok", "platform": "ios", "last_used": 1_700_000_000,
-                "attributes": {"app_version": "1.0"}}}),
-            ("POST", "/api/v1/merge_customers", {"primary": {"id": "42"},
-                                                 "secondary": {"email": "x@b.co"}}),
+            (
+                "POST",
+                "/api/v1/events",
+                {"name": "visit", "anonymous_id": "anon", "id": event_id(), "data": {"k": [1]}},
+            ),
+            (
+                "PUT",
+                "/api/v1/customers/42/devices",
+                {
+                    "device": {
+                        "id": "tok",
+                        "platform": "ios",
+                        "last_used": 1_700_000_000,
+                        "attributes": {"app_version": "1.0"},
+                    }
+                },
+            ),
+            (
+                "POST",
+                "/api/v1/merge_customers",
+                {"primary": {"id": "42"}, "secondary": {"email": "x@b.co"}},
+            ),
             ("POST", "/api/v2/entity", person_op("event", name="e", id=event_id())),
-            ("POST", "/api/v2/batch", {"batch": [
-                person_op("identify", attributes={"n": {"nested": 1}}, timestamp=1),
-                person_op("event", name="e", id=event_id(), attributes={"a": 1}),
-                person_op("page", name="/p"), person_op("screen", name="s"),
-                person_op("add_device", device={"token": "t", "platform": "android"}),
-                person_op("delete_device", device={"token": "t"}),
-                person_op("suppress"), person_op("unsuppress"), person_op("delete"),
-                {"type": "person", "action": "merge", "primary": {"cio_id": "a"},
-                 "secondary": {"email": "b@c.de"}},
-                {"type": "person", "identifiers": {"phone": "+15555550100"},
-                 "action": "identify", "attributes": {}},
-            ]}),
+            (
+                "POST",
+                "/api/v2/batch",
+                {
+                    "batch": [
+                        person_op("identify", attributes={"n": {"nested": 1}}, timestamp=1),
+                        person_op("event", name="e", id=event_id(), attributes={"a": 1}),
+                        person_op("page", name="/p"),
+                        person_op("screen", name="s"),
+                        person_op("add_device", device={"token": "t", "platform": "android"}),
+                        person_op("delete_device", device={"token": "t"}),
+                        person_op("suppress"),
+                        person_op("unsuppress"),
+                        person_op("delete"),
+                        {
+                            "type": "person",
+                            "action": "merge",
+                            "primary": {"cio_id": "a"},
+                            "secondary": {"email": "b@c.de"},
+                        },
+                        {
+                            "type": "person",
+                            "identifiers": {"phone": "+15555550100"},
+                            "action": "identify",
+                            "attributes": {},
+                        },
+                    ]
+                },
+            ),
         ]
         for method, path, body in calls:
             assert client.request(method, path, json=body, auth=TRACK).status_code == 200
@@ -60,7 +109,8 @@ def test_every_operation_the_emulator_accepts_matches_the_official_spec() -> Non
 
 
 def test_the_spec_still_has_the_v1_merge_defect() -> None:
-    # When Customer.io fixes it, drop MERGE_FIXED here and the override in cio_pipeline.devtools.emulator.
+    # When Customer.io fixes it, drop MERGE_FIXED here and the override in
+    # cio_pipeline.devtools.emulator.
     body = {"primary": {"id": "1"}, "secondary": {"email": "a@b.co"}}
     assert not validator(SCHEMAS[("POST", "/api/v1/merge_customers")]).is_valid(body)
     assert validator("merge-fixed").is_valid(body)

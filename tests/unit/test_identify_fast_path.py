@@ -22,7 +22,7 @@ class Level(IntEnum):
 
 
 IDS: list[Any] = ["1", 42, "ann@example.com", "cio_abc", "é" * 40, "", " ", True, None, 1.5]
-IDS += ["x" * 151, "\"q\\\n", "\udc80"]
+IDS += ["x" * 151, '"q\\\n', "\udc80"]
 ATTRIBUTES: list[dict[str, Any]] = [
     {},
     {"plan": "pro", "email": "ann@example.com"},
@@ -84,7 +84,7 @@ def test_plain_attributes_bound_is_an_upper_bound() -> None:
             if kind == 0:
                 attributes[key] = "".join(rng.choice(alphabet) for _ in range(rng.randrange(250)))
             elif kind == 1:
-                attributes[key] = rng.randrange(-(10**rng.randrange(1, 60)), 10**60)
+                attributes[key] = rng.randrange(-(10 ** rng.randrange(1, 60)), 10**60)
             elif kind == 2:
                 attributes[key] = rng.choice([True, False])
             else:

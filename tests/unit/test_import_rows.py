@@ -24,7 +24,7 @@ from cio_pipeline.worker.ops.imports import ImportOptions, ImportResult, run_imp
 
 CSV = (
     "id,email,zip,age,created_at,note\n"
-    "p1,ann@example.com,02134,41,2024-01-02T03:04:05Z,\"two\nlines\"\n"
+    'p1,ann@example.com,02134,41,2024-01-02T03:04:05Z,"two\nlines"\n'
     "p2,,00501,x,2024-01-02,plain\n"
     ",,1,2,2024-01-02,nobody\n"
     "p3,bob@example.com,02134,7,not-a-date,ok\n"
@@ -42,8 +42,13 @@ def _ops(client: fakeredis.FakeRedis) -> list[dict[str, Any]]:
     return ops
 
 
-def _run(tmp_path: Path, text: str, client: fakeredis.FakeRedis | None = None,
-         stop: threading.Event | None = None, **options: Any) -> tuple[ImportResult, str]:
+def _run(
+    tmp_path: Path,
+    text: str,
+    client: fakeredis.FakeRedis | None = None,
+    stop: threading.Event | None = None,
+    **options: Any,
+) -> tuple[ImportResult, str]:
     path = tmp_path / "rows.csv"
     path.write_text(text)
     client = client if client is not None else fakeredis.FakeRedis()
@@ -51,8 +56,13 @@ def _run(tmp_path: Path, text: str, client: fakeredis.FakeRedis | None = None,
     stream = io.StringIO()
     source = open_rows(str(path))
     try:
-        result = run_import(ImportOptions(str(path), **options), cio, source,
-                            stop=stop or threading.Event(), view=PlainView(stream))
+        result = run_import(
+            ImportOptions(str(path), **options),
+            cio,
+            source,
+            stop=stop or threading.Event(),
+            view=PlainView(stream),
+        )
     finally:
         source.close()
     return result, stream.getvalue()
@@ -63,8 +73,12 @@ def test_values_stay_strings_and_dates_become_unix_seconds(tmp_path: Path) -> No
     result, _ = _run(tmp_path, CSV, client, mapping=RowMapping(types={"age": "int"}))
     by_id = {op["identifiers"].get("id"): op for op in _ops(client)}
     assert by_id["p1"]["attributes"] == {
-        "zip": "02134", "age": 41, "created_at": 1704164645, "note": "two\nlines",
-        "email": "ann@example.com"}
+        "zip": "02134",
+        "age": 41,
+        "created_at": 1704164645,
+        "note": "two\nlines",
+        "email": "ann@example.com",
+    }
     assert by_id["p5"]["attributes"] == {"zip": "02134", "age": 5, "note": "last"}
     assert result.finished and result.tally.enqueued == 2
 
@@ -75,8 +89,7 @@ def test_bad_rows_are_reported_with_their_line_and_field(tmp_path: Path) -> None
     assert lines == [
         "line 4: age: must be a valid int (--types age:int)",
         "line 5: id: the row has no identifier (a value in id, email or cio_id)",
-        "line 6: attributes.created_at: must be a unix timestamp, a datetime or an ISO-8601 "
-        "string",
+        "line 6: attributes.created_at: must be a unix timestamp, a datetime or an ISO-8601 string",
         "line 7: row: has 7 fields; the header has 6",
     ]
     assert result.tally.rejected == 4 and sum(result.tally.reasons.values()) == 4
@@ -87,8 +100,9 @@ def test_the_rejects_file_imports_again_once_fixed(tmp_path: Path) -> None:
     errors = tmp_path / "rejected.csv"
     _run(tmp_path, CSV, errors_path=str(errors), mapping=RowMapping(types={"age": "int"}))
     text = errors.read_text()
-    assert text.splitlines()[0] == "id,email,zip,age,created_at,note,cio_import_line," \
-        "cio_import_error"
+    assert (
+        text.splitlines()[0] == "id,email,zip,age,created_at,note,cio_import_line,cio_import_error"
+    )
     fixed = text.replace("p2,,00501,x", "p2,,00501,9").replace("not-a-date", "2024-05-06")
     client = fakeredis.FakeRedis()
     result, _ = _run(tmp_path, fixed, client, mapping=RowMapping(types={"age": "int"}))
@@ -143,7 +157,10 @@ def test_jsonl_rows_keep_their_types(tmp_path: Path) -> None:
     rows = list(source.rows())
     source.close()
     assert [(r.line, r.problem) for r in rows] == [
-        (1, None), (3, "row: not valid JSON"), (4, "row: not a JSON object")]
+        (1, None),
+        (3, "row: not valid JSON"),
+        (4, "row: not a JSON object"),
+    ]
     assert op_of(rows[0].values or {}, 1, RowMapping())["attributes"] == {"zip": "02134", "n": 3}
 
 
@@ -180,14 +197,21 @@ def test_backpressure_waits_for_workers_and_a_stop_ends_the_wait(tmp_path: Path)
     path = tmp_path / "rows.csv"
     path.write_text("id\np1\np2\n")
     source = open_rows(str(path))
-    result = run_import(ImportOptions(str(path), max_backlog=40), CustomerIO(redis=client),
-                        source, stop=stop, view=StopWhenWaiting(io.StringIO()))
+    result = run_import(
+        ImportOptions(str(path), max_backlog=40),
+        CustomerIO(redis=client),
+        source,
+        stop=stop,
+        view=StopWhenWaiting(io.StringIO()),
+    )
     source.close()
     assert waits == [50] and result.resume_line == 1 and result.tally.enqueued == 0
 
 
 def test_the_resume_command_repeats_the_options() -> None:
     args = build_parser().parse_args(
-        ["import", "my rows.csv", "--types", "age:int", "--start-line", "9", "--strict"])
+        ["import", "my rows.csv", "--types", "age:int", "--start-line", "9", "--strict"]
+    )
     assert resume_command(args, 120) == (
-        "cio-pipeline import 'my rows.csv' --types age:int --strict --start-line 120")
+        "cio-pipeline import 'my rows.csv' --types age:int --strict --start-line 120"
+    )

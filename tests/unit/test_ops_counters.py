@@ -51,9 +51,11 @@ def test_flush_keeps_counts_when_redis_fails() -> None:
     flush(fake, KEYS, tally, "transactional_retried")
     server.connected = True
     flush(fake, KEYS, tally, "transactional_dead")
-    assert fake.hgetall(KEYS.counters) == {b"transactional_requests": b"1",
-                                           b"transactional_retried": b"1",
-                                           b"transactional_dead": b"1"}
+    assert fake.hgetall(KEYS.counters) == {
+        b"transactional_requests": b"1",
+        b"transactional_retried": b"1",
+        b"transactional_dead": b"1",
+    }
 
 
 def test_rate_now_weights_the_previous_minute_and_counts_429s() -> None:

@@ -27,10 +27,14 @@ def test_sentinel_addresses_parse_and_refuse() -> None:
         ({"CIO_REDIS_SENTINELS": "a:1"}, "go together"),
         ({"CIO_REDIS_SENTINEL_MASTER": "cio"}, "go together"),
         ({"CIO_REDIS_SENTINELS": "a", "CIO_REDIS_SENTINEL_MASTER": "cio"}, "host:port"),
-        ({"CIO_REDIS_TLS_CA_FILE": "/nonexistent.pem", "REDIS_URL": "rediss://h/0"},
-         "CIO_REDIS_TLS_CA_FILE: no readable file"),
-        ({"CIO_REDIS_MIN_REPLICAS": "1", "CIO_REDIS_REPLICA_TIMEOUT_MS": "500"},
-         "CIO_REDIS_REPLICA_TIMEOUT_MS must be under half"),
+        (
+            {"CIO_REDIS_TLS_CA_FILE": "/nonexistent.pem", "REDIS_URL": "rediss://h/0"},
+            "CIO_REDIS_TLS_CA_FILE: no readable file",
+        ),
+        (
+            {"CIO_REDIS_MIN_REPLICAS": "1", "CIO_REDIS_REPLICA_TIMEOUT_MS": "500"},
+            "CIO_REDIS_REPLICA_TIMEOUT_MS must be under half",
+        ),
         ({"CIO_REDIS_MIN_REPLICAS": "-1"}, "CIO_REDIS_MIN_REPLICAS must be >= 0"),
     ],
 )
@@ -56,8 +60,13 @@ def test_tls_options_reach_the_connections(tmp_path: Path) -> None:
 
 
 def test_sentinels_replace_the_url_host() -> None:
-    client = connect(Settings(redis_url="redis://:pw@ignored:1/2", redis_sentinels="s:26379",
-                              redis_sentinel_master="cio"))
+    client = connect(
+        Settings(
+            redis_url="redis://:pw@ignored:1/2",
+            redis_sentinels="s:26379",
+            redis_sentinel_master="cio",
+        )
+    )
     pool = client.connection_pool
     assert isinstance(pool, SentinelConnectionPool) and pool.service_name == "cio"
     assert "host" not in pool.connection_kwargs
@@ -73,8 +82,7 @@ def test_min_replicas_picks_the_waiting_writer() -> None:
 
 
 def test_not_replicated_keeps_its_type_and_says_may_not_survive() -> None:
-    error = NotReplicated("0 of 1 replica(s): it may not survive a failover",
-                          written_ids=["b"])
+    error = NotReplicated("0 of 1 replica(s): it may not survive a failover", written_ids=["b"])
     widened = error.regroup(written_ids=["a"], not_written_ids=["c"])
     assert type(widened) is NotReplicated
     assert widened.written_ids == ["a", "b"] and widened.not_written_ids == ["c"]

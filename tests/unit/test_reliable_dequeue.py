@@ -37,12 +37,14 @@ def test_jobs_move_into_the_intermediate_list_first_queue_first(
     sends, hooks = _queues(conn)
     hook = _job(hooks, 1)
     send = _job(sends, 2)
-    job, queue = ReliableQueue.dequeue_any([sends, hooks], None, connection=conn,
-                                           serializer=SafeSerializer)
+    job, queue = ReliableQueue.dequeue_any(
+        [sends, hooks], None, connection=conn, serializer=SafeSerializer
+    )
     assert (job.id, queue.name) == (send.id, "cio-transactional")
     assert conn.lrange(sends.intermediate_queue_key, 0, -1) == [send.id.encode()]
-    job, queue = ReliableQueue.dequeue_any([sends, hooks], None, connection=conn,
-                                           serializer=SafeSerializer)
+    job, queue = ReliableQueue.dequeue_any(
+        [sends, hooks], None, connection=conn, serializer=SafeSerializer
+    )
     assert (job.id, queue.name) == (hook.id, "cio-webhooks")
     assert conn.lrange(hooks.intermediate_queue_key, 0, -1) == [hook.id.encode()]
     assert ReliableQueue.dequeue_any([sends, hooks], None, connection=conn) is None

@@ -35,8 +35,11 @@ class Parts:
     connection: fakeredis.FakeRedis = field(default_factory=fakeredis.FakeRedis)
     keys: Keys = KEYS
     outage: RedisOutage = field(default_factory=RedisOutage)
-    policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(
-        max_attempts=3, base_s=1, cap_s=10, max_age_s=3600, rand=random.Random(1).random))
+    policy: RetryPolicy = field(
+        default_factory=lambda: RetryPolicy(
+            max_attempts=3, base_s=1, cap_s=10, max_age_s=3600, rand=random.Random(1).random
+        )
+    )
     seen: list[WebhookEvent] = field(default_factory=list)
     fail: Callable[[WebhookEvent], None] | None = None
 
@@ -58,16 +61,31 @@ class Parts:
         return {k.decode(): int(v) for k, v in raw.items()}
 
 
-def _event(metric: str, ts: int, event_id: str, object_type: str = "email",
-           address: str = "Ann@Example.com") -> dict[str, Any]:
+def _event(
+    metric: str,
+    ts: int,
+    event_id: str,
+    object_type: str = "email",
+    address: str = "Ann@Example.com",
+) -> dict[str, Any]:
     key = "recipient" if object_type == "email" else "email_address"
-    return {"event_id": event_id, "object_type": object_type, "metric": metric,
-            "timestamp": ts, "data": {key: address, "identifiers": {"id": "42"}}}
+    return {
+        "event_id": event_id,
+        "object_type": object_type,
+        "metric": metric,
+        "timestamp": ts,
+        "data": {key: address, "identifiers": {"id": "42"}},
+    }
 
 
 def _job(parts: Parts, event: dict[str, Any], job_id: str | None = None) -> Job:
-    job = Job.create("cio_pipeline.worker.jobs.process_webhook", args=(event,), id=job_id,
-                     connection=parts.connection, serializer=SafeSerializer)
+    job = Job.create(
+        "cio_pipeline.worker.jobs.process_webhook",
+        args=(event,),
+        id=job_id,
+        connection=parts.connection,
+        serializer=SafeSerializer,
+    )
     job.origin = KEYS.webhooks_queue
     job.save()
     return job
@@ -85,7 +103,9 @@ def test_a_bounce_suppresses_the_address_and_the_person() -> None:
     assert is_suppressed(parts.connection, KEYS, "bob@example.com") is None
     assert [e.event_id for e in parts.seen] == ["e1"]
     assert parts.counters() == {
-        "webhooks_processed": 1, "webhooks_delivered": 1, "webhook_metric_email_bounced": 1,
+        "webhooks_processed": 1,
+        "webhooks_delivered": 1,
+        "webhook_metric_email_bounced": 1,
     }
 
 

@@ -35,8 +35,14 @@ def _drain(fake: fakeredis.FakeRedis, **settings: Any) -> list[dict[str, Any]]:
         return httpx.Response(200, json={})
 
     worker_settings = WorkerSettings(
-        queue=Settings(partitions=1), site_id="s", api_key="k", track_url="http://cio.test",
-        rate_headroom=0.0, track_rate=100_000, batch_linger_ms=0, **settings,
+        queue=Settings(partitions=1),
+        site_id="s",
+        api_key="k",
+        track_url="http://cio.test",
+        rate_headroom=0.0,
+        track_rate=100_000,
+        batch_linger_ms=0,
+        **settings,
     )
     ctx = WorkerContext(worker_settings, fake)
     ctx.__dict__["track"] = TrackClient(worker_settings, transport=httpx.MockTransport(accept))

@@ -35,9 +35,15 @@ class Fixture:
         self.requests: list[list[dict[str, Any]]] = []
         self.handler = handler
         values: dict[str, Any] = {
-            "queue": Settings(partitions=1), "site_id": "s", "api_key": "k",
-            "track_url": "http://cio.test", "rate_headroom": 0.0, "track_rate": 100_000,
-            "batch_linger_ms": 0, "backoff_base_s": 0.01, "backoff_cap_s": 0.02,
+            "queue": Settings(partitions=1),
+            "site_id": "s",
+            "api_key": "k",
+            "track_url": "http://cio.test",
+            "rate_headroom": 0.0,
+            "track_rate": 100_000,
+            "batch_linger_ms": 0,
+            "backoff_base_s": 0.01,
+            "backoff_cap_s": 0.02,
             # keep delivered jobs, so that these tests can read their final state; the
             # default (deleted at once) is tested in test_track_cleanup.py
             "track_keep_delivered_s": 600,
@@ -89,15 +95,26 @@ def test_a_batch_is_delivered_in_order_and_settled() -> None:
 
 def test_207_dead_letters_exactly_the_listed_items() -> None:
     def partial(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(207, json={"errors": [
-            {"batch_index": 2, "reason": "invalid", "field": "attributes.email",
-             "message": "is not a valid email"}]})
+        return httpx.Response(
+            207,
+            json={
+                "errors": [
+                    {
+                        "batch_index": 2,
+                        "reason": "invalid",
+                        "field": "attributes.email",
+                        "message": "is not a valid email",
+                    }
+                ]
+            },
+        )
 
     f = Fixture(partial)
     ids = [f.cio.identify(f"p{n}", n=n) for n in range(5)]
     f.drainer().run()
     assert [f.status(i) for i in ids] == [JobStatus.FINISHED] * 2 + [JobStatus.FAILED] + [
-        JobStatus.FINISHED] * 2
+        JobStatus.FINISHED
+    ] * 2
     details = f.dead_letter(ids[2])
     assert details["status"] == 207
     assert details["message"] == "attributes.email: is not a valid email"
@@ -107,8 +124,12 @@ def test_207_dead_letters_exactly_the_listed_items() -> None:
 def _poisoned(request: httpx.Request) -> httpx.Response:
     ops = json.loads(request.content).get("batch", [])
     if any(op.get("attributes", {}).get("poison") for op in ops):
-        return httpx.Response(400, json={"errors": [
-            {"reason": "invalid", "field": "attributes.poison", "message": "bad"}]})
+        return httpx.Response(
+            400,
+            json={
+                "errors": [{"reason": "invalid", "field": "attributes.poison", "message": "bad"}]
+            },
+        )
     return httpx.Response(200, json={})
 
 
@@ -119,8 +140,12 @@ def test_whole_batch_400_splits_until_the_poison_is_alone() -> None:
     assert f.status(ids[37]) == JobStatus.FAILED
     assert "attributes.poison" in f.dead_letter(ids[37])["message"]
     assert all(f.status(i) == JobStatus.FINISHED for n, i in enumerate(ids) if n != 37)
-    delivered = [op["attributes"]["n"] for batch in f.requests for op in batch
-                 if not any(o["attributes"].get("poison") for o in batch)]
+    delivered = [
+        op["attributes"]["n"]
+        for batch in f.requests
+        for op in batch
+        if not any(o["attributes"].get("poison") for o in batch)
+    ]
     assert delivered == [n for n in range(100) if n != 37]  # each good one once, in order
     assert len(f.requests) <= 2 * 7 + 1  # a binary search, not one request per operation
 
@@ -246,7 +271,8 @@ def test_an_unreadable_job_in_the_middle_is_dead_lettered_in_its_place() -> None
     f.redis.hset(f"rq:job:{ids[2]}", "data", b"forged or damaged")
     f.drainer().run()
     assert [f.status(i) for i in ids] == [JobStatus.FINISHED] * 2 + [JobStatus.FAILED] + [
-        JobStatus.FINISHED] * 2
+        JobStatus.FINISHED
+    ] * 2
     assert "unreadable" in f.dead_letter(ids[2])["reason"]
     assert [op["attributes"]["n"] for op in f.requests[0]] == [0, 1, 3, 4]
     assert f.redis.llen(Keys(partitions=1).claimed(0)) == 0

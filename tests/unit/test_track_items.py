@@ -19,8 +19,10 @@ def _item(n: int, size: int = 10, anonymous: bool = False) -> Item:
 
 
 def _cut(items: list[Item], max_ops: int = 1000, max_bytes: int = 475_000) -> list[list[int]]:
-    return [[item.operation["n"] for item in segment]
-            for segment in cut_segments(items, max_ops=max_ops, max_bytes=max_bytes)]
+    return [
+        [item.operation["n"] for item in segment]
+        for segment in cut_segments(items, max_ops=max_ops, max_bytes=max_bytes)
+    ]
 
 
 def test_everything_fits_in_one_request() -> None:
@@ -74,7 +76,10 @@ def test_decodes_what_the_producer_and_rq_write(compress: bool) -> None:
     [
         (None, "gone"),
         (b"not a pickle", "unreadable"),
-        (pickle.dumps(("cio_pipeline.worker.jobs.track_operation", None, (object(),), {})), "unreadable"),
+        (
+            pickle.dumps(("cio_pipeline.worker.jobs.track_operation", None, (object(),), {})),
+            "unreadable",
+        ),
         (pickle.dumps("just a string"), "unreadable"),
         (_data("cio_pipeline.worker.jobs.send_email", {"x": 1}), "forbidden job function"),
         (_data("os.system", "touch pwned"), "forbidden job function 'os.system'"),

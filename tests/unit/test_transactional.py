@@ -30,15 +30,25 @@ def _context(handler: Handler, **settings: Any) -> tuple[WorkerContext, list[htt
         seen.append(request)
         return handler(request)
 
-    config = WorkerSettings(app_api_key="app-key", app_url="http://cio.test", rate_headroom=0,
-                            transactional_rate=1000, **settings)
+    config = WorkerSettings(
+        app_api_key="app-key",
+        app_url="http://cio.test",
+        rate_headroom=0,
+        transactional_rate=1000,
+        **settings,
+    )
     app = AppClient(config, transport=httpx.MockTransport(record))
     return WorkerContext(config, fakeredis.FakeRedis(), app_client=app), seen
 
 
 def _job(ctx: WorkerContext) -> Job:
-    job = Job.create("cio_pipeline.worker.jobs.send_email", args=(REQUEST,), kwargs={"idempotency_key": "k"},
-                     connection=ctx.connection, serializer=SafeSerializer)
+    job = Job.create(
+        "cio_pipeline.worker.jobs.send_email",
+        args=(REQUEST,),
+        kwargs={"idempotency_key": "k"},
+        connection=ctx.connection,
+        serializer=SafeSerializer,
+    )
     job.origin = "cio-transactional"
     job.save()
     return job
@@ -76,9 +86,10 @@ def test_not_acted_on_is_retried_and_the_claim_released(
         deliver_send(ctx, job, "email", REQUEST, "k")
     assert info.value.delay_s >= retry_after_floor
     assert ctx.records.get("k") is None
-    assert Job.fetch(job.id, connection=ctx.connection, serializer=SafeSerializer).meta[
-        "attempts"
-    ] == 1
+    assert (
+        Job.fetch(job.id, connection=ctx.connection, serializer=SafeSerializer).meta["attempts"]
+        == 1
+    )
 
 
 def test_429_pauses_the_surface_for_every_worker() -> None:
@@ -133,7 +144,9 @@ def test_permanent_error_is_dead_lettered_with_the_message() -> None:
         deliver_send(ctx, job, "email", REQUEST, "k")
     details = info.value.record.to_meta()
     assert (details["status"], details["message"], details["ambiguous"]) == (
-        400, "to: invalid address", False,
+        400,
+        "to: invalid address",
+        False,
     )
     stored = Job.fetch(job.id, connection=ctx.connection, serializer=SafeSerializer)
     assert stored.meta["dead_letter"]["message"] == "to: invalid address"

@@ -301,12 +301,30 @@ def test_plain_values_pass_unchanged_and_subclasses_become_plain() -> None:
         TWO = 2
 
     out = normalize_mapping(
-        {"plan": Plan.PRO, "level": Level.TWO, "name": "x", "n": 1, "ok": True, "none": None,
-         "paid_at": 1704067200, "seen_at": None, "score": 1.5},
+        {
+            "plan": Plan.PRO,
+            "level": Level.TWO,
+            "name": "x",
+            "n": 1,
+            "ok": True,
+            "none": None,
+            "paid_at": 1704067200,
+            "seen_at": None,
+            "score": 1.5,
+        },
         "attributes",
     )
-    assert out == {"plan": "pro", "level": 2, "name": "x", "n": 1, "ok": True, "none": None,
-                   "paid_at": 1704067200, "seen_at": None, "score": 1.5}
+    assert out == {
+        "plan": "pro",
+        "level": 2,
+        "name": "x",
+        "n": 1,
+        "ok": True,
+        "none": None,
+        "paid_at": 1704067200,
+        "seen_at": None,
+        "score": 1.5,
+    }
     assert type(out["plan"]) is str and type(out["level"]) is int
 
 

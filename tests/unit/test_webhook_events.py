@@ -14,8 +14,12 @@ import pytest
 
 from cio_pipeline.worker.webhooks.events import EventError, SuppressionChange, parse_event
 
-SPEC = (Path(__file__).resolve().parents[2].parent / "shared" / "reference"
-        / "customerio-reporting-webhooks.openapi.json")
+SPEC = (
+    Path(__file__).resolve().parents[2].parent
+    / "shared"
+    / "reference"
+    / "customerio-reporting-webhooks.openapi.json"
+)
 needs_spec = pytest.mark.skipif(not SPEC.exists(), reason=f"spec not found at {SPEC}")
 
 
@@ -60,23 +64,35 @@ def test_every_example_event_of_the_spec_parses(name: str, event: dict[str, Any]
 def test_the_spec_lists_every_metric_we_act_on() -> None:
     pairs = _metrics()
     assert len(pairs) > 60
-    for wanted in [("email", "bounced"), ("email", "spammed"), ("email", "dropped"),
-                   ("email", "unsubscribed"), ("customer", "subscribed"),
-                   ("customer", "unsubscribed"), ("in_app", "clicked")]:
+    for wanted in [
+        ("email", "bounced"),
+        ("email", "spammed"),
+        ("email", "dropped"),
+        ("email", "unsubscribed"),
+        ("customer", "subscribed"),
+        ("customer", "unsubscribed"),
+        ("in_app", "clicked"),
+    ]:
         assert wanted in pairs
 
 
 @needs_spec
 @pytest.mark.parametrize(("object_type", "metric"), _metrics())
 def test_an_event_of_every_metric_is_accepted(object_type: str, metric: str) -> None:
-    event = parse_event({"event_id": "01E4C4CT6YDC7Y5M7FE1GWWPQJ", "object_type": object_type,
-                         "metric": metric, "timestamp": 1613063089,
-                         "data": {"identifiers": {"id": "42"}, "failure_message": "x"}})
+    event = parse_event(
+        {
+            "event_id": "01E4C4CT6YDC7Y5M7FE1GWWPQJ",
+            "object_type": object_type,
+            "metric": metric,
+            "timestamp": 1613063089,
+            "data": {"identifiers": {"id": "42"}, "failure_message": "x"},
+        }
+    )
     change = event.suppression_change()
     acts = {"bounced", "spammed", "unsubscribed", "subscribed"}
-    assert (change is not None) == (metric in acts and (object_type == "email"
-                                                        or metric in ("unsubscribed",
-                                                                      "subscribed")))
+    assert (change is not None) == (
+        metric in acts and (object_type == "email" or metric in ("unsubscribed", "subscribed"))
+    )
 
 
 @pytest.mark.parametrize(
@@ -99,8 +115,15 @@ def test_suppression_changes(
     data: dict[str, Any] = {"recipient": "Ann@Example.com"}
     if failure:
         data["failure_message"] = failure
-    event = parse_event({"event_id": "e1", "object_type": object_type, "metric": metric,
-                         "timestamp": 5, "data": data})
+    event = parse_event(
+        {
+            "event_id": "e1",
+            "object_type": object_type,
+            "metric": metric,
+            "timestamp": 5,
+            "data": data,
+        }
+    )
     assert event.suppression_change() == change
 
 
@@ -112,13 +135,18 @@ def test_suppression_changes(
         (b'{"object_type": "email", "metric": "sent", "timestamp": 1, "data": {}}', "event_id"),
         (b'{"event_id": "e", "metric": "sent", "timestamp": 1, "data": {}}', "object_type"),
         (b'{"event_id": "e", "object_type": "email", "timestamp": 1, "data": {}}', "metric"),
-        (b'{"event_id": "e", "object_type": "email", "metric": "sent", "data": {}}',
-         "timestamp"),
-        (b'{"event_id": "e", "object_type": "email", "metric": "sent", "timestamp": "1",'
-         b' "data": {}}', "timestamp"),
+        (b'{"event_id": "e", "object_type": "email", "metric": "sent", "data": {}}', "timestamp"),
+        (
+            b'{"event_id": "e", "object_type": "email", "metric": "sent", "timestamp": "1",'
+            b' "data": {}}',
+            "timestamp",
+        ),
         (b'{"event_id": "e", "object_type": "email", "metric": "sent", "timestamp": 1}', "data"),
-        (b'{"event_id": "e", "object_type": "a b", "metric": "sent", "timestamp": 1,'
-         b' "data": {}}', "object_type"),
+        (
+            b'{"event_id": "e", "object_type": "a b", "metric": "sent", "timestamp": 1,'
+            b' "data": {}}',
+            "object_type",
+        ),
         (b"[" * 100_000, "not JSON"),
     ],
 )

@@ -25,8 +25,13 @@ from cio_pipeline.worker.webhooks.signature import sign
 from cio_pipeline.worker.webhooks.store import SuppressionStore
 
 KEY = "test-signing-key"
-EVENT = {"event_id": "01E4C4CT6YDC7Y5M7FE1GWWPQJ", "object_type": "email", "metric": "bounced",
-         "timestamp": 1613063089, "data": {"recipient": "ann@example.com"}}
+EVENT = {
+    "event_id": "01E4C4CT6YDC7Y5M7FE1GWWPQJ",
+    "object_type": "email",
+    "metric": "bounced",
+    "timestamp": 1613063089,
+    "data": {"recipient": "ann@example.com"},
+}
 
 
 def _client(connection: Any = None, **settings: Any) -> tuple[TestClient, Any]:
@@ -35,11 +40,19 @@ def _client(connection: Any = None, **settings: Any) -> tuple[TestClient, Any]:
     return TestClient(create_receiver(config, fake)), fake
 
 
-def _post(client: TestClient, body: bytes, ts: int | None = None, key: str = KEY,
-          path: str = "/webhooks/customerio") -> httpx.Response:
+def _post(
+    client: TestClient,
+    body: bytes,
+    ts: int | None = None,
+    key: str = KEY,
+    path: str = "/webhooks/customerio",
+) -> httpx.Response:
     ts = int(time.time()) if ts is None else ts
-    headers = {"X-CIO-Timestamp": str(ts), "X-CIO-Signature": sign(body, ts, key),
-               "Content-Type": "application/json"}
+    headers = {
+        "X-CIO-Timestamp": str(ts),
+        "X-CIO-Signature": sign(body, ts, key),
+        "Content-Type": "application/json",
+    }
     return client.post(path, content=body, headers=headers)
 
 
@@ -105,8 +118,9 @@ def _ctx(fake: Any, seen: list[httpx.Request]) -> WorkerContext:
         seen.append(request)
         return httpx.Response(200, json={"delivery_id": "d-1"})
 
-    config = WorkerSettings(app_api_key="k", app_url="http://cio.test", rate_headroom=0,
-                            transactional_rate=1000)
+    config = WorkerSettings(
+        app_api_key="k", app_url="http://cio.test", rate_headroom=0, transactional_rate=1000
+    )
     app = AppClient(config, transport=httpx.MockTransport(handler))
     return WorkerContext(config, fake, app_client=app)
 
@@ -117,14 +131,19 @@ def test_a_guarded_send_to_a_suppressed_address_is_skipped_and_counted() -> None
     fake, seen = fakeredis.FakeRedis(), []
     ctx = _ctx(fake, seen)
     SuppressionStore(fake, Keys()).add("ann@example.com", "bounced", at=1)
-    request = {"transactional_message_id": 1, "to": "ann@example.com",
-               "identifiers": {"id": "1"}}
-    job = Job.create("cio_pipeline.worker.jobs.send_email", args=(request,), connection=fake,
-                     kwargs={"idempotency_key": "k1", "skip_if_suppressed": True},
-                     serializer=SafeSerializer)
+    request = {"transactional_message_id": 1, "to": "ann@example.com", "identifiers": {"id": "1"}}
+    job = Job.create(
+        "cio_pipeline.worker.jobs.send_email",
+        args=(request,),
+        connection=fake,
+        kwargs={"idempotency_key": "k1", "skip_if_suppressed": True},
+        serializer=SafeSerializer,
+    )
     job.save()
     assert deliver_send(ctx, job, "email", request, "k1", True) == {
-        "skipped": True, "reason": "bounced"}
+        "skipped": True,
+        "reason": "bounced",
+    }
     assert seen == [] and fake.hget(Keys().counters, "sends_skipped_suppressed") == b"1"
     # the default is Customer.io's behaviour: a password reset still goes
     assert deliver_send(ctx, job, "email", request, "k2")["delivery_id"] == "d-1"

@@ -18,8 +18,10 @@ from cio_pipeline.worker.webhooks.signature import (
 
 KEY = "whsec-test-key"
 NOW = 1_700_000_000
-BODY = b'{"event_id":"01E4C4CT6YDC7Y5M7FE1GWWPQJ", "metric":"sent","object_type":"email",' \
-       b'"timestamp":1613063089,"data":{"recipient":"test@example.com"}}'
+BODY = (
+    b'{"event_id":"01E4C4CT6YDC7Y5M7FE1GWWPQJ", "metric":"sent","object_type":"email",'
+    b'"timestamp":1613063089,"data":{"recipient":"test@example.com"}}'
+)
 
 
 def _signature(body: bytes = BODY, ts: int = NOW, key: str = KEY) -> str:
@@ -52,9 +54,23 @@ def test_a_good_signature_passes_and_sign_agrees() -> None:
         (BODY, str(NOW), "z" * 64, NOW, "malformed X-CIO-Signature"),
         (BODY, str(NOW), b"\xff" * 64, NOW, "malformed X-CIO-Signature"),
     ],
-    ids=["wrong-key", "one-byte", "one-byte-2", "reserialised", "stale", "future",
-         "replayed-new-ts", "no-ts", "blank-ts", "no-sig", "float-ts", "negative-ts",
-         "short-sig", "not-hex", "not-ascii"],
+    ids=[
+        "wrong-key",
+        "one-byte",
+        "one-byte-2",
+        "reserialised",
+        "stale",
+        "future",
+        "replayed-new-ts",
+        "no-ts",
+        "blank-ts",
+        "no-sig",
+        "float-ts",
+        "negative-ts",
+        "short-sig",
+        "not-hex",
+        "not-ascii",
+    ],
 )
 def test_bad_requests_are_refused(
     body: bytes, ts: str | None, sig: str | bytes | None, now: int, message: str

@@ -3,8 +3,9 @@
 Each sub-command lives in its own module and registers itself through a ``register(subparsers)``
 function; this module only wires them together so that importing the CLI stays cheap. A
 registering module imports only the core dependencies: a command that needs a pip extra
-(``emulator``, ``demo``) imports it when it runs, after :func:`cio_pipeline.worker.core.extras.require_extra`, so
-a core install runs every other command and a missing extra costs one line, not a traceback.
+(``emulator``, ``demo``) imports it when it runs, after
+:func:`cio_pipeline.worker.core.extras.require_extra`, so a core install runs every other command
+and a missing extra costs one line, not a traceback.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""``cio-pipeline check``: the command line over :func:`cio_pipeline.worker.clients.check.run_checks`.
+"""``cio-pipeline check``: the command line over
+:func:`cio_pipeline.worker.clients.check.run_checks`.
 
 Exit codes: 0 both APIs work, 1 something is wrong (the lines say what), 2 bad settings.
 """

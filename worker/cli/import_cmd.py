@@ -1,4 +1,5 @@
-"""``cio-pipeline import FILE``: the command line over :func:`cio_pipeline.worker.ops.imports.run_import`.
+"""``cio-pipeline import FILE``: the command line over
+:func:`cio_pipeline.worker.ops.imports.run_import`.
 
 Exit codes: 0 every row enqueued; 1 finished, but rows were rejected (listed on stderr);
 2 bad arguments, settings or file; 3 stopped early (Ctrl-C, Redis lost, ``--strict``): the
@@ -28,9 +29,15 @@ __all__ = ["register", "resume_command"]
 
 #: The options a resumed run repeats, as (flag, attribute name); --start-line is set anew.
 _REPEATED = (
-    ("--format", "format"), ("--id-column", "id_column"), ("--email-column", "email_column"),
-    ("--columns", "columns"), ("--types", "types"), ("--event", "event"),
-    ("--errors", "errors"), ("--max-backlog", "max_backlog"), ("--progress", "progress"),
+    ("--format", "format"),
+    ("--id-column", "id_column"),
+    ("--email-column", "email_column"),
+    ("--columns", "columns"),
+    ("--types", "types"),
+    ("--event", "event"),
+    ("--errors", "errors"),
+    ("--max-backlog", "max_backlog"),
+    ("--progress", "progress"),
 )
 
 
@@ -38,8 +45,12 @@ def resume_command(args: argparse.Namespace, line: int) -> str:
     """The command that imports the rest of the file: the same options (defaults left out),
     ``--start-line line``, as one shell line."""
     words = ["cio-pipeline", "import", args.file]
-    defaults = {"id_column": "id", "email_column": "email", "max_backlog": DEFAULT_MAX_BACKLOG,
-                "progress": "auto"}
+    defaults = {
+        "id_column": "id",
+        "email_column": "email",
+        "max_backlog": DEFAULT_MAX_BACKLOG,
+        "progress": "auto",
+    }
     for flag, name in _REPEATED:
         value = getattr(args, name)
         if value is not None and value != defaults.get(name):
@@ -64,25 +75,36 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 
 def _options(args: argparse.Namespace) -> ImportOptions:
-    columns = tuple(c.strip() for c in args.columns.split(",") if c.strip()) if args.columns \
-        else None
+    columns = (
+        tuple(c.strip() for c in args.columns.split(",") if c.strip()) if args.columns else None
+    )
     mapping = RowMapping(
-        id_column=args.id_column, email_column=args.email_column, columns=columns,
-        types=parse_types(args.types), event=args.event,
+        id_column=args.id_column,
+        email_column=args.email_column,
+        columns=columns,
+        types=parse_types(args.types),
+        event=args.event,
     )
     if args.start_line < 1 or args.max_backlog < 1:
         raise RowsError("--start-line and --max-backlog must be at least 1")
     return ImportOptions(
-        path=args.file, mapping=mapping, format=args.format, start_line=args.start_line,
-        strict=args.strict, errors_path=args.errors, max_backlog=args.max_backlog,
+        path=args.file,
+        mapping=mapping,
+        format=args.format,
+        start_line=args.start_line,
+        strict=args.strict,
+        errors_path=args.errors,
+        max_backlog=args.max_backlog,
     )
 
 
 def _summary(result: ImportResult) -> None:
     tally = result.tally
     rate = tally.rows / tally.elapsed_s if tally.elapsed_s > 0 else 0.0
-    print(f"rows: {tally.rows:,}  operations enqueued: {tally.enqueued:,}  "
-          f"rejected: {tally.rejected:,}  time: {tally.elapsed_s:.1f} s ({rate:,.0f} rows/s)")
+    print(
+        f"rows: {tally.rows:,}  operations enqueued: {tally.enqueued:,}  "
+        f"rejected: {tally.rejected:,}  time: {tally.elapsed_s:.1f} s ({rate:,.0f} rows/s)"
+    )
     for reason, count in tally.reasons.most_common():
         print(f"  rejected {count:,}: {reason}")
     if tally.backlog_waits:
@@ -114,12 +136,16 @@ def _run(args: argparse.Namespace) -> int:
     _summary(result)
     if result.finished:
         return 1 if result.tally.rejected else 0
-    print(f"stopped: {result.stop_reason}; every row before line {result.resume_line} is "
-          "enqueued or rejected, none from it on")
+    print(
+        f"stopped: {result.stop_reason}; every row before line {result.resume_line} is "
+        "enqueued or rejected, none from it on"
+    )
     if result.uncertain is not None:
         first, last = result.uncertain
-        print(f"lines {first}-{last} may have been enqueued already (Redis lost the answer); "
-              "resuming sends them again: identifies are idempotent and events keep their ids")
+        print(
+            f"lines {first}-{last} may have been enqueued already (Redis lost the answer); "
+            "resuming sends them again: identifies are idempotent and events keep their ids"
+        )
     print(f"resume with: {resume_command(args, result.resume_line or 1)}")
     return 3
 
@@ -127,29 +153,53 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``cio-pipeline import FILE``."""
     parser = subparsers.add_parser(
-        "import", help="import people or events from a CSV or JSON Lines file",
+        "import",
+        help="import people or events from a CSV or JSON Lines file",
         description="Enqueue one identify (or event) per row of FILE (- for stdin), with "
         "backpressure; see the README's 'Bulk import' section.",
     )
     parser.add_argument("file", metavar="FILE", help="CSV or JSON Lines file; - for stdin")
-    parser.add_argument("--format", choices=("csv", "jsonl"),
-                        help="default: from the extension, else the first byte")
+    parser.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        help="default: from the extension, else the first byte",
+    )
     parser.add_argument("--id-column", default="id", help="person id column (default id)")
-    parser.add_argument("--email-column", default="email",
-                        help="e-mail column, the identifier when a row has no id")
+    parser.add_argument(
+        "--email-column", default="email", help="e-mail column, the identifier when a row has no id"
+    )
     parser.add_argument("--columns", help="attribute columns, comma-separated (default all)")
-    parser.add_argument("--types", help="COLUMN:TYPE,... TYPE: str int float bool json "
-                        "(default: values stay strings)")
-    parser.add_argument("--event", metavar="NAME",
-                        help="every row is an event NAME (else rows with an 'event' value are)")
+    parser.add_argument(
+        "--types",
+        help="COLUMN:TYPE,... TYPE: str int float bool json (default: values stay strings)",
+    )
+    parser.add_argument(
+        "--event",
+        metavar="NAME",
+        help="every row is an event NAME (else rows with an 'event' value are)",
+    )
     parser.add_argument("--strict", action="store_true", help="stop at the first bad row")
-    parser.add_argument("--errors", metavar="FILE", help="write rejected rows here, to fix "
-                        "and import again")
-    parser.add_argument("--start-line", type=int, default=1, metavar="N",
-                        help="skip rows that start before line N (to resume)")
-    parser.add_argument("--max-backlog", type=int, default=DEFAULT_MAX_BACKLOG, metavar="JOBS",
-                        help=f"wait while the Track backlog is above this "
-                        f"(default {DEFAULT_MAX_BACKLOG:,})")
-    parser.add_argument("--progress", choices=("auto", "rich", "plain"), default="auto",
-                        help="auto: a rich bar in a terminal when rich is installed")
+    parser.add_argument(
+        "--errors", metavar="FILE", help="write rejected rows here, to fix and import again"
+    )
+    parser.add_argument(
+        "--start-line",
+        type=int,
+        default=1,
+        metavar="N",
+        help="skip rows that start before line N (to resume)",
+    )
+    parser.add_argument(
+        "--max-backlog",
+        type=int,
+        default=DEFAULT_MAX_BACKLOG,
+        metavar="JOBS",
+        help=f"wait while the Track backlog is above this (default {DEFAULT_MAX_BACKLOG:,})",
+    )
+    parser.add_argument(
+        "--progress",
+        choices=("auto", "rich", "plain"),
+        default="auto",
+        help="auto: a rich bar in a terminal when rich is installed",
+    )
     parser.set_defaults(func=_run)

@@ -1,4 +1,5 @@
-"""``cio-pipeline stats [--json] [--watch]``: printing over :func:`cio_pipeline.worker.ops.stats.snapshot`."""
+"""``cio-pipeline stats [--json] [--watch]``: printing over
+:func:`cio_pipeline.worker.ops.stats.snapshot`."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ def register(subparsers: Any) -> None:
     """Add ``cio-pipeline stats``."""
     parser = subparsers.add_parser("stats", help="queues, partitions, rates, counters, workers")
     parser.add_argument("--json", action="store_true", help="the stable JSON shape (README)")
-    parser.add_argument("--watch", action="store_true",
-                        help="redraw live (needs the 'ops' extra: rich)")
+    parser.add_argument(
+        "--watch", action="store_true", help="redraw live (needs the 'ops' extra: rich)"
+    )
     parser.add_argument("--interval-s", type=float, default=2.0, help="--watch redraw period")
     parser.set_defaults(func=_run)

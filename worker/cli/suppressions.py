@@ -64,13 +64,19 @@ def _command(store: SuppressionStore, args: argparse.Namespace) -> int:
     kind = args.address.partition(":")[0] if ":" in args.address else "email"
     if command == "add":
         changed = store.add(args.address, args.reason)
-        log.info("suppression_changed", action="add", subject_type=kind, reason=args.reason,
-                 changed=changed)
+        log.info(
+            "suppression_changed",
+            action="add",
+            subject_type=kind,
+            reason=args.reason,
+            changed=changed,
+        )
         print("suppressed" if changed else "already suppressed (a newer change is recorded)")
         return 0
     changed = store.remove(args.address)
-    log.info("suppression_changed", action="remove", subject_type=kind, why=args.reason,
-             changed=changed)
+    log.info(
+        "suppression_changed", action="remove", subject_type=kind, why=args.reason, changed=changed
+    )
     print("removed: every reason cleared" if changed else "nothing to remove")
     return 0
 
@@ -93,6 +99,7 @@ def register(subparsers: Any) -> None:
     add.add_argument("--reason", choices=REASONS, default="manual")
     remove = sub.add_parser("remove", help="clear every reason of an address")
     remove.add_argument("address")
-    remove.add_argument("--reason", required=True,
-                        help="why it may be sent to again (logged), e.g. 'mailbox fixed'")
+    remove.add_argument(
+        "--reason", required=True, help="why it may be sent to again (logged), e.g. 'mailbox fixed'"
+    )
     parser.set_defaults(func=_run)

@@ -1,4 +1,5 @@
-"""``cio-pipeline webhooks``: serve the reporting-webhook receiver (:mod:`cio_pipeline.worker.webhooks`).
+"""``cio-pipeline webhooks``: serve the reporting-webhook receiver
+(:mod:`cio_pipeline.worker.webhooks`).
 
 Needs the ``webhooks`` extra (Starlette, uvicorn), imported only when the command runs.
 Once the socket listens it prints one line, ``webhooks listening on http://HOST:PORT``.

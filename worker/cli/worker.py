@@ -1,4 +1,5 @@
-"""``cio-pipeline worker``: the command line over :func:`cio_pipeline.worker.runner.process.run_worker`."""
+"""``cio-pipeline worker``: the command line over
+:func:`cio_pipeline.worker.runner.process.run_worker`."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """What the Track and App clients share: one pooled ``httpx.Client``, JSON, one request method.
 
 A client sends exactly one HTTP request per call and turns whatever happens into an
-:data:`~cio_pipeline.worker.clients.outcomes.Outcome`; it never retries (the retry policy owns that) and
-never raises for an HTTP answer or a network failure.
+:data:`~cio_pipeline.worker.clients.outcomes.Outcome`; it never retries (the retry policy owns that)
+and never raises for an HTTP answer or a network failure.
 """
 
 from __future__ import annotations

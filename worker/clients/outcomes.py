@@ -1,8 +1,8 @@
 """Typed outcomes of one HTTP call to Customer.io.
 
 The clients never retry and never raise for an HTTP answer: they return one of these values
-and the delivery policy (:mod:`cio_pipeline.worker.policy.retry`) decides what happens next. Messages here
-never contain request bodies (they may hold personal data)::
+and the delivery policy (:mod:`cio_pipeline.worker.policy.retry`) decides what happens next.
+Messages here never contain request bodies (they may hold personal data)::
 
     Outcome
     ├── Success       2xx (but 207): the parsed JSON body (``delivery_id`` for sends)

@@ -1,8 +1,8 @@
 """Only our job functions run: the per-queue allow-list a worker checks before it runs a job.
 
 RQ runs a job by importing whatever function path the job's ``data`` names and calling it with
-the job's arguments. The safe unpickler (:class:`cio_pipeline.producer.serializer.SafeSerializer`) stops a
-pickle from calling a global while it is read, but a forged job needs no global for that: a
+the job's arguments. The safe unpickler (:class:`cio_pipeline.producer.serializer.SafeSerializer`)
+stops a pickle from calling a global while it is read, but a forged job needs no global for that: a
 job on ``cio-transactional`` naming ``os.system`` with the argument ``"touch pwned"`` is all
 primitives, and RQ would import ``os`` and run the command. So before anything is imported or
 called, every job is held against the job contract (:mod:`cio_pipeline.producer.jobs`):
@@ -74,13 +74,12 @@ TRACK_JOBS: Final = _by_func(JobShape(TRACK_OPERATION_FUNC), JobShape(ANONYMOUS_
 #: The jobs of the transactional queue: one per send kind, each with its idempotency key.
 SEND_JOBS: Final = _by_func(
     *(
-        JobShape(
-            send_func(kind), frozenset({"idempotency_key"}), frozenset({"skip_if_suppressed"})
-        )
+        JobShape(send_func(kind), frozenset({"idempotency_key"}), frozenset({"skip_if_suppressed"}))
         for kind in SEND_KINDS
     )
 )
-#: The job of a verified reporting-webhook event (enqueued by ``cio_pipeline.worker.webhooks.receiver``).
+#: The job of a verified reporting-webhook event (enqueued by
+# ``cio_pipeline.worker.webhooks.receiver``).
 WEBHOOK_FUNC: Final = "cio_pipeline.worker.jobs.process_webhook"
 #: The jobs of the webhooks queue.
 WEBHOOK_JOBS: Final = _by_func(JobShape(WEBHOOK_FUNC))

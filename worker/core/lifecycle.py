@@ -54,7 +54,7 @@ def listening_url(process: subprocess.Popen[str], prefix: str, timeout_s: float)
         if line is None:
             return None
         if line.startswith(prefix):
-            return line[len(prefix):].strip()
+            return line[len(prefix) :].strip()
 
 
 def stop(process: subprocess.Popen[Any], timeout_s: float = 10.0) -> None:

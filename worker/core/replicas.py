@@ -7,12 +7,12 @@ the answer. So a send is made only once its "pending" record is on N replicas, a
 batch is not delivered again by whoever holds the partition after a failover.
 
 ``WAIT`` counts the writes of its own connection, so this lives in the connection class
-(:class:`ReplicaWait`, a mixin composed by :func:`cio_pipeline.producer.redis_endpoint.redis_client`),
-where the write and its ``WAIT`` cannot be split across pooled connections. While fewer
-replicas acknowledge, a worker waits, as for any Redis outage (one ``redis_unavailable``
-line with ``error=ReplicasBehind``, then reminders, see :mod:`cio_pipeline.worker.core.outage`): an
-operator who asked for N replicas gets no write counted on fewer. A stopping worker, and a
-CLI command (no outage reporting), wait only once.
+(:class:`ReplicaWait`, a mixin composed by
+:func:`cio_pipeline.producer.redis_endpoint.redis_client`), where the write and its ``WAIT`` cannot
+be split across pooled connections. While fewer replicas acknowledge, a worker waits, as for any
+Redis outage (one ``redis_unavailable`` line with ``error=ReplicasBehind``, then reminders, see
+:mod:`cio_pipeline.worker.core.outage`): an operator who asked for N replicas gets no write counted
+on fewer. A stopping worker, and a CLI command (no outage reporting), wait only once.
 """
 
 from __future__ import annotations

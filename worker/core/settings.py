@@ -1,8 +1,8 @@
 """Worker settings: credentials, hosts, timeouts, rate limits, retry and batching knobs.
 
-A frozen dataclass built from the environment like :class:`cio_pipeline.producer.settings.Settings` (which it
-embeds as ``queue``): every bad value raises :class:`SettingsError` naming the variable. The
-credentials live only here, in the worker's process, never in Redis.
+A frozen dataclass built from the environment like :class:`cio_pipeline.producer.settings.Settings`
+(which it embeds as ``queue``): every bad value raises :class:`SettingsError` naming the variable.
+The credentials live only here, in the worker's process, never in Redis.
 """
 
 from __future__ import annotations
@@ -81,9 +81,7 @@ class WorkerSettings:
             if url is not None and not url.startswith(("http://", "https://")):
                 raise SettingsError(f"{name} must start with http:// or https://, got {url!r}")
         if not self.webhook_path.startswith("/"):
-            raise SettingsError(
-                f"CIO_WEBHOOK_PATH must start with '/', got {self.webhook_path!r}"
-            )
+            raise SettingsError(f"CIO_WEBHOOK_PATH must start with '/', got {self.webhook_path!r}")
         if self.backoff_cap_s < self.backoff_base_s:
             raise SettingsError("CIO_BACKOFF_CAP_S must be >= CIO_BACKOFF_BASE_S")
 

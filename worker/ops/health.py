@@ -55,8 +55,9 @@ def check_health(
         workers = live_workers(connection, keys, now)
         queues = queue_stats(connection, keys, now) if max_lag_s is not None else []
     except redis.RedisError as exc:
-        return HealthReport(f"Redis at {_where(connection)} does not answer "
-                            f"({type(exc).__name__})", "")
+        return HealthReport(
+            f"Redis at {_where(connection)} does not answer ({type(exc).__name__})", ""
+        )
     scope = "workers"
     if worker is not None:
         workers = [w for w in workers if w["name"] == worker]
@@ -66,13 +67,18 @@ def check_health(
         workers = [w for w in workers if w["hostname"] == host]
         scope = f"{scope} on host {host!r}"
     if not workers:
-        return HealthReport(f"no live {scope} (none registered with a heartbeat within its TTL "
-                            f"under prefix {keys.prefix!r})", "")
+        return HealthReport(
+            f"no live {scope} (none registered with a heartbeat within its TTL "
+            f"under prefix {keys.prefix!r})",
+            "",
+        )
     summary = f"{len(workers)} live worker(s)"
     for queue in queues:
         age = queue["oldest_age_s"]
         if max_lag_s is not None and age is not None and age > max_lag_s:
             return HealthReport(
                 f"queue {queue['name']}: oldest job waiting {age:.1f} s > --max-lag-s "
-                f"{max_lag_s:g} ({queue['depth']} queued)", summary)
+                f"{max_lag_s:g} ({queue['depth']} queued)",
+                summary,
+            )
     return HealthReport(None, summary)

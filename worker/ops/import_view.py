@@ -42,7 +42,9 @@ class PlainView:
     """A progress line on ``stream`` at most every ``interval_s`` seconds."""
 
     def __init__(
-        self, stream: TextIO = sys.stderr, interval_s: float = 5.0,
+        self,
+        stream: TextIO = sys.stderr,
+        interval_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.stream = stream
@@ -73,9 +75,12 @@ class RichView:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
-            TextColumn("import"), BarColumn(), TimeRemainingColumn(),
+            TextColumn("import"),
+            BarColumn(),
+            TimeRemainingColumn(),
             TextColumn("{task.fields[counts]}"),
-            console=Console(stderr=True), transient=False,
+            console=Console(stderr=True),
+            transient=False,
         )
         self._task: Any = self._progress.add_task("import", total=total_bytes, counts="")
         self._progress.start()

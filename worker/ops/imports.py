@@ -3,8 +3,8 @@
 The run reads rows as a stream (:mod:`cio_pipeline.producer.rows`), turns each into an operation and
 enqueues it through ``CustomerIO.pipeline()`` in *windows* of :attr:`ImportOptions.window_rows`
 rows: one ``pipeline()`` block per window, so memory stays at one window whatever the file's
-size. Before each window it asks the :class:`~cio_pipeline.worker.ops.backlog.BacklogGate` for room, so the
-Track backlog never passes ``max_backlog`` because of the import: it waits for workers.
+size. Before each window it asks the :class:`~cio_pipeline.worker.ops.backlog.BacklogGate` for room,
+so the Track backlog never passes ``max_backlog`` because of the import: it waits for workers.
 
 A bad row (unreadable, or refused by the producer's validation) is reported with its line and
 field and skipped (``strict`` stops there), and written to the rejects file if asked.
@@ -143,8 +143,13 @@ def _submit(pipe: CustomerIO, op: dict[str, Any]) -> str:
 
 
 def _fill(
-    producer: CustomerIO, rows: Iterator[Row], window: _Window, options: ImportOptions,
-    limit: int, stop: threading.Event, builder: RowBuilder,
+    producer: CustomerIO,
+    rows: Iterator[Row],
+    window: _Window,
+    options: ImportOptions,
+    limit: int,
+    stop: threading.Event,
+    builder: RowBuilder,
 ) -> str:
     """Enqueue up to ``limit`` rows in one block; return why it ended: more, end, stop,
     strict. Raises what the block raised, with ``window.written`` filled in."""
@@ -194,8 +199,13 @@ def _resolve_unknown(producer: CustomerIO, ids: list[str]) -> bool | None:
 
 class _Run:
     def __init__(
-        self, options: ImportOptions, producer: CustomerIO, source: RowSource,
-        stop: threading.Event, view: ImportView, clock: Callable[[], float],
+        self,
+        options: ImportOptions,
+        producer: CustomerIO,
+        source: RowSource,
+        stop: threading.Event,
+        view: ImportView,
+        clock: Callable[[], float],
     ) -> None:
         self.options, self.producer, self.source = options, producer, source
         self.stop, self.view, self.clock = stop, view, clock
@@ -216,7 +226,9 @@ class _Run:
             if self.options.errors_path is not None:
                 if self.rejects is None:
                     self.rejects = RejectWriter(
-                        self.options.errors_path, self.source.format, self.source.header,
+                        self.options.errors_path,
+                        self.source.format,
+                        self.source.header,
                         append=self.options.start_line > 1,
                     )
                 self.rejects.write(row, error)
@@ -267,8 +279,7 @@ class _Run:
                 return ImportResult(self.tally, next_line, "interrupted")
             window = _Window(next_line)
             try:
-                ended = _fill(self.producer, rows, window, options, limit, self.stop,
-                              self.builder)
+                ended = _fill(self.producer, rows, window, options, limit, self.stop, self.builder)
             except CustomerIOException as exc:  # EnqueueError, RowsError
                 return self.failed(window, str(getattr(exc, "reason", exc)))
             next_line = window.next_line
@@ -282,8 +293,13 @@ class _Run:
 
 
 def run_import(
-    options: ImportOptions, producer: CustomerIO, source: RowSource, *,
-    stop: threading.Event, view: ImportView, clock: Callable[[], float] = time.monotonic,
+    options: ImportOptions,
+    producer: CustomerIO,
+    source: RowSource,
+    *,
+    stop: threading.Event,
+    view: ImportView,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ImportResult:
     """Import ``source`` through ``producer`` (see the module docstring); ``stop`` ends it at
     the next row boundary. Never raises for a bad row or a lost Redis: the result says."""

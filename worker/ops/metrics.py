@@ -1,8 +1,8 @@
 """``cio-pipeline metrics``: the stats snapshot as Prometheus metrics (``metrics`` extra).
 
-A custom collector reads one :func:`cio_pipeline.worker.ops.stats.snapshot` per scrape, so the figures are
-exactly ``stats --json``'s; nothing is kept in this process. Counters come from the all-time
-counters hash (Prometheus takes rates itself), gauges from the queues, partitions, surfaces
+A custom collector reads one :func:`cio_pipeline.worker.ops.stats.snapshot` per scrape, so the
+figures are exactly ``stats --json``'s; nothing is kept in this process. Counters come from the
+all-time counters hash (Prometheus takes rates itself), gauges from the queues, partitions, surfaces
 and workers. Metric names are documented in the README; example alert rules are in
 ``config/prometheus-alerts.yml``.
 """
@@ -37,24 +37,31 @@ class SnapshotCollector:
         """The metrics of one snapshot."""
         s = self.read()
         total: dict[str, int] = s["counters"]["total"]
-        ops = CounterMetricFamily("cio_operations", "Operations by surface and outcome",
-                                  labels=["surface", "outcome"])
-        requests = CounterMetricFamily("cio_http_requests", "HTTP requests to Customer.io",
-                                       labels=["surface"])
-        throttled = CounterMetricFamily("cio_http_429", "429 answers from Customer.io",
-                                        labels=["surface"])
+        ops = CounterMetricFamily(
+            "cio_operations", "Operations by surface and outcome", labels=["surface", "outcome"]
+        )
+        requests = CounterMetricFamily(
+            "cio_http_requests", "HTTP requests to Customer.io", labels=["surface"]
+        )
+        throttled = CounterMetricFamily(
+            "cio_http_429", "429 answers from Customer.io", labels=["surface"]
+        )
         for surface in SURFACES:
             for outcome in OUTCOMES:
                 ops.add_metric([surface, outcome], total.get(f"{surface}_{outcome}", 0))
             requests.add_metric([surface], total.get(f"{surface}_requests", 0))
             throttled.add_metric([surface], total.get(f"{surface}_429", 0))
         yield from (ops, requests, throttled)
-        yield CounterMetricFamily("cio_track_request_operations",
-                                  "Operations carried by Track requests",
-                                  value=total.get("track_request_ops", 0))
+        yield CounterMetricFamily(
+            "cio_track_request_operations",
+            "Operations carried by Track requests",
+            value=total.get("track_request_ops", 0),
+        )
         latency = HistogramMetricFamily(
-            "cio_delivery_latency_seconds", "Produced to acknowledged by Customer.io",
-            labels=["surface"])
+            "cio_delivery_latency_seconds",
+            "Produced to acknowledged by Customer.io",
+            labels=["surface"],
+        )
         for surface, h in s["latency"].items():
             cumulative, buckets = 0, []
             for bound, n in h["buckets"].items():
@@ -63,46 +70,53 @@ class SnapshotCollector:
             latency.add_metric([surface], buckets, h["sum_s"])
         yield latency
         yield from self._gauges(s)
-        webhooks = CounterMetricFamily("cio_webhook_events", "Webhook counters by field",
-                                       labels=["field"])
+        webhooks = CounterMetricFamily(
+            "cio_webhook_events", "Webhook counters by field", labels=["field"]
+        )
         for field, n in s["webhooks"].items():
             webhooks.add_metric([field], n)
         yield webhooks
 
     def _gauges(self, s: dict[str, Any]) -> Iterator[Metric]:
         depth = GaugeMetricFamily("cio_queue_depth", "Jobs queued", labels=["queue"])
-        age = GaugeMetricFamily("cio_queue_oldest_age_seconds", "Age of the oldest job",
-                                labels=["queue"])
+        age = GaugeMetricFamily(
+            "cio_queue_oldest_age_seconds", "Age of the oldest job", labels=["queue"]
+        )
         dead = GaugeMetricFamily("cio_dead_letters", "Dead letters", labels=["queue"])
         for q in s["queues"]:
             depth.add_metric([q["name"]], q["depth"])
             age.add_metric([q["name"]], q["oldest_age_s"] or 0.0)
             dead.add_metric([q["name"]], q["dead_letters"])
-        rate = GaugeMetricFamily("cio_requests_per_second", "Requests/s, last 60 s",
-                                 labels=["surface"])
-        limit = GaugeMetricFamily("cio_rate_limit_per_second", "Configured limit",
-                                  labels=["surface"])
-        use = GaugeMetricFamily("cio_rate_limit_use_ratio", "Requests/s over the limit",
-                                labels=["surface"])
+        rate = GaugeMetricFamily(
+            "cio_requests_per_second", "Requests/s, last 60 s", labels=["surface"]
+        )
+        limit = GaugeMetricFamily(
+            "cio_rate_limit_per_second", "Configured limit", labels=["surface"]
+        )
+        use = GaugeMetricFamily(
+            "cio_rate_limit_use_ratio", "Requests/s over the limit", labels=["surface"]
+        )
         for x in s["surfaces"]:
             rate.add_metric([x["surface"]], x["requests_per_s"])
             limit.add_metric([x["surface"]], x["limit_per_s"])
             use.add_metric([x["surface"]], x["use"])
-        lease = GaugeMetricFamily("cio_partition_lease", "1 per partition lease holder",
-                                  labels=["partition", "worker"])
-        paused = GaugeMetricFamily("cio_partition_paused_seconds", "Pause left",
-                                   labels=["partition"])
+        lease = GaugeMetricFamily(
+            "cio_partition_lease", "1 per partition lease holder", labels=["partition", "worker"]
+        )
+        paused = GaugeMetricFamily(
+            "cio_partition_paused_seconds", "Pause left", labels=["partition"]
+        )
         for p in s["partitions"]:
             if p["lease_holder"]:
                 lease.add_metric([str(p["partition"]), p["lease_holder"]], 1)
             paused.add_metric([str(p["partition"])], p["paused_for_s"])
-        workers = GaugeMetricFamily("cio_live_workers", "Workers with a live heartbeat",
-                                    value=len(s["workers"]))
+        workers = GaugeMetricFamily(
+            "cio_live_workers", "Workers with a live heartbeat", value=len(s["workers"])
+        )
         yield from (depth, age, dead, rate, limit, use, lease, paused, workers)
 
 
-def serve(read: Callable[[], dict[str, Any]], port: int, bind: str,
-          stop: threading.Event) -> None:
+def serve(read: Callable[[], dict[str, Any]], port: int, bind: str, stop: threading.Event) -> None:
     """Serve ``/metrics`` on ``bind:port`` until ``stop`` is set."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(read))

@@ -2,8 +2,8 @@
 
 :func:`snapshot` returns a plain dict (the stable ``--json`` shape, ``version`` 1, documented
 in the README); ``metrics`` serves the same figures to Prometheus. Windows of the last 1, 5
-and 60 minutes are the sums of that many minute buckets (:mod:`cio_pipeline.worker.ops.counters`), the
-current minute included. ``requests_per_s`` estimates the last 60 s from the current and
+and 60 minutes are the sums of that many minute buckets (:mod:`cio_pipeline.worker.ops.counters`),
+the current minute included. ``requests_per_s`` estimates the last 60 s from the current and
 the previous minute (the previous one weighted by how much of it is still inside the window).
 """
 
@@ -26,7 +26,9 @@ __all__ = ["live_workers", "queue_stats", "snapshot"]
 VERSION = 1
 _WINDOWS = (1, 5, 60)
 _LIMITS: dict[Surface, str] = {
-    "track": "track_rate", "transactional": "transactional_rate", "app": "app_rate"
+    "track": "track_rate",
+    "transactional": "transactional_rate",
+    "app": "app_rate",
 }
 
 
@@ -157,7 +159,10 @@ def _latency(totals: dict[str, int]) -> dict[str, Any]:
 
 
 def _surfaces(
-    connection: redis.Redis, keys: Keys, settings: WorkerSettings, minutes: list[dict[str, int]],
+    connection: redis.Redis,
+    keys: Keys,
+    settings: WorkerSettings,
+    minutes: list[dict[str, int]],
     now: float,
 ) -> list[dict[str, Any]]:
     with connection.pipeline(transaction=False) as pipe:
@@ -169,8 +174,9 @@ def _surfaces(
     for (surface, attr), pause in zip(_LIMITS.items(), pauses, strict=True):
         previous, current = minutes[-2], minutes[-1]
 
-        def last_60s(field: str, previous: dict[str, int] = previous,
-                     current: dict[str, int] = current) -> float:
+        def last_60s(
+            field: str, previous: dict[str, int] = previous, current: dict[str, int] = current
+        ) -> float:
             return previous.get(field, 0) * inside + current.get(field, 0)
 
         limit = float(getattr(settings, attr))
@@ -210,7 +216,8 @@ def snapshot(
             "total": dict(sorted(totals.items())),
         },
         "track_ops_per_request": round(totals.get("track_request_ops", 0) / requests, 2)
-        if requests else None,
+        if requests
+        else None,
         "latency": _latency(totals),
         "delivered_per_minute": [
             sum(b.get(f"{s}_delivered", 0) for s in SURFACES) for b in minutes[-60:]

@@ -23,17 +23,31 @@ def _age(value: float | None) -> str:
 
 
 def _rows(s: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [(f"queue {q['name']}", f"{q['depth']} queued, oldest {_age(q['oldest_age_s'])}, "
-             f"{q['dead_letters']} dead") for q in s["queues"]]
+    rows = [
+        (
+            f"queue {q['name']}",
+            f"{q['depth']} queued, oldest {_age(q['oldest_age_s'])}, {q['dead_letters']} dead",
+        )
+        for q in s["queues"]
+    ]
     for p in s["partitions"]:
-        pause = (f", paused {p['paused_for_s']:.1f} s ({p['pause_reason']})"
-                 if p["paused_for_s"] else "")
-        rows.append((f"partition {p['partition']}",
-                     f"lease {p['lease_holder'] or '-'}, claimed {p['claimed']}{pause}"))
+        pause = (
+            f", paused {p['paused_for_s']:.1f} s ({p['pause_reason']})" if p["paused_for_s"] else ""
+        )
+        rows.append(
+            (
+                f"partition {p['partition']}",
+                f"lease {p['lease_holder'] or '-'}, claimed {p['claimed']}{pause}",
+            )
+        )
     for x in s["surfaces"]:
-        rows.append((f"surface {x['surface']}",
-                     f"{x['requests_per_s']:.1f}/s of {x['limit_per_s']:g}/s, "
-                     f"429s last minute {x['429_last_minute']}"))
+        rows.append(
+            (
+                f"surface {x['surface']}",
+                f"{x['requests_per_s']:.1f}/s of {x['limit_per_s']:g}/s, "
+                f"429s last minute {x['429_last_minute']}",
+            )
+        )
     for window in ("last_1m", "last_5m", "last_60m"):
         counts = s["counters"][window]
         shown = ", ".join(f"{k} {v}" for k, v in counts.items() if "latency" not in k)
@@ -44,8 +58,9 @@ def _rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("webhooks", ", ".join(f"{k} {v}" for k, v in s["webhooks"].items())))
     rows.append(("dead letters", str(s["dead_letters"])))
     for w in s["workers"]:
-        rows.append((f"worker {w['name']}", f"{w['state']}, heartbeat {_age(w['heartbeat_age_s'])}"
-                     " ago"))
+        rows.append(
+            (f"worker {w['name']}", f"{w['state']}, heartbeat {_age(w['heartbeat_age_s'])} ago")
+        )
     if not s["workers"]:
         rows.append(("workers", "none live"))
     rows.append(("delivered/minute, last hour", sparkline(s["delivered_per_minute"])))

@@ -1,7 +1,7 @@
 """What the worker does after one HTTP attempt: the whole decision table, in one place.
 
-:func:`classify` is a pure function of the outcome (:mod:`cio_pipeline.worker.clients.outcomes`) and the
-kind of work; the Track and transactional paths only carry its decisions out::
+:func:`classify` is a pure function of the outcome (:mod:`cio_pipeline.worker.clients.outcomes`) and
+the kind of work; the Track and transactional paths only carry its decisions out::
 
     outcome                     Work.TRACK (a batch request)     Work.SEND (one send)
     Success                     DELIVERED                        DELIVERED

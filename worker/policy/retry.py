@@ -92,7 +92,8 @@ class RetryPolicy:
         )
 
     def classify(self, outcome: Outcome, work: Work, *, operations: int = 1) -> Decision:
-        """:func:`~cio_pipeline.worker.policy.decisions.classify` with this policy's ``at_least_once``."""
+        """:func:`~cio_pipeline.worker.policy.decisions.classify` with this policy's
+        ``at_least_once``."""
         return classify(outcome, work, operations=operations, at_least_once=self.at_least_once)
 
     def backoff(self, attempt: int, retry_after_s: float | None = None) -> float:

@@ -102,8 +102,7 @@ class RateLimiter:
     def attempt(self) -> Attempt:
         """Take a token if one is available now; otherwise say how long to wait."""
         reply: Any = _GCRA(
-            self._client,
-            keys=self._keys, args=[self._interval_us, self._tolerance_us]
+            self._client, keys=self._keys, args=[self._interval_us, self._tolerance_us]
         )
         wait_us, now_us = int(reply[0]), int(reply[1])
         return Attempt(wait_s=wait_us / _US, at_s=now_us / _US)
@@ -144,8 +143,7 @@ class RateLimiter:
     def peek(self) -> float:
         """0.0 when a token is available now, else the seconds until one is; takes none."""
         reply: Any = _GCRA(
-            self._client,
-            keys=self._keys, args=[self._interval_us, self._tolerance_us, "peek"]
+            self._client, keys=self._keys, args=[self._interval_us, self._tolerance_us, "peek"]
         )
         return int(reply[0]) / _US
 

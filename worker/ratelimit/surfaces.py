@@ -22,7 +22,6 @@ class SurfaceLimiters:
     app: RateLimiter
 
 
-
 def build_limiters(
     client: redis.Redis, settings: WorkerSettings, keys: Keys | None = None
 ) -> SurfaceLimiters:

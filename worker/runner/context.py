@@ -40,11 +40,12 @@ def worker_connection(
     keep-alive and periodic health checks so a dead server is noticed.
 
     With ``outage`` (worker processes), a lost connection is retried until Redis answers
-    again (:mod:`cio_pipeline.worker.core.outage`); without it (CLI commands) redis-py's few retries apply and
-    the command fails, so an operator is not left waiting. ``wait_when_full`` also waits out
-    writes refused at ``maxmemory`` (RQ's client; see :class:`OutageRetry`). TLS and Sentinel
-    come from the settings (:mod:`cio_pipeline.producer.redis_endpoint`); with ``CIO_REDIS_MIN_REPLICAS``
-    every write waits for replicas (:mod:`cio_pipeline.worker.core.replicas`).
+    again (:mod:`cio_pipeline.worker.core.outage`); without it (CLI commands) redis-py's few retries
+    apply and the command fails, so an operator is not left waiting. ``wait_when_full`` also waits
+    out writes refused at ``maxmemory`` (RQ's client; see :class:`OutageRetry`). TLS and Sentinel
+    come from the settings (:mod:`cio_pipeline.producer.redis_endpoint`); with
+    ``CIO_REDIS_MIN_REPLICAS`` every write waits for replicas
+    (:mod:`cio_pipeline.worker.core.replicas`).
     """
     extra: dict[str, Any] = {}
     if outage is not None:
@@ -98,7 +99,8 @@ class WorkerContext:
 
     @cached_property
     def tally(self) -> Tally:
-        """Transactional counts waiting for the next write (:mod:`cio_pipeline.worker.ops.counters`)."""
+        """Transactional counts waiting for the next write
+        (:mod:`cio_pipeline.worker.ops.counters`)."""
         return Tally(enabled=self.settings.counters)
 
     @cached_property

@@ -4,14 +4,14 @@ It is RQ's ``SimpleWorker`` (jobs run in the worker process: the forking worker 
 per job and could not reach the 100 sends/s the App API allows), registered with RQ so
 rq-dashboard and ``rq info`` list it and ``rq suspend``/``resume`` apply. It reads jobs with
 the safe serializer, runs RQ's scheduler (retries are scheduled jobs, so they survive restarts
-and never block the worker), and turns the job outcomes of :mod:`cio_pipeline.worker.core.errors` into RQ's own
-states: :class:`RetryLater` becomes a scheduled retry, :class:`DeadLetter` a failed job in the
-queue's FailedJobRegistry with a readable reason. SIGTERM or SIGINT: finish the job in hand,
-then exit 0 (a second signal stops at once; the job's delivery record then keeps it from
+and never block the worker), and turns the job outcomes of :mod:`cio_pipeline.worker.core.errors`
+into RQ's own states: :class:`RetryLater` becomes a scheduled retry, :class:`DeadLetter` a failed
+job in the queue's FailedJobRegistry with a readable reason. SIGTERM or SIGINT: finish the job in
+hand, then exit 0 (a second signal stops at once; the job's delivery record then keeps it from
 being sent twice).
 
-Redis going away (or filling up) is a pause, not a crash (:mod:`cio_pipeline.worker.core.outage`): RQ's
-loop, the Track drainer and the scheduler resume; a send whose worker died is resolved from
+Redis going away (or filling up) is a pause, not a crash (:mod:`cio_pipeline.worker.core.outage`):
+RQ's loop, the Track drainer and the scheduler resume; a send whose worker died is resolved from
 its delivery record (:func:`cio_pipeline.worker.transactional.requeue_abandoned_send`).
 """
 
@@ -139,7 +139,8 @@ class CioWorker(SimpleWorker):
 
     @cached_property
     def allowed_jobs(self) -> dict[str, Mapping[str, JobShape]]:
-        """The jobs each queue may hold (:mod:`cio_pipeline.worker.core.allowed_jobs`), for this prefix."""
+        """The jobs each queue may hold (:mod:`cio_pipeline.worker.core.allowed_jobs`), for this
+        prefix."""
         return allowed_jobs(context.current().keys)
 
     def execute_job(self, job: Job, queue: Queue) -> None:
@@ -244,8 +245,12 @@ class CioWorker(SimpleWorker):
         if job.origin == ctx.keys.transactional_queue:
             ambiguous = isinstance(outcome, DeadLetter) and outcome.record.ambiguous
             kind = "retried" if isinstance(outcome, RetryLater) else "dead"
-            flush(self.connection, ctx.keys, ctx.tally, f"transactional_{kind}"
-                  if not ambiguous else "transactional_ambiguous")
+            flush(
+                self.connection,
+                ctx.keys,
+                ctx.tally,
+                f"transactional_{kind}" if not ambiguous else "transactional_ambiguous",
+            )
 
 
 def _default_name() -> str:

@@ -1,9 +1,9 @@
 """Delivering one partition's claimed batch, in order, to the Track API.
 
-The claimed items are cut into requests (:func:`~cio_pipeline.worker.track.items.cut_segments`) and sent
-one after the other, each after taking a token from the shared Track limiter. What happens
-after each answer is decided by :func:`cio_pipeline.worker.policy.decisions.classify`; this module carries
-the decision out:
+The claimed items are cut into requests (:func:`~cio_pipeline.worker.track.items.cut_segments`) and
+sent one after the other, each after taking a token from the shared Track limiter. What happens
+after each answer is decided by :func:`cio_pipeline.worker.policy.decisions.classify`; this module
+carries the decision out:
 
 - DELIVERED (200): the request's jobs finish;
 - PARTIAL (207): the listed ``batch_index`` items are dead-lettered with Customer.io's

@@ -7,9 +7,9 @@ batch, claim, deliver (:mod:`.deliver`). A batch left claimed (a crash, a retry)
 delivered before anything newer. Stopping (SIGTERM) finishes the request in flight and
 leaves anything unsent claimed, at the head, for whoever holds the partition next.
 
-Redis going away pauses the loop inside the Redis client (:mod:`cio_pipeline.worker.core.outage`); a batch sent
-but not yet settled when it went stays claimed and is delivered again (at least once: Track
-operations are idempotent or de-duplicated). A full Redis refuses some of the loop's writes:
+Redis going away pauses the loop inside the Redis client (:mod:`cio_pipeline.worker.core.outage`); a
+batch sent but not yet settled when it went stays claimed and is delivered again (at least once:
+Track operations are idempotent or de-duplicated). A full Redis refuses some of the loop's writes:
 that is logged once a minute and the loop keeps trying, as delivering frees memory.
 """
 

@@ -7,9 +7,10 @@ fair share, ``ceil(partitions / live workers)``, of the free partitions and give
 exceeds its share, so partitions spread across workers and a dead worker's partitions are
 taken over within one lease TTL.
 
-While Redis is away the heartbeat waits inside the Redis client (:mod:`cio_pipeline.worker.core.outage`) and
-our leases lapse, as other workers should see; when it is back the heartbeat takes partitions
-again. A full Redis refusing the heartbeat's writes is logged once a minute, never fatal.
+While Redis is away the heartbeat waits inside the Redis client
+(:mod:`cio_pipeline.worker.core.outage`) and our leases lapse, as other workers should see; when it
+is back the heartbeat takes partitions again. A full Redis refusing the heartbeat's writes is logged
+once a minute, never fatal.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class PartitionLeases:
         if held:
             kept = _LEASE(
                 self.connection,
-                keys=[self.keys.lease(p) for p in held], args=[self.worker_id, "renew", self.ttl_ms]
+                keys=[self.keys.lease(p) for p in held],
+                args=[self.worker_id, "renew", self.ttl_ms],
             )
             held = [p for p, ok in zip(held, kept, strict=True) if int(ok)]
         if len(held) < share:

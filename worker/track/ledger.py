@@ -80,8 +80,8 @@ def _unix(rq_time: bytes | None) -> float | None:
 class Ledger:
     """Claims and settles the jobs of the partitions this worker leases.
 
-    Its :attr:`tally` holds the Track counters (:mod:`cio_pipeline.worker.ops.counters`) until they ride
-    along with the next settle, attempt, pause or dead-letter write.
+    Its :attr:`tally` holds the Track counters (:mod:`cio_pipeline.worker.ops.counters`) until they
+    ride along with the next settle, attempt, pause or dead-letter write.
     """
 
     def __init__(
@@ -116,7 +116,8 @@ class Ledger:
             return ClaimedBatch([], redelivery, failed_attempts)
         data = _START(
             self.connection,
-            keys=[_JOB_PREFIX + job_id for job_id in ids], args=[rq_timestamp(), self.worker_id]
+            keys=[_JOB_PREFIX + job_id for job_id in ids],
+            args=[rq_timestamp(), self.worker_id],
         )
         produced: dict[str, float] = {}
         if self.tally.enabled:

@@ -11,9 +11,9 @@
    unless ``CIO_SEND_AT_LEAST_ONCE=1``. Any other 4xx: dead-letter with Customer.io's message.
 
 Once the request has gone out, only this process knows its outcome: the record of it is
-written with :meth:`~cio_pipeline.worker.core.outage.RedisOutage.persist`, which waits for a Redis that went away
-(or is full) instead of dropping what happened. A send whose worker died (its outcome unknown)
-is found by RQ's abandoned-job cleanup; :func:`requeue_abandoned_send` puts it back in its
+written with :meth:`~cio_pipeline.worker.core.outage.RedisOutage.persist`, which waits for a Redis
+that went away (or is full) instead of dropping what happened. A send whose worker died (its outcome
+unknown) is found by RQ's abandoned-job cleanup; :func:`requeue_abandoned_send` puts it back in its
 queue once, so that the job itself reads its delivery record: delivered -> finished with the
 recorded ``delivery_id``; left pending -> an *ambiguous* dead letter with operation, attempts
 and reason; no record -> it was never sent, so it is sent.
@@ -126,9 +126,7 @@ def deliver_send(
     return _send(ctx, job, kind, request, idempotency_key, (operation, attempt))
 
 
-def _skipped(
-    ctx: SendParts, job: Job, operation: str, attempt: int, reason: str
-) -> dict[str, Any]:
+def _skipped(ctx: SendParts, job: Job, operation: str, attempt: int, reason: str) -> dict[str, Any]:
     """A guarded send to a suppressed recipient: finished as skipped, logged and counted."""
     ctx.tally.add("sends_skipped_suppressed")
     flush(ctx.connection, ctx.keys, ctx.tally, "transactional_skipped")

@@ -91,9 +91,7 @@ class DeliveryRecords:
         self._keys = keys
         self._ttl_ms = ttl_s * 1000
 
-    def claim(
-        self, idempotency_key: str, job_id: str, *, override_own: bool = False
-    ) -> SendClaim:
+    def claim(self, idempotency_key: str, job_id: str, *, override_own: bool = False) -> SendClaim:
         """Claim ``idempotency_key`` for ``job_id`` unless the record says otherwise."""
         reply = [
             _text(part)
@@ -115,8 +113,8 @@ class DeliveryRecords:
     def delivered(
         self, idempotency_key: str, delivery_id: str, counts: Mapping[str, int] | None = None
     ) -> None:
-        """Record a successful send; ``counts`` (:mod:`cio_pipeline.worker.ops.counters`) ride along in
-        the same round trip."""
+        """Record a successful send; ``counts`` (:mod:`cio_pipeline.worker.ops.counters`) ride along
+        in the same round trip."""
         record = DeliveryRecord(DeliveryState.DELIVERED, delivery_id)
         with self._client.pipeline(transaction=False) as pipe:
             pipe.set(self._keys.delivery_record(idempotency_key), str(record), px=self._ttl_ms)

@@ -1,7 +1,7 @@
 """The ``skip_if_suppressed`` check of a send: is any of its recipients suppressed?
 
-The suppression store (:mod:`cio_pipeline.producer.suppressions`, filled by reporting webhooks) is read
-in one round trip for every address in ``to`` (``"Ann <ann@example.com>, bob@..."``) and the
+The suppression store (:mod:`cio_pipeline.producer.suppressions`, filled by reporting webhooks) is
+read in one round trip for every address in ``to`` (``"Ann <ann@example.com>, bob@..."``) and the
 person's ``identifiers``. Only sends that ask for it are checked: by default a send goes out
 as Customer.io decides (password resets and receipts must still reach a bounced address).
 """
@@ -35,9 +35,7 @@ def recipients(request: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def suppression_reason(
-    connection: redis.Redis, keys: Keys, request: dict[str, Any]
-) -> str | None:
+def suppression_reason(connection: redis.Redis, keys: Keys, request: dict[str, Any]) -> str | None:
     """The most serious suppression in force for any recipient of ``request``, or None."""
     names = recipients(request)
     if not names:

@@ -26,9 +26,7 @@ def load_hook(spec: str | None) -> Hook | None:
         return None
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise SettingsError(
-            f"CIO_WEBHOOK_HOOK must be package.module:function, got {spec!r}"
-        )
+        raise SettingsError(f"CIO_WEBHOOK_HOOK must be package.module:function, got {spec!r}")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # any import-time error of the app's module stops the worker

@@ -111,8 +111,12 @@ def create_receiver(
             # bounds a stuck Redis by CIO_REDIS_TIMEOUT_S (every request would get 503 then).
             job_id = enqueuer.enqueue(webhook_job(event, keys))
         except EnqueueError as exc:
-            log.error("webhook_not_enqueued", status=503, event_id=event.event_id,
-                      error=type(exc).__name__)
+            log.error(
+                "webhook_not_enqueued",
+                status=503,
+                event_id=event.event_id,
+                error=type(exc).__name__,
+            )
             return PlainTextResponse("try again later", status_code=503)
         log.debug("webhook_enqueued", event_id=event.event_id, job_id=job_id)
         return JSONResponse({"ok": True})
@@ -121,9 +125,13 @@ def create_receiver(
         return PlainTextResponse("ok")
 
     if not signing_keys:
-        log.warning("webhook_signing_key_missing",
-                    hint="set CUSTOMERIO_WEBHOOK_SIGNING_KEY; every request gets 401 until then")
-    return Starlette(routes=[
-        Route(settings.webhook_path, receive, methods=["POST"]),
-        Route("/healthz", healthz, methods=["GET"]),
-    ])
+        log.warning(
+            "webhook_signing_key_missing",
+            hint="set CUSTOMERIO_WEBHOOK_SIGNING_KEY; every request gets 401 until then",
+        )
+    return Starlette(
+        routes=[
+            Route(settings.webhook_path, receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )

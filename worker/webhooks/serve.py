@@ -20,6 +20,10 @@ LISTENING_PREFIX: Final = "webhooks listening on "
 def serve(settings: WorkerSettings, *, host: str, port: int, access_log: bool) -> int:
     """Serve the receiver on ``host:port`` until SIGINT/SIGTERM; the exit code."""
     return serve_announced(
-        create_receiver(settings), LISTENING_PREFIX, host=host, port=port,
-        access_log=access_log, timeout_graceful_shutdown=5,
+        create_receiver(settings),
+        LISTENING_PREFIX,
+        host=host,
+        port=port,
+        access_log=access_log,
+        timeout_graceful_shutdown=5,
     )

@@ -1,7 +1,7 @@
 """The suppression store (writes) and the ledger of processed events (de-duplication).
 
-The stored form is :mod:`cio_pipeline.producer.suppressions`' (the application reads it there); here are
-its writers: webhook events and the ``cio-pipeline suppressions`` command, both through one
+The stored form is :mod:`cio_pipeline.producer.suppressions`' (the application reads it there); here
+are its writers: webhook events and the ``cio-pipeline suppressions`` command, both through one
 compare-and-set script (``change_suppression.lua``) so that a later-timestamped change
 always wins. :class:`EventLedger` claims an event id before processing, marks it done after
 (counting it in ``<prefix>:counters`` in the same round trip), or releases it when the job
