@@ -1,9 +1,10 @@
 """Every queue name and Redis key the project uses, in one place.
 
 RQ stores a queue named ``Q`` under ``rq:queue:Q`` and a job under ``rq:job:<id>``; the names
-below are the *queue names* (what rq-dashboard shows) and our own keys. The prefix
-(``CIO_QUEUE_PREFIX``, default ``cio``) may carry a Redis Cluster hash tag such as ``{cio}``.
-Lua scripts never build key names: callers pass every key from here in KEYS.
+below are the *queue names* (what rq-dashboard shows) and our own keys, all under the prefix
+``CIO_QUEUE_PREFIX`` (default ``cio``). Redis Cluster is not supported (docs/redis.md): RQ's
+own operations span keys that no hash tag could keep in one slot. Lua scripts never build key
+names: callers pass every key from here in KEYS.
 """
 
 from __future__ import annotations

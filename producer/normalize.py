@@ -41,7 +41,7 @@ class _Limits:
     recipients: Final = 15
 
 
-#: Customer.io's documented limits (CUSTOMERIO_API.md).
+#: Customer.io's documented limits (the Track API spec, devtools/emulator/track-api.openapi.json).
 LIMITS: Final = _Limits()
 
 _DATE_KEYS: Final = frozenset({"timestamp", "created_at", "_timestamp", "last_used", "send_at"})

@@ -1,9 +1,9 @@
 """The job serializer: RQ's pickle format, restricted to primitive values both ways.
 
-Why pickle and not JSON (measured, see DESIGN.md): rq-dashboard reads jobs with plain pickle
-and re-saves ``meta`` as pickle on Requeue, so a JSON serializer breaks its Workers page and
-its Requeue button. Plain pickle, however, would let anyone who can write to Redis run code in a
-worker. So:
+Why pickle and not JSON (measured; docs/design.md, the job contract): rq-dashboard reads jobs with
+plain pickle and re-saves ``meta`` as pickle on Requeue, so a JSON serializer breaks its Workers
+page and its Requeue button. Plain pickle, however, would let anyone who can write to Redis run code
+in a worker. So:
 
 - :meth:`SafeSerializer.dumps` pickles only ``None``, bools, numbers, strings, bytes, lists,
   tuples, dicts and sets; anything else (an object, a ``datetime``) raises ``TypeError`` at

@@ -55,10 +55,10 @@ class Settings:
                 "REDIS_URL must start with redis://, rediss:// or unix://, "
                 f"got {_redact_url(self.redis_url)!r}"
             )
-        if not self.queue_prefix or not all(c.isalnum() or c in "-_{}" for c in self.queue_prefix):
+        if not self.queue_prefix or not all(c.isalnum() or c in "-_" for c in self.queue_prefix):
             raise SettingsError(
-                "CIO_QUEUE_PREFIX must be non-empty and use only letters, digits, '-', '_' "
-                f"and '{{}}' (for a Redis Cluster hash tag); got {self.queue_prefix!r}"
+                "CIO_QUEUE_PREFIX must be non-empty and use only letters, digits, '-' and '_' "
+                f"(Redis Cluster hash tags are not supported); got {self.queue_prefix!r}"
             )
         check_endpoint(self)
 

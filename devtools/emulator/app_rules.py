@@ -1,8 +1,8 @@
 """Validation of transactional (App API) send requests.
 
 The App API is not in the published Track spec; these rules follow Customer.io's App API
-documentation as summarised in CUSTOMERIO_API.md. A send is rejected with the first problem
-found, as the App API answers one ``{"meta": {"error": "..."}}`` per request.
+documentation (docs/design.md; the Track API spec beside this package). A send is rejected with the
+first problem found, as the App API answers one ``{"meta": {"error": "..."}}`` per request.
 """
 
 from __future__ import annotations

@@ -11,10 +11,7 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC_PATHS = (
-    REPO / "worker" / "emulator" / "track-api.openapi.json",
-    REPO.parent / "shared" / "reference" / "customerio-track-api.openapi.json",
-)
+SPEC_PATHS = (REPO / "devtools" / "emulator" / "track-api.openapi.json",)
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -156,7 +156,7 @@ def register(subparsers: Any) -> None:
         "import",
         help="import people or events from a CSV or JSON Lines file",
         description="Enqueue one identify (or event) per row of FILE (- for stdin), with "
-        "backpressure; see the README's 'Bulk import' section.",
+        "backpressure; see docs/import.md.",
     )
     parser.add_argument("file", metavar="FILE", help="CSV or JSON Lines file; - for stdin")
     parser.add_argument(

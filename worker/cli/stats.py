@@ -49,7 +49,9 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``cio-pipeline stats``."""
     parser = subparsers.add_parser("stats", help="queues, partitions, rates, counters, workers")
-    parser.add_argument("--json", action="store_true", help="the stable JSON shape (README)")
+    parser.add_argument(
+        "--json", action="store_true", help="the stable JSON shape (docs/operating.md)"
+    )
     parser.add_argument(
         "--watch", action="store_true", help="redraw live (needs the 'ops' extra: rich)"
     )

@@ -3,7 +3,7 @@
 Pure functions, no I/O: the clients call them and the tests drive them with tables.
 
 Which exceptions are *ambiguous* is what matters most here: a transactional send is retried only
-when Customer.io certainly did not act on it (DESIGN.md, invariant I). httpx raises:
+when Customer.io certainly did not act on it (invariant I, docs/design.md). httpx raises:
 
 * ``ConnectError`` / ``ConnectTimeout``: the TCP (or TLS) connection was never established, so no
   byte of the request left. ``PoolTimeout``: we never even got a connection. ``ProxyError`` and

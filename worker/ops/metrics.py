@@ -3,7 +3,7 @@
 A custom collector reads one :func:`cio_pipeline.worker.ops.stats.snapshot` per scrape, so the
 figures are exactly ``stats --json``'s; nothing is kept in this process. Counters come from the
 all-time counters hash (Prometheus takes rates itself), gauges from the queues, partitions, surfaces
-and workers. Metric names are documented in the README; example alert rules are in
+and workers. Metric names are documented in docs/operating.md; example alert rules are in
 ``config/prometheus-alerts.yml``.
 """
 

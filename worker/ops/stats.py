@@ -1,7 +1,7 @@
 """``cio-pipeline stats``: one snapshot of the pipeline, read from Redis in a few round trips.
 
 :func:`snapshot` returns a plain dict (the stable ``--json`` shape, ``version`` 1, documented
-in the README); ``metrics`` serves the same figures to Prometheus. Windows of the last 1, 5
+in docs/operating.md); ``metrics`` serves the same figures to Prometheus. Windows of the last 1, 5
 and 60 minutes are the sums of that many minute buckets (:mod:`cio_pipeline.worker.ops.counters`),
 the current minute included. ``requests_per_s`` estimates the last 60 s from the current and
 the previous minute (the previous one weighted by how much of it is still inside the window).
@@ -197,7 +197,7 @@ def _surfaces(
 def snapshot(
     connection: redis.Redis, keys: Keys, settings: WorkerSettings, now: float | None = None
 ) -> dict[str, Any]:
-    """Everything ``stats`` shows, as the stable JSON shape (see the README)."""
+    """Everything ``stats`` shows, as the stable JSON shape (docs/operating.md)."""
     now = time.time() if now is None else now
     minutes = _minutes(connection, keys, now)
     totals = _ints(connection.hgetall(keys.counters))

@@ -1,4 +1,5 @@
-"""Delivering one transactional send, keeping invariant I: never sent twice because of us.
+"""Delivering one transactional send, keeping invariant I (docs/design.md): never sent twice because
+of us.
 
 1. Claim the send's delivery record (its idempotency key). Already delivered: finish with the
    recorded ``delivery_id``. Claimed by another job that is sending it: retry later. Left by

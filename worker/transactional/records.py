@@ -1,4 +1,5 @@
-"""Delivery records: what stops a transactional send from going out twice (invariant I).
+"""Delivery records: what stops a transactional send from going out twice (invariant I,
+docs/design.md).
 
 Before a send the worker *claims* the send's idempotency key (``claim_send.lua``); after a 200
 it stores the ``delivery_id`` there. A duplicate job, a replay, or a re-run after a crash finds
