@@ -9,7 +9,8 @@ The producer and the worker both import from here; nothing else reaches into rq 
 below their public APIs.
 
 - :mod:`.redis`  redis-py: a pooled connection and its raw send/read, the Sentinel
-  connection's plain read, ``Retry.call_with_retry``'s parameters, a bounded pubsub-thread stop
+  connection's plain read, ``Retry.call_with_retry``'s parameters, the Sentinel client, a
+  bounded pubsub-thread stop
 - :mod:`.rq`     rq: the worker methods we override, the dequeue helper, the "stuck" message,
   the job-hash layout ``lua/enqueue.lua`` writes, the scheduler process, the worker's pubsub
 """

@@ -15,7 +15,10 @@ range (``pyproject.toml``) is tested at both ends by ``.ci/deps``.
 4. :data:`RETRY_CALL_PARAMETERS`: the worker's ``Retry`` subclass overrides
    ``Retry.call_with_retry`` (wait out an outage, report it); redis-py calls it with two
    arguments up to 5.x and with ``is_retryable``/``with_failure_count`` since.
-5. :func:`stop_pubsub_thread`: ``PubSubWorkerThread.stop()`` only clears its flag up to
+5. :func:`sentinel_master`: ``Sentinel(...).master_for``, whose annotations differ across the
+   range (untyped before 8.x, typed with optional master names after): called through
+   ``Any`` so one source type-checks at both ends.
+6. :func:`stop_pubsub_thread`: ``PubSubWorkerThread.stop()`` only clears its flag up to
    redis-py 8.1 and, from 8.2, also joins the thread without a bound (``stop(timeout=None)``);
    rq starts that thread with a 60 s poll, so a stop could wait a minute. We stop it with a
    bound on every version.
@@ -30,7 +33,7 @@ from typing import Any, Final
 import redis
 from redis.client import PubSubWorkerThread
 from redis.retry import Retry
-from redis.sentinel import SentinelManagedConnection
+from redis.sentinel import Sentinel, SentinelManagedConnection
 
 __all__ = [
     "REDIS_VERSION",
@@ -39,6 +42,7 @@ __all__ = [
     "pool_connection",
     "read_reply",
     "send_packed",
+    "sentinel_master",
     "stop_pubsub_thread",
 ]
 
@@ -84,11 +88,25 @@ def plain_read_response(conn: SentinelManagedConnection, *args: Any, **kwargs: A
     return super(SentinelManagedConnection, conn).read_response(*args, **kwargs)
 
 
+def sentinel_master(
+    sentinels: list[tuple[str, int]],
+    sentinel_kwargs: dict[str, Any],
+    master: str | None,
+    **kwargs: Any,
+) -> redis.Redis:
+    """A client for the master ``sentinels`` name ``master`` (5); ``kwargs`` go to
+    ``master_for`` (the connection class and options)."""
+    sentinel_class: Any = Sentinel
+    sentinel = sentinel_class(sentinels, sentinel_kwargs=sentinel_kwargs)
+    client: redis.Redis = sentinel.master_for(master, **kwargs)
+    return client
+
+
 _STOP_JOINS: Final = "timeout" in inspect.signature(PubSubWorkerThread.stop).parameters
 
 
 def stop_pubsub_thread(thread: PubSubWorkerThread, timeout_s: float) -> bool:
-    """Ask ``thread`` to stop and wait at most ``timeout_s`` for it (5); True if it ended.
+    """Ask ``thread`` to stop and wait at most ``timeout_s`` for it (6); True if it ended.
 
     The thread ends within its poll time (``sleep_time``) once asked, unless a handler holds
     it: whoever started it keeps that short."""

@@ -140,5 +140,6 @@ def test_a_worker_stops_on_sigterm_idle_busy_and_draining(stopper: Stopper) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_fifty_sigterms_each_stop_cleanly_within_two_seconds(stopper: Stopper) -> None:
     _stops(stopper, 50)
