@@ -46,6 +46,7 @@ __all__ = [
     "RQ_VERSION",
     "STUCK_MESSAGE",
     "WORKER_OVERRIDES",
+    "ask_pubsub_thread_to_stop",
     "call_exception_handlers",
     "fetch_dequeued_job",
     "scheduler_process",
@@ -138,6 +139,14 @@ def subscribe(worker: Any, on_error: Callable[[Exception, Any, Any], None]) -> N
     worker.pubsub_thread = worker.pubsub.run_in_thread(
         sleep_time=PUBSUB_POLL_S, daemon=True, exception_handler=on_error
     )
+
+
+def ask_pubsub_thread_to_stop(worker: Any) -> None:
+    """(8) Ask ``worker``'s pubsub thread to stop, without waiting (:func:`unsubscribe`
+    waits)."""
+    thread = worker.pubsub_thread
+    if thread is not None:
+        stop_pubsub_thread(thread, 0)
 
 
 def unsubscribe(worker: Any, timeout_s: float) -> bool:

@@ -82,6 +82,7 @@ class CioWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self._outcome: BaseException | None = None
         self._stopping = threading.Event()  # wakes the pubsub thread's outage wait
+        self._scheduler_signalled = False
         # RQ's abandoned-job cleanup calls exception handlers before failing a job.
         self.push_exc_handler(requeue_abandoned_send)  # type: ignore[no-untyped-call]
 
@@ -90,6 +91,12 @@ class CioWorker(SimpleWorker):
         Redis that is away at the moment of the stop is logged, not a traceback."""
         if self.outage is not None:
             self.outage.stop()
+        self._stopping.set()
+        # Ask the scheduler process and the pubsub thread to stop at once, then wait for each
+        # (RQ's teardown): the stop takes the longest of them (the scheduler's 1 s sleep), not
+        # their sum.
+        self._signal_scheduler()
+        rq_compat.ask_pubsub_thread_to_stop(self)
         try:
             super().teardown()  # type: ignore[no-untyped-call]
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -98,17 +105,26 @@ class CioWorker(SimpleWorker):
     def stop_scheduler(self) -> None:
         """Stop the scheduler process, bounded: during an outage it is waiting for Redis and
         would not see the SIGTERM until Redis returns."""
-        process = rq_compat.scheduler_process(self)
-        if process is None or not process.pid:
-            return
-        try:
-            os.kill(process.pid, signal.SIGTERM)
-        except OSError:
+        process = self._signal_scheduler()
+        if process is None:
             return
         process.join(self.scheduler_stop_timeout_s)
         if process.is_alive():
             process.kill()
             process.join(5)
+
+    def _signal_scheduler(self) -> Any:
+        """SIGTERM to the scheduler process (once); the process, or None if there is none."""
+        process = rq_compat.scheduler_process(self)
+        if process is None or not process.pid or process.exitcode is not None:
+            return None
+        if not self._scheduler_signalled:
+            self._scheduler_signalled = True
+            try:
+                os.kill(process.pid, signal.SIGTERM)
+            except OSError:
+                return None
+        return process
 
     def _install_signal_handlers(self) -> None:
         """RQ's SIGTERM/SIGINT handlers; a signal that came while the worker was starting
@@ -281,6 +297,11 @@ class CioWorker(SimpleWorker):
             )
 
 
+def _default_stop_signals() -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _default_name() -> str:
     return f"cio-{socket.gethostname()}-{os.getpid()}"
 
@@ -295,6 +316,9 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
         signal.signal(signum, lambda number, _frame: early.append(number))
     # RQ forks its scheduler from the worker: it must not outlive a SIGKILLed worker.
     os.register_at_fork(after_in_child=die_with_parent)
+    # ... and must not inherit the early stop handler below (it would swallow the SIGTERM
+    # that stops it until it installs its own): it starts with the default ones, as before.
+    os.register_at_fork(after_in_child=_default_stop_signals)
     outage = RedisOutage()
     connection = worker_connection(settings, outage)
     ctx = WorkerContext(settings, connection, outage=outage)
