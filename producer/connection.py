@@ -10,6 +10,7 @@ from redis.connection import AbstractConnection
 from redis.retry import Retry
 from redis.sentinel import SentinelManagedConnection
 
+from cio_pipeline.producer.compat.redis import plain_read_response
 from cio_pipeline.producer.redis_endpoint import redis_client
 from cio_pipeline.producer.settings import Settings
 
@@ -27,8 +28,7 @@ class ReadOnlyIsRefusal(AbstractConnection):
         if not isinstance(self, SentinelManagedConnection):
             return super().read_response(*args, **kwargs)
         try:
-            # Past SentinelManagedConnection's conversion, to the plain read.
-            return super(SentinelManagedConnection, self).read_response(*args, **kwargs)
+            return plain_read_response(self, *args, **kwargs)
         except redis.ReadOnlyError:
             self.disconnect()  # type: ignore[no-untyped-call]
             raise

@@ -10,12 +10,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, date, datetime
-from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Final
 
+from cio_pipeline.producer.compat.json import compact_json
 from cio_pipeline.producer.errors import ValidationError
 
 __all__ = [
@@ -167,22 +166,9 @@ def check_bytes(text: str, limit: int, field: str) -> None:
         raise ValidationError(field, f"is longer than Customer.io's limit of {limit} bytes")
 
 
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-# The C encoder that _COMPACT.encode builds anew on every call, built once: half the cost of
-# the size check on the hot path (measured, 2.9 vs 5.7 us per operation). No circular-
-# reference markers: values are normalised copies, which cannot be circular.
-_C_COMPACT = (
-    None
-    if c_make_encoder is None
-    else c_make_encoder(
-        None, _COMPACT.default, encode_basestring, None, ":", ",", False, False, True
-    )
-)
-
-
 def encoded_size(value: Any) -> int:
     """Bytes of ``value`` as compact JSON (how the worker will send it)."""
-    text = _COMPACT.encode(value) if _C_COMPACT is None else "".join(_C_COMPACT(value, 0))
+    text = compact_json(value)  # the C encoder built once (producer/compat/json.py)
     # An ASCII string's length is its UTF-8 length (isascii is a flag check, not a scan).
     return len(text) if text.isascii() else len(text.encode())
 

@@ -33,8 +33,9 @@ from redis.connection import (
     UnixDomainSocketConnection,
     parse_url,
 )
-from redis.sentinel import Sentinel, SentinelManagedConnection, SentinelManagedSSLConnection
+from redis.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
 
+from cio_pipeline.producer.compat.redis import sentinel_master
 from cio_pipeline.producer.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -154,13 +155,9 @@ def _sentinel_client(
     }
     if tls:
         sentinel_kwargs.update({k: v for k, v in kwargs.items() if k.startswith("ssl_")}, ssl=True)
-    # Sentinel's annotations differ across the supported redis-py range (untyped before 8.x,
-    # typed with Optional master names after): called through Any so one source type-checks
-    # at both ends.
-    sentinel_class: Any = Sentinel
-    sentinel = sentinel_class(sentinel_addresses(sentinels), sentinel_kwargs=sentinel_kwargs)
-    client: redis.Redis = sentinel.master_for(master, connection_class=cls, **kwargs)
-    return client
+    return sentinel_master(
+        sentinel_addresses(sentinels), sentinel_kwargs, master, connection_class=cls, **kwargs
+    )
 
 
 _composed: dict[tuple[type, ...], type] = {}

@@ -13,6 +13,10 @@ itself, in two steps, and never resends:
 - an error reply (``ResponseError``) is returned to the caller as an exception, as usual;
   ``BusyLoadingError`` (``LOADING``) is an error reply that redis-py files under
   ``ConnectionError``: Redis refused the command, so it counts as not run (:class:`NotSent`).
+
+Taking a pooled connection and its two raw halves are below redis-py's client API; they go
+through :mod:`cio_pipeline.producer.compat.redis`, which makes them work across the supported
+redis-py range.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+
+from cio_pipeline.producer.compat.redis import pool_connection, read_reply, send_packed
 
 __all__ = ["AnswerLost", "NotSent", "Sent", "bulk", "command", "request", "send"]
 
@@ -72,7 +78,7 @@ class Sent:
         conn = self._conn
         try:
             try:
-                return conn.read_response()
+                return read_reply(conn)
             finally:
                 self.trailing = [_read_or_none(conn) for _ in range(self._extra)]
         except redis.exceptions.BusyLoadingError as exc:
@@ -88,7 +94,7 @@ class Sent:
 
 def _read_or_none(conn: Any) -> Any:
     try:
-        return conn.read_response()
+        return read_reply(conn)
     except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
         return None
 
@@ -101,13 +107,11 @@ def send(client: redis.Redis, packed: bytes, trailing: int = 0) -> Sent:
     # A single-connection client owns one connection; any other borrows one from its pool.
     own: Any = client.connection
     try:
-        conn: Any = own if own is not None else pool.get_connection()
+        conn: Any = own if own is not None else pool_connection(pool)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise NotSent(exc) from exc
     try:
-        # A list of buffers: redis-py iterates what it is given (a bytes object would be
-        # iterated as ints).
-        conn.send_packed_command([packed])
+        send_packed(conn, packed)
     except BaseException as exc:
         if own is None:
             pool.release(conn)

@@ -7,6 +7,8 @@
 -- Each queue gets one RPUSH of its jobs' ids, in chunk order, after the hashes: a Redis call
 -- per job instead of two (measured, about a fifth of the script's time); nobody sees the
 -- difference, as the script is atomic.
+-- The fields are rq's job-hash layout, a reach below rq's API: named in producer/compat/rq.py
+-- (JOB_HASH_FIELDS), where a contract test reads a job written here back with rq's Job.fetch.
 --
 -- KEYS[1]              the set of all queue keys (rq:queues)
 -- KEYS[2 .. q+1]       the queue keys (rq:queue:<name>) jobs may go to, numbered 1..q

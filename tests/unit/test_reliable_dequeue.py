@@ -10,8 +10,9 @@ from rq.exceptions import DequeueTimeout
 from rq.job import Job, JobStatus
 from rq.registry import FailedJobRegistry
 
+from cio_pipeline.producer.compat.rq import STUCK_MESSAGE as STUCK
 from cio_pipeline.producer.serializer import SafeSerializer
-from cio_pipeline.worker.runner.dequeue import STUCK, ReliableQueue, put_back
+from cio_pipeline.worker.runner.dequeue import ReliableQueue, put_back
 from cio_pipeline.worker.runner.process import CioWorker
 
 

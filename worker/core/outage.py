@@ -162,7 +162,11 @@ class OutageRetry(Retry):
         with_failure_count: bool = False,
     ) -> T:
         """Run ``do``; on a lost connection call ``fail`` (redis-py's disconnect or
-        reconnect) and try again after the backoff, until Redis answers."""
+        reconnect) and try again after the backoff, until Redis answers.
+
+        Overrides redis-py's method: its parameters are
+        :data:`cio_pipeline.producer.compat.redis.RETRY_CALL_PARAMETERS` (redis-py 5 passes
+        the first two, later releases all four; a contract test checks the installed one)."""
         backoff = copy.copy(self._backoff)
         failures = 0
         while True:

@@ -23,10 +23,9 @@ from rq.exceptions import DequeueTimeout
 from rq.job import Job, JobStatus
 from rq.utils import as_text
 
-__all__ = ["BLOCK_S", "STUCK", "ReliableQueue", "put_back"]
+from cio_pipeline.producer.compat.rq import fetch_dequeued_job
 
-#: The failure text RQ's maintenance gives a job left in an intermediate list.
-STUCK: Final = "Job was stuck in intermediate queue."
+__all__ = ["BLOCK_S", "ReliableQueue", "put_back"]
 
 #: Longest a job of any queue but the first waits while the first queue is idle.
 BLOCK_S: Final = 1
@@ -53,7 +52,8 @@ class ReliableQueue(Queue):
         def take(moved: tuple[str, Any] | None) -> tuple[Job, Queue] | None:
             if moved is None:
                 return None
-            return cls._fetch_dequeued_job(
+            return fetch_dequeued_job(
+                cls,
                 connection,
                 moved[0],
                 as_text(moved[1]),

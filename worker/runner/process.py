@@ -21,7 +21,7 @@ import math
 import os
 import signal
 import socket
-import time
+import threading
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -30,11 +30,11 @@ import redis
 from rq import Queue, SimpleWorker
 from rq.exceptions import StopRequested
 from rq.job import Job
-from rq.job_lifecycle import call_exception_handlers
 from rq.suspension import is_suspended
 from rq.utils import now
 from rq.worker import WorkerStatus
 
+from cio_pipeline.producer.compat import rq as rq_compat
 from cio_pipeline.producer.serializer import SafeSerializer
 from cio_pipeline.worker.core.allowed_jobs import JobShape, Refusal, allowed_jobs, check_job
 from cio_pipeline.worker.core.errors import JobOutcome, RetryLater
@@ -47,7 +47,7 @@ from cio_pipeline.worker.deadletters.record import DeadLetter
 from cio_pipeline.worker.ops.counters import flush
 from cio_pipeline.worker.runner import context
 from cio_pipeline.worker.runner.context import WorkerContext, install, worker_connection
-from cio_pipeline.worker.runner.dequeue import STUCK, ReliableQueue, put_back
+from cio_pipeline.worker.runner.dequeue import ReliableQueue, put_back
 from cio_pipeline.worker.track.drainer import TrackDrainer
 from cio_pipeline.worker.transactional.deliver import requeue_abandoned_send
 
@@ -57,11 +57,18 @@ log = get_logger("cio.worker")
 
 
 class CioWorker(SimpleWorker):
-    """SimpleWorker that maps our job outcomes to scheduled retries and dead letters."""
+    """SimpleWorker that maps our job outcomes to scheduled retries and dead letters.
+
+    Every method of rq's it overrides is listed, with why, in
+    :data:`cio_pipeline.producer.compat.rq.WORKER_OVERRIDES` (checked against the installed rq).
+    """
 
     dead_letter_ttl_s: int = 30 * 86_400  #: ``CIO_DEAD_LETTER_TTL_DAYS``, in seconds
     outage: RedisOutage | None = None  #: what the connection's retries report to
     scheduler_stop_timeout_s: float = 10.0  #: wait for the scheduler process at a stop
+    pubsub_stop_timeout_s: float = 1.0  #: wait for the pubsub thread at a stop
+    #: Stop signals that came before rq installed its handlers (set by :func:`run_worker`).
+    early_signals: list[int] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # RQ's maintenance (registry cleanup, and taking over the scheduler lock of a worker
@@ -74,6 +81,8 @@ class CioWorker(SimpleWorker):
         kwargs.setdefault("log_job_description", False)
         super().__init__(*args, **kwargs)
         self._outcome: BaseException | None = None
+        self._stopping = threading.Event()  # wakes the pubsub thread's outage wait
+        self._scheduler_signalled = False
         # RQ's abandoned-job cleanup calls exception handlers before failing a job.
         self.push_exc_handler(requeue_abandoned_send)  # type: ignore[no-untyped-call]
 
@@ -82,6 +91,12 @@ class CioWorker(SimpleWorker):
         Redis that is away at the moment of the stop is logged, not a traceback."""
         if self.outage is not None:
             self.outage.stop()
+        self._stopping.set()
+        # Ask the scheduler process and the pubsub thread to stop at once, then wait for each
+        # (RQ's teardown): the stop takes the longest of them (the scheduler's 1 s sleep), not
+        # their sum.
+        self._signal_scheduler()
+        rq_compat.ask_pubsub_thread_to_stop(self)
         try:
             super().teardown()  # type: ignore[no-untyped-call]
         except (redis.ConnectionError, redis.TimeoutError) as exc:
@@ -90,26 +105,55 @@ class CioWorker(SimpleWorker):
     def stop_scheduler(self) -> None:
         """Stop the scheduler process, bounded: during an outage it is waiting for Redis and
         would not see the SIGTERM until Redis returns."""
-        scheduler: Any = self.scheduler  # RQ annotates it as always set
-        process = scheduler._process if scheduler is not None else None
-        if process is None or not process.pid:
-            return
-        try:
-            os.kill(process.pid, signal.SIGTERM)
-        except OSError:
+        process = self._signal_scheduler()
+        if process is None:
             return
         process.join(self.scheduler_stop_timeout_s)
         if process.is_alive():
             process.kill()
             process.join(5)
 
-    def _pubsub_exception_handler(self, exc: Exception, pubsub: Any, pubsub_thread: Any) -> None:
-        """RQ's pubsub thread (``rq`` commands): wait out an outage quietly, like the rest."""
-        if isinstance(exc, redis.ConnectionError | redis.TimeoutError) and self.outage:
-            self.outage.failed(exc)
-            time.sleep(2.0)  # the thread's own retry pace; it has no event to wait on
+    def _signal_scheduler(self) -> Any:
+        """SIGTERM to the scheduler process (once); the process, or None if there is none."""
+        process = rq_compat.scheduler_process(self)
+        if process is None or not process.pid or process.exitcode is not None:
+            return None
+        if not self._scheduler_signalled:
+            self._scheduler_signalled = True
+            try:
+                os.kill(process.pid, signal.SIGTERM)
+            except OSError:
+                return None
+        return process
+
+    def _install_signal_handlers(self) -> None:
+        """RQ's SIGTERM/SIGINT handlers; a signal that came while the worker was starting
+        (before them) stops the loop before it takes a job."""
+        super()._install_signal_handlers()  # type: ignore[no-untyped-call]
+        if self.early_signals:
+            log.info("stop_requested_while_starting", name=self.name)
+            rq_compat.stop_at_next_turn(self)
+
+    def subscribe(self) -> None:
+        """RQ's pubsub thread (``rq`` commands), polling often enough to stop promptly."""
+        rq_compat.subscribe(self, self._pubsub_failed)
+
+    def unsubscribe(self) -> None:
+        """Stop the pubsub thread, bounded (redis-py 8.2 and rq 3.0 could wait 60 s)."""
+        self._stopping.set()
+        if not rq_compat.unsubscribe(self, self.pubsub_stop_timeout_s):
+            log.warning("pubsub_thread_not_stopped", name=self.name)
+
+    def _pubsub_failed(self, exc: Exception, pubsub: Any, pubsub_thread: Any) -> None:
+        """The pubsub thread's errors: an outage is waited out quietly, like the rest (the
+        thread resubscribes when Redis is back); anything else ends the thread."""
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+            if self.outage is not None:
+                self.outage.failed(exc)
+            self._stopping.wait(2.0)  # the thread's retry pace, cut short by a stop
             return
-        super()._pubsub_exception_handler(exc, pubsub, pubsub_thread)
+        log.warning("pubsub_thread_exiting", name=self.name, error=type(exc).__name__)
+        raise exc
 
     def dequeue_job_and_maintain_ttl(
         self, timeout: int | None, max_idle_time: int | None = None
@@ -130,7 +174,7 @@ class CioWorker(SimpleWorker):
                 pipe.execute()
             log.info("suspended_job_handed_back", job_id=job.id, queue=queue.name)
             self.check_for_suspension(burst=False)
-            if self._stop_requested:
+            if rq_compat.stop_requested(self):
                 return None
 
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
@@ -186,7 +230,7 @@ class CioWorker(SimpleWorker):
             error=type(exc_value).__name__,
             exc_info=(exc_type, exc_value, tb),
         )
-        call_exception_handlers(self._exc_handlers, job, exc_type, exc_value, tb)
+        rq_compat.call_exception_handlers(self, job, exc_type, exc_value, tb)
 
     def handle_job_failure(
         self,
@@ -198,7 +242,7 @@ class CioWorker(SimpleWorker):
     ) -> None:
         """Schedule a retry for RetryLater; otherwise fail the job as a dead letter."""
         outcome, self._outcome = self._outcome, None
-        if outcome is None and exc_string == STUCK:
+        if outcome is None and exc_string == rq_compat.STUCK_MESSAGE:
             put_back(job, queue)  # left between dequeue and start by a dead worker: never ran
             log.info("stuck_job_requeued", job_id=job.id, queue=queue.name)
             return
@@ -253,6 +297,11 @@ class CioWorker(SimpleWorker):
             )
 
 
+def _default_stop_signals() -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def _default_name() -> str:
     return f"cio-{socket.gethostname()}-{os.getpid()}"
 
@@ -260,8 +309,16 @@ def _default_name() -> str:
 def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> int:
     """Run one worker until it is stopped (or, with ``burst``, until the queues are empty)."""
     configure_logging(settings.log_format, settings.log_level)
+    # Until RQ installs its handlers (after start-up), a stop signal is remembered here and
+    # honoured then: the process exits 0 after a clean stop, whenever the signal came.
+    early: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda number, _frame: early.append(number))
     # RQ forks its scheduler from the worker: it must not outlive a SIGKILLed worker.
     os.register_at_fork(after_in_child=die_with_parent)
+    # ... and must not inherit the early stop handler below (it would swallow the SIGTERM
+    # that stops it until it installs its own): it starts with the default ones, as before.
+    os.register_at_fork(after_in_child=_default_stop_signals)
     outage = RedisOutage()
     connection = worker_connection(settings, outage)
     ctx = WorkerContext(settings, connection, outage=outage)
@@ -280,6 +337,7 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     )
     worker.dead_letter_ttl_s = ctx.dead_letter_ttl_s
     worker.outage = outage
+    worker.early_signals = early
     drainer = TrackDrainer(ctx, worker.name, burst=burst)
     track = f"{ctx.keys.prefix}-track-0..{ctx.keys.partitions - 1}"
     log.info("worker_starting", name=worker.name, burst=burst, queues=[*names, track])

@@ -1,0 +1,169 @@
+"""rq below its public API: each reach the code makes, named once, with why.
+
+Checked against the installed rq by ``tests/unit/test_compat_rq.py``; the declared range
+(``pyproject.toml``) is tested at both ends by ``.ci/deps``.
+
+1. :data:`WORKER_OVERRIDES`: the ``SimpleWorker`` methods ``CioWorker``
+   (:mod:`cio_pipeline.worker.runner.process`) overrides, with the parameters rq calls them
+   with. rq has no public hook for what they do (map job outcomes to retries and dead letters,
+   refuse unknown jobs unrun, keep job arguments out of the log, hand back a job taken after
+   ``rq suspend``, bound the stop); its exception handlers (public) run only after rq logged
+   the job's arguments, so they cannot replace ``handle_exception``.
+2. :func:`fetch_dequeued_job`: ``Queue._fetch_dequeued_job``, what rq does with an id it
+   moved off a queue; our ``ReliableQueue.dequeue_any`` moves ids itself
+   (:mod:`cio_pipeline.worker.runner.dequeue`).
+3. :data:`STUCK_MESSAGE`: the failure text rq's maintenance gives a job a dead worker left in
+   an intermediate list; no exception type tells that case apart.
+4. :data:`JOB_HASH_FIELDS`: the job hash ``Queue.enqueue`` writes, which ``lua/enqueue.lua``
+   writes itself, a chunk of jobs in one round trip.
+5. :func:`call_exception_handlers`: the worker's handler stack (``_exc_handlers``).
+6. :func:`scheduler_process`: the scheduler's process (``scheduler._process``), stopped with a
+   bound (rq's ``stop_scheduler`` joins it without one).
+7. :func:`stop_at_next_turn` / :func:`stop_requested`: the work loop's stop flag
+   (``_stop_requested``), for a stop signal that came before rq's handlers were installed.
+8. :func:`subscribe` / :func:`unsubscribe`: the worker's pubsub thread (``rq`` commands).
+   rq starts it polling every 60 s and stops it without a bound (see
+   :func:`cio_pipeline.producer.compat.redis.stop_pubsub_thread`); ours polls every
+   :data:`PUBSUB_POLL_S` and stops within a bound.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+import rq
+from rq import Queue
+from rq.job import Job
+from rq.job_lifecycle import call_exception_handlers as _call_exception_handlers
+
+from cio_pipeline.producer.compat.redis import stop_pubsub_thread
+
+__all__ = [
+    "JOB_HASH_FIELDS",
+    "PUBSUB_POLL_S",
+    "RQ_VERSION",
+    "STUCK_MESSAGE",
+    "WORKER_OVERRIDES",
+    "ask_pubsub_thread_to_stop",
+    "call_exception_handlers",
+    "fetch_dequeued_job",
+    "scheduler_process",
+    "stop_at_next_turn",
+    "stop_requested",
+    "subscribe",
+    "unsubscribe",
+]
+
+#: The installed rq, for messages.
+RQ_VERSION: Final = f"rq {rq.__version__}"
+
+#: (1) ``SimpleWorker`` method -> the parameters (after ``self``) rq passes and we accept.
+WORKER_OVERRIDES: Final[Mapping[str, tuple[str, ...]]] = {
+    # Our teardown stops outage waits first, and logs a Redis away at the stop.
+    "teardown": (),
+    # Bounded: during an outage the scheduler would not see the SIGTERM until Redis returns.
+    "stop_scheduler": (),
+    # A job taken after `rq suspend` goes back, untouched.
+    "dequeue_job_and_maintain_ttl": ("timeout", "max_idle_time"),
+    # Always out of the intermediate list (ReliableQueue always puts it there).
+    "prepare_job_execution": ("job", "remove_from_intermediate_queue"),
+    # Unknown jobs are dead-lettered unrun (nothing imported).
+    "execute_job": ("job", "queue"),
+    # No traceback for expected outcomes; no job arguments in the log.
+    "handle_exception": ("job", "exc_info"),
+    # RetryLater -> a scheduled retry; DeadLetter -> a readable failure; stuck -> put back.
+    "handle_job_failure": ("job", "queue", "started_job_registry", "exc_string", "execution"),
+    # (8) A short poll and a bounded stop of the pubsub thread.
+    "subscribe": (),
+    "unsubscribe": (),
+    # (7) A stop signal that came during start-up is honoured, not lost.
+    "_install_signal_handlers": (),
+}
+
+#: (3) rq's text for a job found in an intermediate list whose worker is gone.
+STUCK_MESSAGE: Final = "Job was stuck in intermediate queue."
+
+#: (4) The fields of a queued job's hash that ``lua/enqueue.lua`` writes (rq writes others
+#: as empty strings, which its loader reads as absent).
+JOB_HASH_FIELDS: Final = frozenset(
+    {"created_at", "data", "origin", "description", "enqueued_at", "timeout", "status"}
+)
+
+#: (8) How often the pubsub thread looks up from its wait: the longest a stop waits for it.
+PUBSUB_POLL_S: Final = 0.5
+
+
+def fetch_dequeued_job(
+    queue_class: type[Queue],
+    connection: Any,
+    queue_key: str,
+    job_id: str,
+    **options: Any,
+) -> tuple[Job, Queue] | None:
+    """(2) The job ``job_id`` just moved off ``queue_key``, and its queue; None if its hash is
+    gone. ``options``: ``job_class``, ``serializer``, ``death_penalty_class``."""
+    found: tuple[Job, Queue] | None = queue_class._fetch_dequeued_job(
+        connection, queue_key, job_id, **options
+    )
+    return found
+
+
+def call_exception_handlers(worker: Any, job: Job, *exc_info: Any) -> None:
+    """(5) Run ``worker``'s exception handlers (``push_exc_handler``) for ``job``."""
+    _call_exception_handlers(worker._exc_handlers, job, *exc_info)
+
+
+def scheduler_process(worker: Any) -> Any:
+    """(6) The scheduler process ``worker`` started (a ``multiprocessing`` process), or None."""
+    scheduler = worker.scheduler
+    return None if scheduler is None else scheduler._process
+
+
+def stop_at_next_turn(worker: Any) -> None:
+    """(7) Make ``worker``'s loop stop before it takes another job."""
+    worker._stop_requested = True
+
+
+def stop_requested(worker: Any) -> bool:
+    """(7) Whether ``worker`` was asked to stop after its job in hand."""
+    return bool(worker._stop_requested)
+
+
+def subscribe(worker: Any, on_error: Callable[[Exception, Any, Any], None]) -> None:
+    """(8) rq's ``subscribe``, polling every :data:`PUBSUB_POLL_S`; ``on_error`` is the
+    pubsub thread's exception handler (redis-py's ``(exc, pubsub, thread)``)."""
+    worker.pubsub = worker.connection.pubsub()
+    worker.pubsub.subscribe(**{worker.pubsub_channel_name: worker.handle_payload})
+    worker.pubsub_thread = worker.pubsub.run_in_thread(
+        sleep_time=PUBSUB_POLL_S, daemon=True, exception_handler=on_error
+    )
+
+
+def ask_pubsub_thread_to_stop(worker: Any) -> None:
+    """(8) Ask ``worker``'s pubsub thread to stop, without waiting (:func:`unsubscribe`
+    waits)."""
+    thread = worker.pubsub_thread
+    if thread is not None:
+        stop_pubsub_thread(thread, 0)
+
+
+def unsubscribe(worker: Any, timeout_s: float) -> bool:
+    """(8) Stop ``worker``'s pubsub thread, waiting at most ``timeout_s``; True if it ended.
+
+    The thread's own exit closes its connection, which ends the subscription: no
+    ``UNSUBSCRIBE`` round trip, which could leave the thread waiting for a new subscription."""
+    thread, pubsub = worker.pubsub_thread, worker.pubsub
+    if thread is None:
+        return True
+    worker.pubsub_thread = None
+    ended = stop_pubsub_thread(thread, timeout_s)
+    if ended and pubsub is not None:
+        pubsub.close()  # already closed by the thread: a no-op kept for a thread that raised
+    return ended
+
+
+def _parameters(function: Any) -> tuple[str, ...]:
+    """A function's parameter names after ``self`` (for the contract tests)."""
+    return tuple(inspect.signature(function).parameters)[1:]
