@@ -1,20 +1,31 @@
-"""Shared fixtures: a real Redis database reserved for this test session.
+"""Shared fixtures: a real Redis database reserved for this test session; the Hypothesis
+profiles of the two lanes.
 
 Integration tests need the Redis server on 127.0.0.1:6379 (``TEST_REDIS_URL`` to point
 elsewhere). Several test sessions may share that server (CI, developers, helpers), so each
 session reserves one of the numbered databases 1..15 with a lock key in db 0 and flushes only
-that database. Without a server, integration tests fail under CI (``CI=true``) and are skipped
-with a visible reason elsewhere.
+that database. Under pytest-xdist every worker is a session of its own, so each reserves its
+own database: tests on different workers never see each other's keys. Without a server,
+integration tests fail under CI (``CI=true``) and are skipped with a visible reason elsewhere.
+
+Property tests take their example count from the Hypothesis profile: the default one in
+``.ci/run``, ``--hypothesis-profile=slow`` (many more examples) in ``.ci/slow``.
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import settings
+
+# The slow lane's large-count property runs (.ci/slow); no per-example deadline, since a
+# property test's example may write to Redis on a loaded machine.
+settings.register_profile("slow", max_examples=1500, deadline=None)
 
 _INTEGRATION_DIR = os.path.join(os.path.dirname(__file__), "integration")
 
@@ -31,9 +42,49 @@ BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 _LOCK_TTL_S = 3 * 3600
 
 
+def _owner_is_gone(token: bytes | None) -> bool:
+    """The lock's session ran on this host and its process no longer exists.
+
+    A session killed outright (SIGKILL, a CI timeout) never deletes its lock; with two or more
+    xdist workers per run, such leftovers would soon hold every database for the lock's TTL.
+    """
+    try:
+        host, pid, _ = (token or b"").decode().split(":")
+    except ValueError:
+        return False  # an older session's token, or none: wait for its TTL
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError):
+        return False
+    return False
+
+
+def _take_over(client: redis.Redis, key: str, token: str) -> bool:
+    """Replace the lock of a session that is gone, unless someone else got there first."""
+    with client.pipeline() as pipe:
+        try:
+            pipe.watch(key)
+            if not _owner_is_gone(pipe.get(key)):
+                return False
+            pipe.multi()
+            pipe.set(key, token, ex=_LOCK_TTL_S)
+            pipe.execute()
+            return True
+        except redis.WatchError:
+            return False
+
+
 def _reserve_db(client: redis.Redis, token: str) -> int:
-    for db in range(1, 16):
-        if client.set(f"cio-test:db-lock:{db}", token, nx=True, ex=_LOCK_TTL_S):
+    keys = {db: f"cio-test:db-lock:{db}" for db in range(1, 16)}
+    for db, key in keys.items():
+        if client.set(key, token, nx=True, ex=_LOCK_TTL_S):
+            return db
+    for db, key in keys.items():
+        if _take_over(client, key, token):
             return db
     raise RuntimeError("all Redis test databases 1..15 are reserved by other test sessions")
 
@@ -48,7 +99,8 @@ def redis_db_url() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(f"Redis at {BASE_URL} does not answer ({exc}); CI needs it")
         pytest.skip(f"Redis at {BASE_URL} does not answer ({exc}); start redis-server")
-    token = uuid.uuid4().hex
+    # host:pid:random, so a later session can tell a lock whose process is gone (above)
+    token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
     db = _reserve_db(admin, token)
     try:
         yield f"{BASE_URL}/{db}"

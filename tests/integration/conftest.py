@@ -14,8 +14,16 @@ from support import PrivateRedis, WorkerFleet, free_port
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     """A started private redis-server, stopped at the end of the test."""
-    server = PrivateRedis(free_port(), tmp_path)
-    server.start()
+    for attempt in range(3):
+        # the free port may be taken before redis-server binds it (parallel tests, other
+        # sessions on this machine): then another one
+        server = PrivateRedis(free_port(), tmp_path)
+        try:
+            server.start()
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
     yield server
     server.stop()
 

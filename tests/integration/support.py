@@ -161,9 +161,19 @@ class WorkerFleet:
         assert code == 0, worker.log()[-3000:]
         return worker
 
-    def stop_all(self) -> None:
+    def stop_all(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM every worker at once, then wait for them within one bound (SIGKILL for
+        any still running then), so a fleet stops in the time of its slowest worker."""
         for worker in self.workers:
-            worker.stop()
+            if worker.process.poll() is None:
+                worker.process.terminate()
+        deadline = time.monotonic() + timeout_s
+        for worker in self.workers:
+            try:
+                worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait(timeout=10)
 
 
 def wait_until(

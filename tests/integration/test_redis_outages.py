@@ -7,6 +7,7 @@ person's order kept), no send twice, no anonymous dead letter.
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -42,7 +43,9 @@ WORKER_ENV = {
     "CIO_LEASE_TTL_S": "3",
     "CIO_REDIS_RETRY_CAP_S": "1",
 }
-OUTAGE_S = 30  # the deliberate outage
+#: How long Redis stays away once every worker has noticed: past the lease TTL above (leases
+#: run out during the outage) and several times the retry cap (the retries reach it).
+OUTAGE_S = 7
 
 
 def _produce_track(redis_url: str) -> None:
@@ -120,6 +123,21 @@ def _assert_same_live_processes(workers: list[WorkerProcess], pids: list[int]) -
         assert worker.process.poll() is None, f"worker {pid} exited: {worker.log()[-3000:]}"
 
 
+def _watch_alive_through_the_outage(
+    workers: list[WorkerProcess], pids: list[int], seconds: float
+) -> None:
+    """The outage itself lasts ``seconds``: a worker that exits meanwhile fails the test
+    at once (waiting on the process, not polling it)."""
+    deadline = time.monotonic() + seconds
+    for worker in workers:
+        try:
+            code = worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            continue  # still running, as it should
+        pytest.fail(f"worker exited ({code}) during the outage: {worker.log()[-3000:]}")
+    _assert_same_live_processes(workers, pids)
+
+
 def _settled(client: redis.Redis) -> bool:
     return track_drained(client) and _sends_settled(client)
 
@@ -143,8 +161,12 @@ def test_a_redis_restart_mid_drain_is_a_non_event(
     )
 
     private_redis.shutdown_save()
-    time.sleep(OUTAGE_S)  # the deliberate outage
-    _assert_same_live_processes(workers, pids)
+    wait_until(
+        lambda: all("redis_unavailable" in w.log() for w in workers),
+        30,
+        "every worker to notice Redis is away",
+    )
+    _watch_alive_through_the_outage(workers, pids, OUTAGE_S)
     private_redis.start()
 
     wait_until(
