@@ -197,6 +197,10 @@ def test_honcho_starts_every_process_and_ctrl_c_leaves_none(
         assert all(f"cio-pipeline {n}" in commands for n in ("worker", "webhooks", "metrics"))
         assert "rq-dashboard" in commands
         assert redis_url not in commands  # no Redis URL (nor its password) in any argv
+        # the dashboard took its Redis from RQ_DASHBOARD_REDIS_URL's default, REDIS_URL
+        (worker,) = Worker.all(connection=redis_client)
+        dashboard = f"http://127.0.0.1:{ports['RQ_DASHBOARD_PORT']}/0/data/workers.json"
+        assert worker.name in httpx.get(dashboard, timeout=10).text
 
         honcho.send_signal(signal.SIGINT)  # Ctrl-C
         honcho.wait(timeout=STOP_TIMEOUT_S)

@@ -81,6 +81,19 @@ def test_this_checkout_is_an_editable_install_of_itself() -> None:
     assert f"{ROOT}[ops]" in shlex.split(str(MissingExtra("ops", "rich")).split("): ")[1])
 
 
+def test_an_egg_info_left_in_the_current_folder_does_not_hide_the_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # what a build leaves in a checkout; `python -m ...` run there finds it first
+    egg = tmp_path / "cio_pipeline.egg-info"
+    egg.mkdir()
+    (egg / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: cio-pipeline\nVersion: 0.1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    origin = install_origin()
+    assert origin.editable
+    assert Path(origin.requirement).resolve() == ROOT
+
+
 def test_scripts_are_named_by_their_path_beside_this_interpreter(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -54,12 +54,19 @@ class InstallOrigin:
 def install_origin() -> InstallOrigin:
     """The origin of the running cio-pipeline, read from its distribution's metadata.
 
-    Run from a source tree that was never installed (``PYTHONPATH=.``), the tree itself.
+    Only a distribution an installer recorded counts: a build leaves ``cio_pipeline.egg-info``
+    in the checkout, which ``python -m`` run there would otherwise find first (the current
+    folder leads ``sys.path``). Run from a source tree that was never installed
+    (``PYTHONPATH=.``), the tree itself.
     """
-    try:
-        dist = metadata.distribution(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
+    installed = [
+        dist
+        for dist in metadata.distributions(name=DISTRIBUTION)
+        if dist.read_text("INSTALLER") is not None
+    ]
+    if not installed:
         return InstallOrigin(str(_source_root()), editable=True, installer="")
+    dist = installed[0]
     installer = (dist.read_text("INSTALLER") or "").strip()
     direct = dist.read_text("direct_url.json")
     if not direct:
