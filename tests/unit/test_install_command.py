@@ -103,4 +103,10 @@ def test_scripts_are_named_by_their_path_beside_this_interpreter(
     assert script_command("cio-pipeline") == shlex.quote(str(script.absolute()))
     monkeypatch.chdir(script.parent.parent.parent)  # the folder holding .venv
     assert script_command("cio-pipeline") == f"{script.parent.parent.name}/bin/cio-pipeline"
-    assert script_command("no-such-script") == "no-such-script"
+    # an extra's script not installed yet goes beside cio-pipeline when it is
+    assert (
+        script_command("rq-dashboard-later")
+        == f"{script.parent.parent.name}/bin/rq-dashboard-later"
+    )
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # a bin without ours
+    assert script_command("cio-pipeline") == "cio-pipeline"

@@ -130,10 +130,13 @@ def script_command(name: str) -> str:
     """How to run console script ``name`` of this environment without activating it.
 
     The script beside the running interpreter (``.venv/bin/cio-pipeline``), relative to the
-    current folder when it lies beneath it; the bare name when that script does not exist.
+    current folder when it lies beneath it; also when it is not there yet, so long as our own
+    ``cio-pipeline`` is (an extra installed later puts its scripts beside it). The bare name
+    when the interpreter's folder holds neither (scripts went to some other ``bin``).
     """
-    script = Path(sys.executable).parent / name
-    if not script.is_file():
+    folder = Path(sys.executable).parent
+    script = folder / name
+    if not script.is_file() and not (folder / "cio-pipeline").is_file():
         return name
     cwd = Path.cwd()
     if script.is_relative_to(cwd):
