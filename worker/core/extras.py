@@ -1,16 +1,20 @@
 """Optional dependencies: which pip extra a command needs, checked before it is imported.
 
-The core install (``pip install cio-pipeline``) runs the producer, ``worker``, ``dlq`` and
-``check``. Commands that need a web stack or a UI library (``emulator``, ``demo``,
-``webhooks``) register their arguments without importing it, and call :func:`require_extra`
-when they run: a missing extra then ends the command with one line naming what to install,
-never a traceback.
+The core install (no extras) runs the producer, ``worker``, ``dlq`` and ``check``. Commands
+that need a web stack or a UI library (``emulator``, ``demo``, ``webhooks``) register their
+arguments without importing it, and call :func:`require_extra` when they run: a missing extra
+then ends the command with one line naming the extra and a command that installs it, never a
+traceback. That command is the one that works for how this copy was installed
+(:func:`cio_pipeline.worker.core.install.install_command`): the package is not on PyPI, so
+``pip install 'cio-pipeline[x]'`` would fail.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from typing import Final
+
+from cio_pipeline.worker.core.install import install_command
 
 __all__ = ["EXTRA_MODULES", "MissingExtra", "extra_for_module", "require_extra"]
 
@@ -35,7 +39,7 @@ class MissingExtra(Exception):
         self.module = module
         super().__init__(
             f"needs the '{extra}' extra (module {module} is not installed): "
-            f"pip install 'cio-pipeline[{extra}]'"
+            f"{install_command(extra)}"
         )
 
 

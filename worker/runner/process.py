@@ -102,6 +102,19 @@ class CioWorker(SimpleWorker):
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("worker_deregister_failed", name=self.name, error=type(exc).__name__)
 
+    def unsubscribe(self) -> None:
+        """RQ's unsubscribe, bounded. RQ sends UNSUBSCRIBE, then stops its pubsub thread and
+        waits for it without a limit; a thread that saw the reply first loops back into a
+        60 s wait for a subscription, so a stop could take a minute (and honcho SIGKILLs after
+        5 s). Clearing the thread's run flag first lets the reply end its loop; the join is
+        bounded (the thread is a daemon: one still waiting cannot hold the exit)."""
+        thread: Any = self.pubsub_thread  # RQ annotates it as always set
+        if thread is None or self.pubsub is None:
+            return
+        thread.stop(timeout=0)
+        self.pubsub.unsubscribe()  # type: ignore[no-untyped-call]
+        thread.join(timeout=1)
+
     def stop_scheduler(self) -> None:
         """Stop the scheduler process, bounded: during an outage it is waiting for Redis and
         would not see the SIGTERM until Redis returns."""
