@@ -40,10 +40,13 @@ class StopSignal(threading.Event):
 def read_guarded(rows: Iterator[Row], signal: StopSignal) -> Iterator[Row]:
     """``rows``, with ``signal.reading`` set while the next row is read (and only then)."""
     while True:
-        # (a stop set between rows is seen by the run at its row boundary, not here: ending
-        # the rows here would look like the end of the file)
         signal.reading = True
         try:
+            if signal.is_set():
+                # set just before this read (the run's row-boundary check came first): stop
+                # here rather than wait on input that may never come; never by ending the
+                # rows, which would look like the end of the file
+                raise Interrupted
             row = next(rows, None)
         finally:
             signal.reading = False
