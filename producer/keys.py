@@ -120,3 +120,7 @@ class Keys:
     def webhook_seen(self, event_id: str) -> str:
         """Marker of a processed reporting-webhook event (de-duplication on ``event_id``)."""
         return f"{self.prefix}:webhook-seen:{event_id}"
+
+    def webhook_signature(self, signature: str) -> str:
+        """Marker of a webhook request's signature the receiver accepted (replays refused)."""
+        return f"{self.prefix}:webhook-signature:{signature}"

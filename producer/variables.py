@@ -227,6 +227,15 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         high=16_777_216,
         unit="bytes",
     ),
+    _v(
+        "CIO_WEBHOOK_REDIS_TIMEOUT_S",
+        0.5,
+        "the receiver's Redis budget per request (then 503)",
+        "number",
+        low=0.01,
+        high=3.5,  # below Customer.io's 4 s wait, so it hears 503 rather than a timeout
+        **_SECONDS,
+    ),
     _v("CIO_WEBHOOK_HOOK", None, "the application's hook, package.module:function"),
     _v(
         "CIO_WEBHOOK_DEDUP_TTL_S",

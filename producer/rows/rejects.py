@@ -30,7 +30,10 @@ class RejectWriter:
         self.path = path
         self.format = fmt
         fresh = not append or not os.path.exists(path) or os.path.getsize(path) == 0
-        self._file: IO[str] = open(path, "a" if append else "w", encoding="utf-8", newline="")
+        # surrogateescape: a row rejected for bytes that are not UTF-8 is written back as read
+        self._file: IO[str] = open(
+            path, "a" if append else "w", encoding="utf-8", errors="surrogateescape", newline=""
+        )
         self._csv = csv.writer(self._file) if fmt == "csv" else None
         names = header or []
         self._width = len(names)

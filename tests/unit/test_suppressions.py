@@ -23,9 +23,11 @@ from cio_pipeline.worker.policy.retry import RetryPolicy
 from cio_pipeline.worker.transactional.suppressed import recipients, suppression_reason
 from cio_pipeline.worker.webhooks.events import WebhookEvent
 from cio_pipeline.worker.webhooks.process import process_event
-from cio_pipeline.worker.webhooks.store import EventLedger, SuppressionStore
+from cio_pipeline.worker.webhooks.store import EventLedger, Removal, SuppressionStore
 
 KEYS = Keys()
+#: Event times are offsets from here: the store takes plausible unix seconds only.
+T0 = 1_700_000_000
 
 
 @dataclass
@@ -73,7 +75,7 @@ def _event(
         "event_id": event_id,
         "object_type": object_type,
         "metric": metric,
-        "timestamp": ts,
+        "timestamp": T0 + ts,
         "data": {key: address, "identifiers": {"id": "42"}},
     }
 
@@ -175,11 +177,11 @@ def test_a_failing_hook_retries_then_dead_letters_and_releases_the_event() -> No
 
 def test_manual_add_and_remove() -> None:
     store = SuppressionStore(fakeredis.FakeRedis(), KEYS)
-    assert store.add("Bob@x.io", "manual", at=100) == 1
+    assert store.add("Bob@x.io", "manual", at=T0 + 100) == 1
     assert [s.reason for s in store.list()] == ["manual"]
-    assert store.remove("bob@x.io", at=200) >= 1
+    assert store.remove("bob@x.io", at=T0 + 200).outcome is Removal.REMOVED
     assert store.show("bob@x.io") == [] and store.list() == []
-    assert store.add("id:7", "bounced", at=50) == 1  # by person id
+    assert store.add("id:7", "bounced", at=T0 + 50) == 1  # by person id
     assert store.show("id:7")[0].subject == "id:7"
 
 

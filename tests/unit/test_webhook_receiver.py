@@ -130,7 +130,7 @@ def test_a_guarded_send_to_a_suppressed_address_is_skipped_and_counted() -> None
 
     fake, seen = fakeredis.FakeRedis(), []
     ctx = _ctx(fake, seen)
-    SuppressionStore(fake, Keys()).add("ann@example.com", "bounced", at=1)
+    SuppressionStore(fake, Keys()).add("ann@example.com", "bounced")
     request = {"transactional_message_id": 1, "to": "ann@example.com", "identifiers": {"id": "1"}}
     job = Job.create(
         "cio_pipeline.worker.jobs.send_email",

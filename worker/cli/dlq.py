@@ -1,5 +1,8 @@
 """``cio-pipeline dlq list|show|replay|purge``: the command line over
-:class:`cio_pipeline.worker.deadletters.store.DeadLetters` (parsing and printing only)."""
+:class:`cio_pipeline.worker.deadletters.store.DeadLetters` (parsing and printing only).
+
+``--queue`` must name one of this project's queues: anything else exits 2 with the list of
+valid ones (another application's failed jobs on the same Redis are never touched)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,12 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 
 from cio_pipeline.producer.keys import Keys
 from cio_pipeline.worker.core.settings import WorkerSettings
-from cio_pipeline.worker.deadletters.store import DeadLetterEntry, DeadLetters
+from cio_pipeline.worker.deadletters.store import (
+    DeadLetterEntry,
+    DeadLetters,
+    NotADeadLetter,
+    UnknownQueue,
+)
 from cio_pipeline.worker.runner.context import worker_connection
 
 __all__ = ["register"]
@@ -33,7 +41,8 @@ def _print_table(entries: list[DeadLetterEntry]) -> None:
         return
     print(f"{'JOB ID':<38}{'QUEUE':<20}{'STATUS':<8}{'TRIES':<7}{'LAST ATTEMPT (UTC)':<21}REASON")
     for e in entries:
-        reason = (e.reason + (f" [{e.message}]" if e.message else ""))[:90]
+        damaged = f" [damaged {e.damaged}]" if e.damaged and e.operation is not None else ""
+        reason = (e.reason + (f" [{e.message}]" if e.message else "") + damaged)[:90]
         print(
             f"{e.job_id:<38}{e.queue:<20}{e.status or '-'!s:<8}{e.attempts or '-'!s:<7}"
             f"{_when(e.last_attempt_at):<21}{reason}"
@@ -53,6 +62,11 @@ def _run(args: argparse.Namespace) -> int:
     settings = WorkerSettings.from_env()
     keys = Keys.of(settings.queue)
     dlq = DeadLetters(worker_connection(settings), keys)
+    try:
+        dlq.check_queue(getattr(args, "queue", None))
+    except UnknownQueue as exc:
+        print(f"cio-pipeline dlq: --queue {exc}", file=sys.stderr)
+        return 2
     if args.dlq_command == "list":
         entries = dlq.list(args.queue)
         if args.json:
@@ -66,6 +80,9 @@ def _run(args: argparse.Namespace) -> int:
             entry, text = dlq.show(args.job_id)
         except NoSuchJobError:
             print(f"no job {args.job_id}", file=sys.stderr)
+            return 1
+        except NotADeadLetter as exc:
+            print(exc, file=sys.stderr)
             return 1
         for key, value in asdict(entry).items():
             print(f"{key + ':':<18}{value}")

@@ -12,7 +12,6 @@ import argparse
 import shlex
 import signal
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +21,7 @@ from cio_pipeline.producer.rows import RowMapping, RowsError, open_rows, parse_t
 from cio_pipeline.producer.settings import Settings
 from cio_pipeline.worker.ops.backlog import DEFAULT_MAX_BACKLOG
 from cio_pipeline.worker.ops.import_view import make_view
-from cio_pipeline.worker.ops.imports import ImportOptions, ImportResult, run_import
+from cio_pipeline.worker.ops.imports import ImportOptions, ImportResult, StopSignal, run_import
 
 __all__ = ["register", "resume_command"]
 
@@ -61,12 +60,12 @@ def resume_command(args: argparse.Namespace, line: int) -> str:
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set ``stop`` (the import ends at the next row boundary) instead of
-    raising in the middle of a write."""
+def _stop_on_signals(stop: StopSignal) -> Iterator[None]:
+    """SIGINT/SIGTERM stop the import at the next row boundary, or at once while it waits
+    for input, never in the middle of a write."""
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in previous:
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda *_: stop.request())
     try:
         yield
     finally:
@@ -120,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"cio-pipeline import: {exc}", file=sys.stderr)
         return 2
     producer = CustomerIO(settings=settings)
-    stop = threading.Event()
+    stop = StopSignal()
     view = make_view(args.progress, source.size)
     try:
         with _stop_on_signals(stop):

@@ -2,6 +2,9 @@
 :class:`cio_pipeline.worker.webhooks.store.SuppressionStore` (parsing and printing only).
 
 ``show ADDRESS`` exits 0 and prints the reason when the address is suppressed, 1 when not.
+``remove ADDRESS`` exits 0 when it removed every reason, 3 when nothing was in force (nothing
+written), 1 when a newer change keeps a reason in force. A stored entry that cannot be read is
+shown as damaged (and counts as suppressed).
 ``ADDRESS`` is an e-mail address, or ``id:<id>`` / ``cio_id:<cio id>`` for a person. Every
 change is logged (``suppression_changed``: subject type, action, reason; never the address).
 """
@@ -19,7 +22,7 @@ from cio_pipeline.producer.suppressions import REASONS, Suppression
 from cio_pipeline.worker.core.logs import configure_logging, get_logger
 from cio_pipeline.worker.core.settings import WorkerSettings
 from cio_pipeline.worker.runner.context import worker_connection
-from cio_pipeline.worker.webhooks.store import SuppressionStore
+from cio_pipeline.worker.webhooks.store import Removal, SuppressionStore
 
 __all__ = ["register"]
 
@@ -32,7 +35,10 @@ def _when(ts: int) -> str:
 
 def _print(entries: list[Suppression]) -> None:
     for s in entries:
-        print(f"{s.subject:<50} {s.reason:<13} {_when(s.at)} UTC  event {s.event_id}")
+        if s.damaged is not None:
+            print(f"{s.subject:<50} {s.reason:<13} DAMAGED: {s.damaged}")
+        else:
+            print(f"{s.subject:<50} {s.reason:<13} {_when(s.at)} UTC  event {s.event_id}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -73,11 +79,22 @@ def _command(store: SuppressionStore, args: argparse.Namespace) -> int:
         )
         print("suppressed" if changed else "already suppressed (a newer change is recorded)")
         return 0
-    changed = store.remove(args.address)
+    result = store.remove(args.address)
     log.info(
-        "suppression_changed", action="remove", subject_type=kind, why=args.reason, changed=changed
+        "suppression_changed",
+        action="remove",
+        subject_type=kind,
+        why=args.reason,
+        outcome=result.outcome.value,
     )
-    print("removed: every reason cleared" if changed else "nothing to remove")
+    if result.outcome is Removal.NOT_SUPPRESSED:
+        print("not suppressed: nothing to remove", file=sys.stderr)
+        return 3
+    if result.outcome is Removal.KEPT:
+        print("not removed: a newer change keeps it suppressed", file=sys.stderr)
+        _print(result.remaining)
+        return 1
+    print("removed: every reason cleared")
     return 0
 
 

@@ -64,6 +64,7 @@ class WorkerSettings:
     webhook_tolerance_s: int = env_field("CIO_WEBHOOK_TOLERANCE_S")
     webhook_path: str = env_field("CIO_WEBHOOK_PATH")
     webhook_max_body_bytes: int = env_field("CIO_WEBHOOK_MAX_BODY_BYTES")
+    webhook_redis_timeout_s: float = env_field("CIO_WEBHOOK_REDIS_TIMEOUT_S")
     webhook_hook: str | None = env_field("CIO_WEBHOOK_HOOK")
     webhook_dedup_ttl_s: int = env_field("CIO_WEBHOOK_DEDUP_TTL_S")
     # Redis outages

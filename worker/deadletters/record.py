@@ -10,7 +10,7 @@ Failed view and ``dlq show`` print. Attribute values and message bodies never go
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Final
 
@@ -20,6 +20,39 @@ __all__ = ["META_KEY", "DeadLetter", "DeadLetterRecord"]
 
 #: Where the record lives in a job's ``meta``.
 META_KEY: Final = "dead_letter"
+#: The latest time a record may hold: 9999-12-31T23:59:59Z, the last a date can show.
+_LATEST_S: Final = 253_402_300_799
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _time(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    # compared without float(): a huge int would overflow it; NaN compares False
+    return 0 <= value <= _LATEST_S
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1_000_000
+
+
+#: Each field's check; a stored value that fails it is damaged and reads as the default.
+_VALID: Final[dict[str, Callable[[Any], bool]]] = {
+    "reason": lambda v: _text(v) and bool(v),
+    "operation": _text,
+    "status": lambda v: v is None or (_count(v) and 100 <= v <= 599),
+    "message": _text,
+    "attempts": _count,
+    "first_attempt_at": _time,
+    "last_attempt_at": _time,
+    "ambiguous": lambda v: isinstance(v, bool),
+    "queue": lambda v: v is None or _text(v),
+}
 
 
 @dataclass(frozen=True)
@@ -49,15 +82,29 @@ class DeadLetterRecord:
     @classmethod
     def from_meta(cls, meta: Mapping[str, Any]) -> DeadLetterRecord | None:
         """The record stored in a job's ``meta``, or None when it holds none. Tolerant of
-        records written by older versions (missing fields take their defaults)."""
+        records written by older versions (missing fields take their defaults) and of damaged
+        ones (see :meth:`read`)."""
+        return cls.read(meta)[0]
+
+    @classmethod
+    def read(cls, meta: Mapping[str, Any]) -> tuple[DeadLetterRecord | None, list[str]]:
+        """The record stored in a job's ``meta`` (None when it holds none) and the names of
+        its damaged fields: a value of the wrong type or out of range (a time of ``1e300``, a
+        ``None`` reason) reads as the field's default instead of failing every reader."""
         stored = meta.get(META_KEY)
         if not isinstance(stored, Mapping):
-            return None
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in stored.items() if k in known}
-        values.setdefault("reason", "dead letter")
-        values.setdefault("operation", "unknown")
-        return cls(**values)
+            return None, []
+        defaults = {f.name: f.default for f in fields(cls)}
+        defaults.update(reason="dead letter", operation="unknown")
+        values, damaged = {}, []
+        for name, valid in _VALID.items():
+            if name not in stored:
+                continue
+            if valid(stored[name]):
+                values[name] = stored[name]
+            else:
+                damaged.append(name)
+        return cls(**{**defaults, **values}), damaged
 
     def text(self) -> str:
         """The one-paragraph failure text (rq-dashboard's Failed view, ``dlq show``)."""

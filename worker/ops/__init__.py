@@ -8,9 +8,9 @@ oldest job, partition leases and pauses, rate use per surface, counters over 1/5
 minutes, dead letters, live workers) in a few pipelined round trips; ``cio-pipeline stats``
 prints it (:mod:`.view`; ``--watch`` with rich), :mod:`.health` turns it into a probe's exit
 code, and :mod:`.metrics` serves it to Prometheus. ``cio-pipeline import`` runs
-:mod:`.imports`: rows read and turned into operations by :mod:`cio_pipeline.producer.rows`, enqueued
-through
-``pipeline()`` in windows, waiting while the Track backlog (:mod:`.backlog`) is over its
-bound, with a progress view (:mod:`.import_view`) and an exact resume line when stopped.
+:mod:`.imports`: rows read and turned into operations by :mod:`cio_pipeline.producer.rows`,
+enqueued through ``pipeline()`` in windows, waiting while the Track backlog (:mod:`.backlog`)
+is over its bound, with a progress view (:mod:`.import_view`), stopped by a signal at any
+point (:mod:`.import_stop`), and an exact resume line when stopped.
 Nothing here imports the runner or the CLI.
 """

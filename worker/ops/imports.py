@@ -7,16 +7,21 @@ size. Before each window it asks the :class:`~cio_pipeline.worker.ops.backlog.Ba
 so the Track backlog never passes ``max_backlog`` because of the import: it waits for workers.
 
 A bad row (unreadable, or refused by the producer's validation) is reported with its line and
-field and skipped (``strict`` stops there), and written to the rejects file if asked.
+field and skipped (``strict`` stops there), and written to the rejects file if asked. That
+includes a row the producer fails on with an untyped error (text or a number it cannot
+encode, nesting it cannot walk): it is rejected with the error's type and the run goes on.
 
 **Stopping and resuming.** The import stops at a row boundary when ``stop`` is set (Ctrl-C),
-when Redis fails, or in strict mode; the :class:`ImportResult` then says the line to resume
-from. Every row before that line is certainly enqueued (or reported as rejected), every row
-from it on certainly not, with one exception: a chunk whose request reached Redis but whose
-answer was lost. Its jobs are looked up; if one exists the chunk was written (chunks are
-all-or-nothing). If none does (never written, or written and already delivered) the rows are
-reported as ``uncertain`` and the resume line includes them: identifies are idempotent, and
-events keep their ids across runs (derived from the row), so Customer.io keeps each once.
+when Redis fails, or in strict mode. With a :class:`StopSignal` it also stops while it waits
+for input (a stalled pipe, a huge header being checked): :meth:`StopSignal.request`, called
+from a signal handler, raises there, where no write is in progress. The :class:`ImportResult`
+then says the line to resume from. Every row before that line is certainly enqueued (or
+reported as rejected), every row from it on certainly not, with one exception: a chunk whose
+request reached Redis but whose answer was lost. Its jobs are looked up; if one exists the
+chunk was written (chunks are all-or-nothing). If none does (never written, or written and
+already delivered) the rows are reported as ``uncertain`` and the resume line includes them:
+identifies are idempotent, and events keep their ids across runs (derived from the row), so
+Customer.io keeps each once.
 """
 
 from __future__ import annotations
@@ -35,8 +40,16 @@ from cio_pipeline.producer.errors import CustomerIOException, ValidationError
 from cio_pipeline.producer.rows import RejectWriter, Row, RowBuilder, RowMapping, RowSource
 from cio_pipeline.producer.rows.read import Format
 from cio_pipeline.worker.ops.backlog import DEFAULT_MAX_BACKLOG, BacklogGate
+from cio_pipeline.worker.ops.import_stop import Interrupted, StopSignal, read_guarded
 
-__all__ = ["ImportOptions", "ImportResult", "ImportTally", "ImportView", "run_import"]
+__all__ = [
+    "ImportOptions",
+    "ImportResult",
+    "ImportTally",
+    "ImportView",
+    "StopSignal",
+    "run_import",
+]
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,11 @@ def _error_text(exc: ValidationError) -> str:
     return f"{fieldname or 'operation'}: {exc.reason}"
 
 
+#: What a producer call may raise for one row's values besides ValidationError (a value it
+#: cannot encode or walk): the row is rejected, never the run.
+_ROW_FAILURES = (UnicodeError, ValueError, TypeError, OverflowError, RecursionError)
+
+
 def _submit(pipe: CustomerIO, op: dict[str, Any]) -> str:
     """Enqueue one row's operation; returns its job id.
 
@@ -166,6 +184,8 @@ def _fill(
                         submitted.append((line, _submit(pipe, operation(row.values, line))))
                     except ValidationError as exc:
                         error = _error_text(exc)
+                    except _ROW_FAILURES as exc:
+                        error = f"operation: cannot be encoded ({type(exc).__name__})"
                 window.current = None
                 window.next_line = row.next_line
                 if error is not None:
@@ -266,6 +286,8 @@ class _Run:
         limit = max(1, min(options.window_rows, options.max_backlog))
         gate = BacklogGate(self.producer.redis, self.producer.keys, options.max_backlog)
         rows = self.source.rows(options.start_line)
+        if isinstance(self.stop, StopSignal):
+            rows = read_guarded(rows, self.stop)
         next_line = options.start_line
         while True:
             try:
@@ -282,6 +304,8 @@ class _Run:
                 ended = _fill(self.producer, rows, window, options, limit, self.stop, self.builder)
             except CustomerIOException as exc:  # EnqueueError, RowsError
                 return self.failed(window, str(getattr(exc, "reason", exc)))
+            except Interrupted:
+                return self.failed(window, "interrupted")
             next_line = window.next_line
             self.commit(window, next_line)
             if ended == "end":

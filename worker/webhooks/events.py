@@ -4,7 +4,8 @@ Customer.io posts ``{"event_id", "object_type", "metric", "timestamp", "data": {
 (``customerio-reporting-webhooks.openapi.json``: every object type and metric). The receiver
 checks the envelope (:func:`parse_event`) and enqueues the parsed JSON unchanged; the worker
 reads it back into a :class:`WebhookEvent` and derives what it means for the suppression
-store (:meth:`WebhookEvent.suppression_change`). Standard library only.
+store (:meth:`WebhookEvent.suppression_change`); :func:`timestamp_problem` (the suppression
+store's rule, from :mod:`cio_pipeline.producer.suppressions`) says when its time is not plausible.
 """
 
 from __future__ import annotations
@@ -14,10 +15,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-__all__ = ["EventError", "SuppressionChange", "WebhookEvent", "parse_event"]
+from cio_pipeline.producer.suppressions import timestamp_problem
+
+__all__ = [
+    "MAX_DEPTH",
+    "EventError",
+    "SuppressionChange",
+    "WebhookEvent",
+    "parse_event",
+    "timestamp_problem",
+]
 
 _MAX_ID_CHARS: Final = 200
 _MAX_NAME_CHARS: Final = 64
+#: The deepest nesting an event may have (Customer.io's are 3 levels deep); bounds the work
+#: of every reader of a job (pickling, the hook's own code).
+MAX_DEPTH: Final = 32
 
 
 class EventError(ValueError):
@@ -109,6 +122,30 @@ class WebhookEvent:
         return parse_event(event)
 
 
+def _check_values(event: Mapping[str, Any]) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` and text that is not valid Unicode (a
+    lone surrogate, which JSON's ``\\ud800`` escape can carry), without recursion."""
+    stack: list[tuple[Any, int]] = [(event, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    raise EventError("the event holds text that is not valid Unicode") from None
+            continue
+        if isinstance(value, Mapping):
+            children = [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise EventError(f"the event is nested more than {MAX_DEPTH} levels deep")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def _name(event: Mapping[str, Any], key: str, max_chars: int) -> str:
     value = event.get(key)
     if not isinstance(value, str) or not value.strip():
@@ -137,6 +174,7 @@ def parse_event(body: bytes | str | Mapping[str, Any]) -> WebhookEvent:
     data = event.get("data")
     if not isinstance(data, Mapping):
         raise EventError("data must be an object")
+    _check_values(event)
     return WebhookEvent(
         event_id=_name(event, "event_id", _MAX_ID_CHARS),
         object_type=_name(event, "object_type", _MAX_NAME_CHARS),

@@ -1,5 +1,7 @@
 """Processing one reporting-webhook event (the job on ``cio-webhooks``), exactly once.
 
+0. An event whose timestamp is not plausible unix seconds (before 2000, more than a day ahead:
+   milliseconds) is dead-lettered with that reason, with no effect.
 1. Claim the event id (:class:`EventLedger`). Already processed: finish as a duplicate, with
    no effect. Being processed by another job (a repeat that arrived meanwhile): retry later.
 2. Apply its suppression change, if any (a later-timestamped change wins), before the hook:
@@ -19,7 +21,7 @@ from typing import Any, Final, Protocol
 from rq.job import Job
 
 from cio_pipeline.producer.keys import Keys
-from cio_pipeline.producer.suppressions import subject
+from cio_pipeline.producer.suppressions import subject, timestamp_problem
 from cio_pipeline.worker.core.errors import RetryLater
 from cio_pipeline.worker.core.logs import get_logger
 from cio_pipeline.worker.core.outage import RedisOutage
@@ -73,6 +75,10 @@ def process_event(ctx: WebhookParts, job: Job, raw: dict[str, Any]) -> dict[str,
     except EventError as exc:
         raise dead_letter(job, "webhook", f"not a reporting-webhook event: {exc}") from None
     operation = f"webhook {event.object_type} {event.metric}"
+    implausible = timestamp_problem(event.timestamp)
+    if implausible is not None:
+        # Applied, it would win over every later change (a later time wins): park it instead.
+        raise dead_letter(job, operation, f"not applied: {implausible}") from None
     claim = ctx.ledger.claim(event.event_id, job.id)
     if claim.result is ClaimResult.DUPLICATE:
         _log(job, event, "duplicate", attempt)

@@ -26,4 +26,8 @@ def serve(settings: WorkerSettings, *, host: str, port: int, access_log: bool) -
         port=port,
         access_log=access_log,
         timeout_graceful_shutdown=5,
+        # uvicorn's own logging setup gives its loggers handlers of their own (plain text,
+        # multi-line tracebacks); without it they reach the root handler that
+        # configure_logging installed, so LOG_FORMAT=json holds for their lines too.
+        log_config=None,
     )

@@ -14,13 +14,16 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterable
-from typing import Final
+from dataclasses import dataclass
+from typing import Any, Final
 
 __all__ = [
     "DEFAULT_TOLERANCE_S",
     "SignatureError",
+    "VerifiedRequest",
     "parse_signing_keys",
     "sign",
+    "verify_request",
     "verify_signature",
 ]
 
@@ -28,6 +31,7 @@ __all__ = [
 #: (``CIO_WEBHOOK_TOLERANCE_S``).
 DEFAULT_TOLERANCE_S: Final = 300
 _HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
+_ASCII_DIGITS: Final = frozenset("0123456789")
 
 
 class SignatureError(ValueError):
@@ -47,18 +51,93 @@ def sign(raw_body: bytes, timestamp: str | int, key: str) -> str:
     return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
-def _text(value: str | bytes | None, header: str) -> str:
+def _text(value: object, header: str) -> str:
     if value is None:
         raise SignatureError(f"missing {header} header")
-    if isinstance(value, bytes):
+    if isinstance(value, bytes | bytearray):
         try:
-            value = value.decode("ascii")
+            value = bytes(value).decode("ascii")
         except UnicodeDecodeError:
             raise SignatureError(f"malformed {header} header") from None
+    # Headers are ASCII; a web framework may hand us other characters decoded as Latin-1.
+    if not isinstance(value, str) or not value.isascii():
+        raise SignatureError(f"malformed {header} header")
     value = value.strip()
     if not value:
         raise SignatureError(f"missing {header} header")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedRequest:
+    """What a verified request was signed with: its timestamp (unix seconds) and its
+    signature (64 lower-case hex digits), e.g. to refuse a replay of the same signature."""
+
+    timestamp: int
+    signature: str
+
+
+def _keys(signing_keys: Any) -> list[str]:
+    if isinstance(signing_keys, str):
+        return parse_signing_keys(signing_keys)
+    try:
+        keys = [key for key in signing_keys if key]
+    except TypeError:
+        raise SignatureError("the signing keys must be a string or strings") from None
+    if not all(isinstance(key, str) for key in keys):
+        raise SignatureError("the signing keys must be a string or strings")
+    return keys
+
+
+def _body(raw_body: Any) -> bytes:
+    if isinstance(raw_body, bytes):
+        return raw_body
+    if isinstance(raw_body, bytearray | memoryview):
+        return bytes(raw_body)
+    raise SignatureError("the raw body must be bytes (the request body as received)")
+
+
+def _matches(body: bytes, stamp_text: str, keys: list[str], wanted: bytes) -> bool:
+    matched = False
+    # Compare against every key (no early exit) so the time taken says nothing about which.
+    for key in keys:
+        try:
+            expected = sign(body, stamp_text, key).encode()
+        except UnicodeEncodeError:
+            continue  # a key that is not text (a lone surrogate) can sign nothing
+        matched |= hmac.compare_digest(expected, wanted)
+    return matched
+
+
+def verify_request(
+    raw_body: bytes,
+    timestamp_header: str | bytes | None,
+    signature_header: str | bytes | None,
+    signing_keys: str | Iterable[str],
+    now: float | None = None,
+    *,
+    tolerance_s: float = DEFAULT_TOLERANCE_S,
+) -> VerifiedRequest:
+    """:func:`verify_signature`, returning the verified timestamp and signature."""
+    keys = _keys(signing_keys)
+    if not keys:
+        raise SignatureError("no webhook signing key is configured")
+    body = _body(raw_body)
+    stamp_text = _text(timestamp_header, "X-CIO-Timestamp")
+    signature = _text(signature_header, "X-CIO-Signature")
+    # ASCII digits only: str.isdigit() also accepts "²" or "¹", which int() refuses.
+    if len(stamp_text) > 12 or not set(stamp_text) <= _ASCII_DIGITS:
+        raise SignatureError("malformed X-CIO-Timestamp header")
+    if len(signature) != 64 or not set(signature) <= _HEX_DIGITS:
+        raise SignatureError("malformed X-CIO-Signature header")
+    stamp = int(stamp_text)
+    now = time.time() if now is None else now
+    if not abs(now - stamp) <= tolerance_s:  # "not <=": a NaN clock refuses too
+        raise SignatureError(f"timestamp outside the {tolerance_s:g} s tolerance")
+    wanted = signature.lower().encode()
+    if not _matches(body, stamp_text, keys, wanted):
+        raise SignatureError("signature does not match")
+    return VerifiedRequest(stamp, wanted.decode())
 
 
 def verify_signature(
@@ -72,30 +151,13 @@ def verify_signature(
 ) -> None:
     """Return when the request is signed by one of ``signing_keys`` and its timestamp is
     within ``tolerance_s`` of ``now`` (default: the clock) in either direction; otherwise raise
-    :class:`SignatureError`.
+    :class:`SignatureError`, and nothing else, whatever the headers hold.
 
     ``signing_keys`` is one key, a comma-separated list, or an iterable (several keys are
-    accepted while a key is being rotated). Every key is compared in constant time.
+    accepted while a key is being rotated). Every key is compared in constant time. The same
+    signed request is accepted again while its timestamp is fresh: refusing replays needs
+    shared state (the receiver keeps it in Redis, see ``docs/webhooks-receiver.md``).
     """
-    if isinstance(signing_keys, str):
-        keys = parse_signing_keys(signing_keys)
-    else:
-        keys = [key for key in signing_keys if key]
-    if not keys:
-        raise SignatureError("no webhook signing key is configured")
-    stamp_text = _text(timestamp_header, "X-CIO-Timestamp")
-    signature = _text(signature_header, "X-CIO-Signature")
-    if not stamp_text.isdigit() or len(stamp_text) > 12:
-        raise SignatureError("malformed X-CIO-Timestamp header")
-    if len(signature) != 64 or not set(signature) <= _HEX_DIGITS:
-        raise SignatureError("malformed X-CIO-Signature header")
-    now = time.time() if now is None else now
-    if abs(now - int(stamp_text)) > tolerance_s:
-        raise SignatureError(f"timestamp outside the {tolerance_s:g} s tolerance")
-    wanted = signature.lower().encode()
-    # Compare against every key (no early exit) so the time taken says nothing about which.
-    matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(sign(raw_body, stamp_text, key).encode(), wanted)
-    if not matched:
-        raise SignatureError("signature does not match")
+    verify_request(
+        raw_body, timestamp_header, signature_header, signing_keys, now, tolerance_s=tolerance_s
+    )

@@ -18,12 +18,27 @@ from typing import Final, Literal
 
 import redis
 
+from cio_pipeline.producer.errors import ValidationError
 from cio_pipeline.producer.keys import Keys
-from cio_pipeline.producer.suppressions import REASONS, Suppression, lookup, subjects
+from cio_pipeline.producer.suppressions import (
+    DAMAGED,
+    FUTURE_SLACK_S,
+    REASONS,
+    Suppression,
+    lookup,
+    subjects,
+)
 from cio_pipeline.worker.core.lua import LuaScript
 from cio_pipeline.worker.ops.counters import add_to_pipeline
 
-__all__ = ["Claim", "ClaimResult", "EventLedger", "SuppressionStore"]
+__all__ = [
+    "Claim",
+    "ClaimResult",
+    "EventLedger",
+    "Removal",
+    "RemoveResult",
+    "SuppressionStore",
+]
 
 _CHANGE: Final = LuaScript(__package__ or "cio_pipeline.worker.webhooks", "change_suppression.lua")
 _CLAIM: Final = LuaScript(__package__ or "cio_pipeline.worker.webhooks", "claim_event.lua")
@@ -47,17 +62,22 @@ class SuppressionStore:
         at: int,
         event_id: str = MANUAL_EVENT_ID,
     ) -> int:
-        """Apply one change to the subjects ``names``; returns how many fields changed (0
-        when newer changes were there already)."""
+        """Apply one change at ``at`` (unix seconds) to the subjects ``names``; returns how many
+        fields changed (0 when newer changes were there already). Raises
+        :class:`ValidationError` for a time more than a day ahead (it would win over every
+        later change) and ``ValueError`` for an unknown reason."""
         if not names:
             return 0
         unknown = set(reasons) - set(REASONS)
         if unknown or not reasons:
             raise ValueError(f"unknown suppression reason(s): {sorted(unknown)}")
+        latest = int(time.time()) + FUTURE_SLACK_S
+        if isinstance(at, bool) or not isinstance(at, int) or not 0 <= at <= latest:
+            raise ValidationError("at", "must be unix seconds, at most a day ahead of now")
         result = _CHANGE(
             self.connection,
             [self.keys.suppressions, *(self.keys.suppression(n) for n in names)],
-            [action, ",".join(reasons), at, event_id, *names],
+            [action, ",".join(reasons), at, event_id, latest, *names],
         )
         return int(result)
 
@@ -65,9 +85,17 @@ class SuppressionStore:
         """Suppress an address (or ``id:``/``cio_id:`` subject) by hand."""
         return self.change(_subjects(address), "set", [reason], _now(at))
 
-    def remove(self, address: str, at: int | None = None) -> int:
-        """Clear every reason of an address by hand (events older than now stay cleared)."""
-        return self.change(_subjects(address), "clear", list(REASONS), _now(at))
+    def remove(self, address: str, at: int | None = None) -> RemoveResult:
+        """Clear every reason of an address (or subject) by hand, at ``at`` (default now):
+        events older than that stay cleared. Writes nothing when nothing is in force
+        (:attr:`Removal.NOT_SUPPRESSED`); says what is still in force when a newer change
+        wins (:attr:`Removal.KEPT`). A damaged entry is cleared like any other."""
+        names = _subjects(address)
+        if not lookup(self.connection, self.keys, names):
+            return RemoveResult(Removal.NOT_SUPPRESSED, [])
+        self.change(names, "clear", list(REASONS), _now(at))
+        remaining = lookup(self.connection, self.keys, names)
+        return RemoveResult(Removal.KEPT if remaining else Removal.REMOVED, remaining)
 
     def show(self, address: str) -> list[Suppression]:
         """The reasons in force for an address or subject, most serious first."""
@@ -75,11 +103,36 @@ class SuppressionStore:
 
     def list(self, limit: int = 1000) -> list[Suppression]:
         """Subjects with a reason in force, most recently changed first (up to ``limit``)."""
-        names = [
-            n.decode() if isinstance(n, bytes) else str(n)
-            for n in self.connection.zrevrange(self.keys.suppressions, 0, limit - 1)
-        ]
-        return lookup(self.connection, self.keys, names) if names else []
+        names, damaged = [], []
+        for raw in self.connection.zrevrange(self.keys.suppressions, 0, limit - 1):
+            if not isinstance(raw, bytes):
+                names.append(str(raw))
+                continue
+            try:
+                names.append(raw.decode())
+            except UnicodeDecodeError:
+                shown = raw.decode(errors="backslashreplace")
+                damaged.append(Suppression(shown, DAMAGED, 0, "?", "the subject is not UTF-8"))
+        return (lookup(self.connection, self.keys, names) if names else []) + damaged
+
+
+class Removal(Enum):
+    """What :meth:`SuppressionStore.remove` did."""
+
+    REMOVED = "removed"
+    """Every reason was in force and is now cleared."""
+    NOT_SUPPRESSED = "not suppressed"
+    """Nothing was in force: nothing written."""
+    KEPT = "kept"
+    """A change newer than the removal is recorded: those reasons stay in force."""
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveResult:
+    """The outcome of a removal, and the reasons still in force (for ``KEPT``)."""
+
+    outcome: Removal
+    remaining: list[Suppression]
 
 
 def _subjects(address: str) -> list[str]:
