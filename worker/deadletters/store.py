@@ -99,8 +99,10 @@ class DeadLetters:
         return entries
 
     def show(self, job_id: str) -> tuple[DeadLetterEntry, str]:
-        """A dead letter and the full failure text RQ stored."""
-        job = self._fetch(job_id)
+        """A dead letter and the full failure text RQ stored; like :meth:`replay`, raises
+        :class:`NotADeadLetter` for a job that is not one (a queued or delivered job has no
+        failure to show)."""
+        job = self._dead_job(job_id)
         latest = job.latest_result()
         return self.entry(job), (latest.exc_string if latest else "") or ""
 
