@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-__all__ = ["mask_url"]
+__all__ = ["describe_redis", "mask_url"]
 
 #: Query parameters whose values are secrets (redis-py reads ``password``; the others are
 #: common spellings in connection strings).
@@ -49,3 +49,12 @@ def mask_url(url: str) -> str:
     if not netloc and url.startswith(f"{parts.scheme}://") and "://" not in masked:
         masked = masked.replace(":", "://", 1)
     return masked
+
+
+def describe_redis(url: str, sentinels: str | None = None, master: str | None = None) -> str:
+    """Where Redis is, for a person and without credentials: the masked ``REDIS_URL``, and
+    with Sentinel the Sentinels' addresses and the master's name."""
+    where = mask_url(url)
+    if sentinels:
+        return f"{where} through the Sentinels at {sentinels} (master {master!r})"
+    return where

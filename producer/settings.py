@@ -13,8 +13,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
 
 from cio_pipeline.producer.errors import SettingsError
+from cio_pipeline.producer.masking import mask_url
 from cio_pipeline.producer.redis_endpoint import check_endpoint
 from cio_pipeline.producer.variables import (
     BY_NAME,
@@ -53,8 +55,9 @@ class Settings:
         if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError(
                 "REDIS_URL must start with redis://, rediss:// or unix://, "
-                f"got {_redact_url(self.redis_url)!r}"
+                f"got {mask_url(self.redis_url)!r}"
             )
+        _check_url_parts(self.redis_url)
         if not self.queue_prefix or not all(c.isalnum() or c in "-_{}" for c in self.queue_prefix):
             raise SettingsError(
                 "CIO_QUEUE_PREFIX must be non-empty and use only letters, digits, '-', '_' "
@@ -70,9 +73,19 @@ class Settings:
         return cls(**read_fields(cls, environ))
 
 
-def _redact_url(url: str) -> str:
-    """Hide a password in a URL before it goes into an error message."""
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
+def _check_url_parts(url: str) -> None:
+    """A port and a database number redis-py can use (it would raise a bare ValueError)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise SettingsError(
+            f"REDIS_URL has a port that is not a number from 1 to 65535: {mask_url(url)!r}"
+        ) from None
+    if port == 0:
+        raise SettingsError(f"REDIS_URL has port 0: {mask_url(url)!r}")
+    db = parts.path.strip("/") if parts.scheme != "unix" else ""
+    if db and not db.isdigit():
+        raise SettingsError(
+            f"REDIS_URL's path must be a database number (/0), got {mask_url(url)!r}"
+        )

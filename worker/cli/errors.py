@@ -41,7 +41,7 @@ import redis
 from redis.sentinel import MasterNotFoundError
 
 from cio_pipeline.producer.errors import SettingsError, ValidationError
-from cio_pipeline.producer.masking import mask_url
+from cio_pipeline.producer.masking import describe_redis, mask_url
 from cio_pipeline.producer.variables import BY_NAME
 from cio_pipeline.worker.core.extras import MissingExtra, extra_for_module
 
@@ -73,6 +73,7 @@ EXIT_PIPE_CLOSED: Final = 141  # 128 + SIGPIPE: what `yes | head -1` gives yes
 #: only: a traceback may show a value).
 TRACEBACK_DIR: Final = Path(tempfile.gettempdir()) / "cio-pipeline-errors"
 
+_CONNECTING: Final = re.compile(r"^Error -?\d+ connecting to \S+\.\s+")
 _URL: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"]+")
 #: Redis's answers that mean "these credentials may not do this" (redis-py raises some as
 #: AuthenticationError, some as NoPermissionError, older servers as a plain ResponseError).
@@ -128,12 +129,11 @@ def scrub(text: str, environ: Mapping[str, str] | None = None) -> str:
 
 
 def _address(environ: Mapping[str, str]) -> str:
-    url = mask_url(str(BY_NAME["REDIS_URL"].read(environ)))
-    sentinels = environ.get("CIO_REDIS_SENTINELS", "").strip()
-    if sentinels:
-        master = environ.get("CIO_REDIS_SENTINEL_MASTER", "").strip()
-        return f"{url} through the Sentinels at {sentinels} (master {master!r})"
-    return url
+    return describe_redis(
+        str(BY_NAME["REDIS_URL"].read(environ)),
+        environ.get("CIO_REDIS_SENTINELS", "").strip() or None,
+        environ.get("CIO_REDIS_SENTINEL_MASTER", "").strip() or None,
+    )
 
 
 def redis_failure(error: redis.RedisError, environ: Mapping[str, str] | None = None) -> str | None:
@@ -158,6 +158,8 @@ def redis_failure(error: redis.RedisError, environ: Mapping[str, str] | None = N
         )
     if isinstance(error, redis.ConnectionError | redis.TimeoutError):
         first = scrub(reply.splitlines()[0] if reply else type(error).__name__, environ)
+        # "Error 111 connecting to host:port. Connection refused." says the address twice
+        first = _CONNECTING.sub("", first).rstrip(".") or type(error).__name__
         return f"cannot reach Redis at {where} ({first[:160]}): check REDIS_URL"
     if isinstance(error, redis.ResponseError) and reply.startswith("OOM "):
         return f"Redis at {where} is full (maxmemory): nothing was written"

@@ -35,12 +35,13 @@ from rq.suspension import is_suspended
 from rq.utils import now
 from rq.worker import WorkerStatus
 
+from cio_pipeline.producer.masking import describe_redis
 from cio_pipeline.producer.serializer import SafeSerializer
 from cio_pipeline.worker.core.allowed_jobs import JobShape, Refusal, allowed_jobs, check_job
 from cio_pipeline.worker.core.errors import JobOutcome, RetryLater
 from cio_pipeline.worker.core.lifecycle import die_with_parent
 from cio_pipeline.worker.core.logs import configure_logging, get_logger
-from cio_pipeline.worker.core.outage import RedisOutage
+from cio_pipeline.worker.core.outage import RedisOutage, check_sentinel_master
 from cio_pipeline.worker.core.settings import WorkerSettings
 from cio_pipeline.worker.deadletters.attempts import dead_letter
 from cio_pipeline.worker.deadletters.record import DeadLetter
@@ -262,7 +263,10 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     configure_logging(settings.log_format, settings.log_level)
     # RQ forks its scheduler from the worker: it must not outlive a SIGKILLed worker.
     os.register_at_fork(after_in_child=die_with_parent)
-    outage = RedisOutage()
+    queue = settings.queue
+    outage = RedisOutage(
+        address=describe_redis(queue.redis_url, queue.redis_sentinels, queue.redis_sentinel_master)
+    )
     connection = worker_connection(settings, outage)
     ctx = WorkerContext(settings, connection, outage=outage)
     # Fail now, naming the missing variable, rather than at the first job.
@@ -270,6 +274,10 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     ctx.track  # noqa: B018
     ctx.webhook_hook  # noqa: B018  # CIO_WEBHOOK_HOOK must import now, not at the first event
     install(ctx)
+    # Credentials Redis refuses, or a master no Sentinel knows, stop the worker now (exit 2,
+    # naming the setting); a Redis that is away is waited for here (and logged).
+    check_sentinel_master(connection, queue.redis_sentinel_master)
+    connection.ping()
     # RQ's loop gets a client of its own that waits out a full Redis (its loop would quit on
     # the error); the Track drainer's does not wait, since draining is what frees memory.
     rq_connection = worker_connection(settings, outage, wait_when_full=True)
