@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
     except RowsError as exc:
         raise CannotTell(str(exc)) from None
     try:
-        producer = CustomerIO(settings=Settings.from_env())
+        producer = CustomerIO(settings=Settings.from_env(strict=True))
     except BaseException:
         source.close()
         raise
