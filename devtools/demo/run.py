@@ -247,7 +247,7 @@ def _verdict(
         console,
         "Look next: `cio-pipeline demo --keep` leaves Redis, the emulator and the "
         "workers running and prints the Redis URL; then, in another terminal:",
-        f"  rq-dashboard --redis-url {url} --bind 127.0.0.1 --port 9181"
+        f"  RQ_DASHBOARD_REDIS_URL={url} rq-dashboard --bind 127.0.0.1 --port 9181"
         "   # pip install 'cio-pipeline[dashboard]'",
         f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list",
         f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline suppressions list",
@@ -267,7 +267,7 @@ def _keep_running(console: Console, demo_redis: DemoRedis, processes: DemoProces
     _plain(
         console,
         f"--keep: everything keeps running on {url}; Ctrl-C stops it.",
-        f"  rq-dashboard --redis-url {url} --bind 127.0.0.1 --port 9181",
+        f"  RQ_DASHBOARD_REDIS_URL={url} rq-dashboard --bind 127.0.0.1 --port 9181",
         f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline dlq list",
         f"  REDIS_URL={url} CIO_QUEUE_PREFIX={DEMO_PREFIX} cio-pipeline suppressions list",
     )
