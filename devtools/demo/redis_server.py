@@ -132,7 +132,7 @@ def open_redis(environ: Mapping[str, str]) -> DemoRedis:
     env = redis_environment(environ)
     url = env.get("REDIS_URL", "").strip()
     if url or env.get("CIO_REDIS_SENTINELS"):
-        settings = Settings.from_env(env)
+        settings = Settings.from_env(env, strict=True)
         if _answers(settings):
             via = " via Sentinel" if settings.redis_sentinels else ""
             return DemoRedis(
