@@ -170,14 +170,15 @@ def _log_traceback(command: str, error: BaseException) -> Path | None:
     """Write the traceback (scrubbed) to a new file of :data:`TRACEBACK_DIR`; its path."""
     text = scrub("".join(traceback.format_exception(error)))
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    name = f"{command.replace(' ', '-')}-{stamp}-{os.getpid()}.txt"
     try:
         TRACEBACK_DIR.mkdir(mode=0o700, exist_ok=True)
-        path = TRACEBACK_DIR / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # mkstemp: a new file (0600) even for two failures in one second and process
+        fd, name = tempfile.mkstemp(
+            prefix=f"{command.replace(' ', '-')}-{stamp}-", suffix=".txt", dir=TRACEBACK_DIR
+        )
         with os.fdopen(fd, "w") as out:
             out.write(text)
-        return path
+        return Path(name)
     except OSError:
         return None
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import argparse
 import signal
-import sys
 import threading
 from typing import Any, Final
 
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.cli.errors import CannotTell
 from cio_pipeline.worker.core.extras import require_extra
 from cio_pipeline.worker.core.settings import WorkerSettings
 from cio_pipeline.worker.runner.context import worker_connection
@@ -23,7 +23,7 @@ __all__ = ["DEFAULT_BIND", "DEFAULT_PORT", "LISTENING_PREFIX", "register"]
 
 DEFAULT_BIND: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 9464  # Prometheus's registry of default ports: free for exporters
-#: The start of the line printed (on stderr) once the socket is bound.
+#: The start of the line printed (on stdout) once the socket is bound.
 LISTENING_PREFIX: Final = "serving /metrics on "
 
 
@@ -42,9 +42,15 @@ def _run(args: argparse.Namespace) -> int:
 
     def listening(host: str, port: int) -> None:
         where = f"[{host}]" if ":" in host else host
-        print(f"{LISTENING_PREFIX}http://{where}:{port}/metrics", file=sys.stderr, flush=True)
+        print(f"{LISTENING_PREFIX}http://{where}:{port}/metrics", flush=True)
 
-    serve(lambda: snapshot(connection, keys, settings), args.port, args.bind, stop, listening)
+    try:
+        serve(lambda: snapshot(connection, keys, settings), args.port, args.bind, stop, listening)
+    except OSError as exc:  # only the bind can raise it: the scrapes run in their own threads
+        raise CannotTell(
+            f"cannot listen on {args.bind}:{args.port} ({exc.strerror or exc}): check --bind "
+            "and --port"
+        ) from None
     return 0
 
 
