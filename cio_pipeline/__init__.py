@@ -38,6 +38,7 @@ from cio_pipeline.producer import (
     SendWhatsAppRequest,
     Settings,
     SettingsError,
+    UnknownSettingWarning,
     ValidationError,
 )
 
@@ -60,5 +61,6 @@ __all__ = [
     "SendWhatsAppRequest",
     "Settings",
     "SettingsError",
+    "UnknownSettingWarning",
     "ValidationError",
 ]

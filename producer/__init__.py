@@ -16,6 +16,7 @@ from cio_pipeline.producer.errors import (
     ProducerUnavailable,
     RedisFull,
     SettingsError,
+    UnknownSettingWarning,
     ValidationError,
 )
 from cio_pipeline.producer.pipeline import PipelineReport
@@ -49,5 +50,6 @@ __all__ = [
     "SendWhatsAppRequest",
     "Settings",
     "SettingsError",
+    "UnknownSettingWarning",
     "ValidationError",
 ]

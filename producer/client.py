@@ -38,7 +38,7 @@ from cio_pipeline.producer.operations import (
 from cio_pipeline.producer.pipeline import ChunkedWriter, PipelineReport
 from cio_pipeline.producer.regions import Region, Regions
 from cio_pipeline.producer.replication import enqueuer_for
-from cio_pipeline.producer.settings import Settings
+from cio_pipeline.producer.settings import Settings, check_region
 from cio_pipeline.producer.suppressions import is_suppressed
 
 __all__ = ["CustomerIO"]
@@ -52,6 +52,7 @@ class _Producer:
     ) -> None:
         if not isinstance(region, Region):
             raise CustomerIOException("invalid region provided")  # the SDK's words
+        check_region(region)  # the workers choose the hosts: a different region is refused
         self.region = region
         self.settings = settings if settings is not None else Settings.from_env()
         self.keys = Keys.of(self.settings)

@@ -14,6 +14,10 @@ All of them derive from :class:`CustomerIOException`, the one exception class of
     │                            acknowledged it in time: may not survive a failover
     └── SettingsError            an environment variable has a bad value (names the variable)
 
+and one warning category, :class:`UnknownSettingWarning` (a ``UserWarning``): the producer's
+environment holds a ``CIO_*``/``CUSTOMERIO_*`` variable cio-pipeline does not read (the
+worker and the commands refuse one with a :class:`SettingsError` instead).
+
 An :class:`EnqueueError` sorts every job the failed call or ``pipeline()`` block prepared into
 exactly one of three groups, so that an application retries exactly the jobs that need it:
 
@@ -36,6 +40,7 @@ __all__ = [
     "ProducerUnavailable",
     "RedisFull",
     "SettingsError",
+    "UnknownSettingWarning",
     "ValidationError",
 ]
 
@@ -140,3 +145,13 @@ class NotReplicated(EnqueueError):
 
 class SettingsError(CustomerIOException):
     """A configuration variable is missing, malformed or unknown; the message names it."""
+
+
+class UnknownSettingWarning(UserWarning):
+    """The environment holds ``CIO_*``/``CUSTOMERIO_*`` variables cio-pipeline does not read.
+
+    Issued once per variable by the producer (``Settings.from_env()``, ``CustomerIO()``),
+    which goes on: an application's environment often has variables of its own with these
+    prefixes (``CIO_SITE_ID``). Silence it with ``warnings.filterwarnings("ignore",
+    category=UnknownSettingWarning)``, or turn it into an error with ``"error"``.
+    """

@@ -118,6 +118,9 @@ def redis_client(
     base: type = url.pop("connection_class", Connection)
     tls = base is SSLConnection
     kwargs: dict[str, Any] = {**url, **options}
+    if base is UnixDomainSocketConnection:  # TCP-only options: redis-py raises a TypeError
+        for name in ("socket_keepalive", "socket_keepalive_options"):
+            kwargs.pop(name, None)
     if tls:
         kwargs.update(
             ssl_ca_certs=settings.redis_tls_ca_file,

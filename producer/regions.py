@@ -30,8 +30,9 @@ class Region(NamedTuple):
 
 
 class Regions:
-    """The two regions. The producer accepts them for SDK compatibility; the worker's
-    ``CUSTOMERIO_REGION`` decides where requests go."""
+    """The two regions. The worker's ``CUSTOMERIO_REGION`` decides where requests go; the
+    producer accepts ``region=`` for SDK compatibility when it agrees with that variable
+    (:func:`cio_pipeline.producer.settings.check_region`)."""
 
     US = Region("us", "track.customer.io", "api.customer.io")
     EU = Region("eu", "track-eu.customer.io", "api-eu.customer.io")

@@ -2,7 +2,8 @@
 
 The settings dataclasses bind their fields to these declarations (:func:`env_field`); reading
 the environment, range checks, the list of known variables (an unknown ``CIO_*`` or
-``CUSTOMERIO_*`` variable is an error, with a "did you mean") and the test that
+``CUSTOMERIO_*`` variable is an error for the worker and the commands, a warning for the
+producer, with a "did you mean") and the test that
 ``config/example.env`` documents exactly these, with these defaults, all derive from
 :data:`VARIABLES`. The table lives in the producer, the bottom layer, because the producer's
 check of unknown variables must know the worker's variables too (an application and its
@@ -13,11 +14,13 @@ from __future__ import annotations
 
 import difflib
 import math
+import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from cio_pipeline.producer.errors import SettingsError
+from cio_pipeline.producer.errors import SettingsError, UnknownSettingWarning
 from cio_pipeline.producer.regions import Regions
 
 __all__ = [
@@ -28,6 +31,8 @@ __all__ = [
     "check_unknown",
     "env_field",
     "read_fields",
+    "unknown_variables",
+    "warn_unknown",
 ]
 
 Kind = Literal["text", "secret", "int", "number", "flag", "choice"]
@@ -289,13 +294,52 @@ def check_fields(instance: Any) -> None:
                 BY_NAME[f.metadata["env"]].check(value)
 
 
-def check_unknown(environ: Mapping[str, str]) -> None:
-    """Raise :class:`SettingsError` for a ``CIO_*``/``CUSTOMERIO_*`` variable we never read."""
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """The ``CIO_*``/``CUSTOMERIO_*`` variables of ``environ`` cio-pipeline never reads, each
+    with a "did you mean" hint when one is close, sorted."""
+    found = []
     for name in sorted(environ):
         if name.startswith(_PREFIXES) and name not in BY_NAME:
             close = difflib.get_close_matches(name, BY_NAME, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise SettingsError(
-                f"{name} is not a variable cio-pipeline reads{hint}; "
-                "see config/example.env for the list"
-            )
+            found.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return found
+
+
+def check_unknown(environ: Mapping[str, str]) -> None:
+    """Raise :class:`SettingsError` for a ``CIO_*``/``CUSTOMERIO_*`` variable we never read
+    (the worker and the commands: a misspelt knob that does nothing is worse than a stop)."""
+    unknown = unknown_variables(environ)
+    if unknown:
+        raise SettingsError(
+            f"{unknown[0]} is not a variable cio-pipeline reads; see config/example.env for "
+            "the list"
+        )
+
+
+_warned: set[str] = set()
+
+
+def warn_unknown(environ: Mapping[str, str]) -> None:
+    """Warn (:class:`UnknownSettingWarning`, once per variable and process) about
+    ``CIO_*``/``CUSTOMERIO_*`` variables we never read, and go on: the producer runs in an
+    application's process, whose environment may hold its own variables with our prefixes."""
+    fresh = [text for text in unknown_variables(environ) if text not in _warned]
+    if not fresh:
+        return
+    _warned.update(fresh)
+    warnings.warn(
+        f"cio-pipeline does not read {', '.join(fresh)}; ignored (the worker and the "
+        "cio-pipeline commands refuse unknown CIO_/CUSTOMERIO_ variables; see "
+        "config/example.env for the list)",
+        UnknownSettingWarning,
+        stacklevel=_caller_level(),
+    )
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside the producer
+    package (the application's call), however deep inside it the warning is issued."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__):
+        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
+    return level

@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import redis
 
+from cio_pipeline.producer.masking import mask_url
 from cio_pipeline.producer.redis_endpoint import redis_client
 from cio_pipeline.producer.settings import Settings
 from cio_pipeline.worker.core.install import install_command
@@ -86,14 +86,9 @@ class DemoRedis:
 
 
 def safe_url(url: str) -> str:
-    """``url`` without its password (for printing)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return parts._replace(netloc=f"{user}{host}{port}").geturl()
+    """``url`` without its credentials, for printing: the project's one masking function
+    (userinfo and ``password=`` query values)."""
+    return mask_url(url)
 
 
 def redis_environment(environ: Mapping[str, str]) -> dict[str, str]:
@@ -138,7 +133,7 @@ def open_redis(environ: Mapping[str, str]) -> DemoRedis:
     env = redis_environment(environ)
     url = env.get("REDIS_URL", "").strip()
     if url or env.get("CIO_REDIS_SENTINELS"):
-        settings = Settings.from_env(env)
+        settings = Settings.from_env(env, strict=True)
         if _answers(settings):
             via = " via Sentinel" if settings.redis_sentinels else ""
             return DemoRedis(

@@ -47,17 +47,33 @@ _FAULT_FLAGS: tuple[tuple[str, str, type, str], ...] = (
 )
 
 
+#: What ``--help`` says (the module docstring is for developers).
+_DESCRIPTION = (
+    "Serve a local stand-in for Customer.io's Track and App APIs, for development, tests "
+    "and the demo (never the real Customer.io). Credentials default to CUSTOMERIO_SITE_ID, "
+    "CUSTOMERIO_API_KEY and CUSTOMERIO_APP_API_KEY, else to public development values, so a "
+    "worker pointed at it needs no extra flags. Once it listens it prints one line, "
+    "'emulator listening on http://HOST:PORT'. Needs the 'emulator' extra."
+)
+
+
 def register(subparsers: Any) -> None:
     """Add the ``emulator`` sub-command to the ``cio-pipeline`` parser."""
     parser = subparsers.add_parser(
         "emulator",
         help="serve a local Customer.io Track + App API emulator",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=_DESCRIPTION,
     )
     env = os.environ.get
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8025, help="0 = any free port")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+        help="address to listen on (default: 127.0.0.1, this machine only)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=8025, help="port (default: 8025; 0 = any free port)"
+    )
     parser.add_argument(
         "--site-id",
         default=env("CUSTOMERIO_SITE_ID") or DEV_SITE_ID,

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from cio_pipeline.worker.cli import check as check_command
+from cio_pipeline.worker.cli.errors import run_command
 from cio_pipeline.worker.clients import AppClient, TrackClient
 from cio_pipeline.worker.clients.check import CheckLine, run_checks
 from cio_pipeline.worker.core.settings import WorkerSettings
@@ -233,8 +234,7 @@ def _run_command(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> int:
     parser = argparse.ArgumentParser()
     check_command.register(parser.add_subparsers())
     args = parser.parse_args(["check"])
-    code: int = args.func(args)
-    return code
+    return run_command("check", args.func, args)  # behind the CLI's error boundary
 
 
 def test_command_settings_error_exits_2(

@@ -91,7 +91,8 @@ def test_traffic_counts_429s_batching_and_the_busiest_second() -> None:
 
 
 def test_printed_redis_url_hides_the_password() -> None:
-    assert safe_url("redis://:s3cret@host:6380/2") == "redis://:***@host:6380/2"
+    assert safe_url("redis://:s3cret@host:6380/2") == "redis://***@host:6380/2"
+    assert "s3cret" not in safe_url("redis://host:6380/2?password=s3cret")
     assert "s3cret" not in safe_url("redis://user:s3cret@host/0")
     assert safe_url("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
 

@@ -19,6 +19,7 @@ from cio_pipeline.producer.keys import Keys
 from cio_pipeline.producer.serializer import SafeSerializer
 from cio_pipeline.worker.cli import build_parser
 from cio_pipeline.worker.cli.dlq import _print_table, _targets, _when
+from cio_pipeline.worker.cli.errors import CannotTell
 from cio_pipeline.worker.deadletters.store import DeadLetters, NotADeadLetter
 
 TX = "cio-transactional"
@@ -230,14 +231,14 @@ def test_unknown_job_ids_raise_no_such_job(dlq: DeadLetters) -> None:
 
 
 @pytest.mark.parametrize("status", ["queued", "finished"])
-def test_replay_and_purge_refuse_a_job_that_is_not_a_dead_letter(
+def test_show_replay_and_purge_refuse_a_job_that_is_not_a_dead_letter(
     conn: fakeredis.FakeRedis, dlq: DeadLetters, status: str
 ) -> None:
     queue = Queue(TX, connection=conn, serializer=SafeSerializer)
     job = queue.enqueue("cio_pipeline.worker.jobs.send_email", REQUEST, idempotency_key="k")
     if status == "finished":
         job.set_status(JobStatus.FINISHED)
-    for action in (dlq.replay, dlq.purge):
+    for action in (dlq.show, dlq.replay, dlq.purge):
         with pytest.raises(NotADeadLetter, match=job.id):
             action(job.id)
     assert conn.exists(job.key)
@@ -249,7 +250,7 @@ def test_replay_and_purge_refuse_a_job_that_is_not_a_dead_letter(
 
 def test_when_formats_utc_seconds() -> None:
     assert _when(None) == "-"
-    assert _when(1_700_000_060.0) == "2023-11-14 22:14:20"
+    assert _when(1_700_000_060.0) == "2023-11-14T22:14:20Z"
 
 
 def test_table_lists_entries_without_values(
@@ -260,7 +261,7 @@ def test_table_lists_entries_without_values(
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:3] == ["JOB", "ID", "QUEUE"]
     assert out[1].startswith(job.id)
-    assert TX in out[1] and "400" in out[1] and "2023-11-14 22:14:20" in out[1]
+    assert TX in out[1] and "400" in out[1] and "2023-11-14T22:14:20Z" in out[1]
     assert "Customer.io refused the send [message_data is invalid]" in out[1]
     assert out[-1] == "1 dead letter(s)"
     text = "\n".join(out)
@@ -291,7 +292,7 @@ def _args(*argv: str) -> argparse.Namespace:
 def test_targets_need_job_ids_or_all_but_not_both(
     dlq: DeadLetters, action: str, argv: tuple[str, ...]
 ) -> None:
-    with pytest.raises(SystemExit, match=r"JOB_ID\.\.\. or --all"):
+    with pytest.raises(CannotTell, match=r"JOB_ID\.\.\. or --all"):
         _targets(dlq, _args(action, *argv))
 
 

@@ -166,7 +166,9 @@ def test_jsonl_rows_keep_their_types(tmp_path: Path) -> None:
 
 def test_strict_stops_at_the_first_bad_row(tmp_path: Path) -> None:
     result, _ = _run(tmp_path, CSV, strict=True, mapping=RowMapping(types={"age": "int"}))
-    assert result.resume_line == 4 and result.tally.enqueued == 1
+    # the resume hint points past the rejected row (line 4), not at it again
+    assert result.resume_line == 5 and result.tally.enqueued == 1
+    assert result.stop_reason == "line 4 was rejected (--strict)"
 
 
 def test_a_stop_and_a_resume_enqueue_every_row_exactly_once(tmp_path: Path) -> None:

@@ -42,6 +42,20 @@ def test_counts_go_to_the_total_and_the_minute_and_windows_sum_minutes() -> None
     assert s["delivered_per_minute"][-1] == 1 and sum(s["delivered_per_minute"]) == 8
 
 
+def test_last_1m_is_the_last_60_seconds_not_the_current_bucket() -> None:
+    fake = fakeredis.FakeRedis()
+    count(fake, KEYS, {"track_delivered": 8}, now_s=NOW - 30)  # the previous minute
+    # just after the minute turned, nearly all of the previous minute is in the last 60 s
+    assert snapshot(fake, KEYS, WorkerSettings(), now=NOW + 1)["counters"]["last_1m"] == {
+        "track_delivered": 8
+    }
+    # three quarters of it at 15 s past, none of it at the end of the current minute
+    s = snapshot(fake, KEYS, WorkerSettings(), now=NOW + 15)
+    assert s["counters"]["last_1m"] == {"track_delivered": 6}
+    assert s["counters"]["last_5m"] == {"track_delivered": 8}
+    assert snapshot(fake, KEYS, WorkerSettings(), now=NOW + 59.9)["counters"]["last_1m"] == {}
+
+
 def test_flush_keeps_counts_when_redis_fails() -> None:
     server = fakeredis.FakeServer()
     fake = fakeredis.FakeRedis(server=server)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 
-from cio_pipeline.producer.errors import SettingsError
-from cio_pipeline.producer.settings import KNOWN_VARIABLES, Settings
+from cio_pipeline.producer.errors import SettingsError, UnknownSettingWarning
+from cio_pipeline.producer.regions import Regions
+from cio_pipeline.producer.settings import KNOWN_VARIABLES, Settings, check_region
 from cio_pipeline.producer.variables import VARIABLES
 from cio_pipeline.worker.core.settings import WorkerSettings
 
@@ -51,17 +53,45 @@ def test_values_are_read() -> None:
         ({"CIO_REDIS_TIMEOUT_S": "soon"}, "CIO_REDIS_TIMEOUT_S"),
         ({"REDIS_URL": "http://localhost"}, "REDIS_URL"),
         ({"CIO_QUEUE_PREFIX": "a b"}, "CIO_QUEUE_PREFIX"),
+        ({"REDIS_URL": "redis://h:99999/0"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://h:6379/zero"}, "REDIS_URL"),
         ({"CIO_PARTITONS": "8"}, "CIO_PARTITONS"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
-        Settings.from_env(env)
+        Settings.from_env(env, strict=True)
 
 
 def test_unknown_variable_suggests_the_right_one() -> None:
     with pytest.raises(SettingsError, match="did you mean CIO_PARTITIONS"):
-        Settings.from_env({"CIO_PARTITONS": "8"})
+        Settings.from_env({"CIO_PARTITONS": "8"}, strict=True)
+    with pytest.raises(SettingsError, match="did you mean CIO_PARTITIONS"):
+        WorkerSettings.from_env({"CIO_PARTITONS": "8"})
+
+
+def test_the_producer_warns_once_about_unknown_variables_and_goes_on() -> None:
+    env = {"CIO_SITE_ID_FOR_H6_TEST": "x", "CUSTOMERIO_PARTNER_H6": "y", "CIO_PARTITIONS": "4"}
+    with pytest.warns(UnknownSettingWarning) as caught:
+        settings = Settings.from_env(env)
+    assert settings.partitions == 4
+    (warning,) = caught
+    assert "CIO_SITE_ID_FOR_H6_TEST" in str(warning.message)
+    assert "CUSTOMERIO_PARTNER_H6" in str(warning.message)
+    assert warning.filename == __file__  # points at the caller, not into the producer
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second time: nothing (once per variable)
+        Settings.from_env(env)
+
+
+def test_a_region_the_workers_do_not_use_is_refused() -> None:
+    check_region(Regions.US, {})  # the default: always
+    check_region(Regions.US, {"CUSTOMERIO_REGION": "eu"})
+    check_region(Regions.EU, {"CUSTOMERIO_REGION": "eu"})
+    with pytest.raises(SettingsError, match=r"CUSTOMERIO_REGION=eu for the workers"):
+        check_region(Regions.EU, {})
+    with pytest.raises(SettingsError, match=r"CUSTOMERIO_REGION is 'us'"):
+        check_region(Regions.EU, {"CUSTOMERIO_REGION": "us"})
 
 
 def test_password_is_not_echoed() -> None:

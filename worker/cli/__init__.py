@@ -1,22 +1,26 @@
 """The ``cio-pipeline`` command.
 
 Each sub-command lives in its own module and registers itself through a ``register(subparsers)``
-function; this module only wires them together so that importing the CLI stays cheap. A
+function; this module only wires them together so that importing the CLI stays cheap. Every
+command runs behind one error boundary (:mod:`cio_pipeline.worker.cli.errors`): commands raise,
+the boundary prints one line and picks the exit code (``docs/exit-codes.md``). A
 registering module imports only the core dependencies: a command that needs a pip extra
 (``emulator``, ``demo``) imports it when it runs, after
 :func:`cio_pipeline.worker.core.extras.require_extra`, so a core install runs every other command
 and a missing extra costs one line, not a traceback.
+
+Modules: ``errors`` (the exit codes and the boundary), one per command (``worker``, ``dlq``,
+``check``, ``import_cmd``, ``stats``, ``health``, ``metrics``, ``webhooks``,
+``suppressions``), ``__main__`` (``python -m``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Sequence
 
-from cio_pipeline.producer.errors import SettingsError
-from cio_pipeline.worker.core.extras import MissingExtra, extra_for_module
+from cio_pipeline.worker.cli.errors import run_command
 
 __all__ = ["main"]
 
@@ -50,23 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command_name(args: argparse.Namespace) -> str:
+    """``dlq list``, ``stats``: the words a message starts with."""
+    action = getattr(args, f"{args.command}_command", None)
+    return f"{args.command} {action}" if action else str(args.command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
+    """Entry point of the console script; returns the process exit code (the contract is in
+    :mod:`cio_pipeline.worker.cli.errors`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        code: int = args.func(args)
-    except SettingsError as exc:
-        print(f"cio-pipeline: {exc}", file=sys.stderr)
-        return 2
-    except MissingExtra as exc:
-        print(f"cio-pipeline {args.command}: {exc}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as exc:
-        extra = extra_for_module(exc.name)
-        if extra is None:
-            raise
-        missing = MissingExtra(extra, exc.name or "?")
-        print(f"cio-pipeline {args.command}: {missing}", file=sys.stderr)
-        return 2
-    return code
+    return run_command(_command_name(args), args.func, args)

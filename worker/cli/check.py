@@ -7,9 +7,7 @@ Exit codes: 0 both APIs work, 1 something is wrong (the lines say what), 2 bad s
 from __future__ import annotations
 
 import argparse
-import sys
 
-from cio_pipeline.producer.errors import SettingsError
 from cio_pipeline.worker.clients.check import run_checks
 from cio_pipeline.worker.core.settings import WorkerSettings
 
@@ -17,11 +15,7 @@ __all__ = ["register"]
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        settings = WorkerSettings.from_env()
-    except SettingsError as exc:
-        print(f"cio-pipeline check: {exc}", file=sys.stderr)
-        return 2
+    settings = WorkerSettings.from_env()
     lines = run_checks(settings)
     for line in lines:
         print(line)

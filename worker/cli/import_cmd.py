@@ -2,8 +2,9 @@
 :func:`cio_pipeline.worker.ops.imports.run_import`.
 
 Exit codes: 0 every row enqueued; 1 finished, but rows were rejected (listed on stderr);
-2 bad arguments, settings or file; 3 stopped early (Ctrl-C, Redis lost, ``--strict``): the
-last line printed is the exact command that resumes it.
+2 bad arguments, settings or file, or a Redis that cannot be asked before the first row;
+3 stopped early (Ctrl-C, Redis lost, ``--strict``): the last line printed is the exact
+command that resumes it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 from cio_pipeline.producer.client import CustomerIO
 from cio_pipeline.producer.rows import RowMapping, RowsError, open_rows, parse_types
 from cio_pipeline.producer.settings import Settings
+from cio_pipeline.worker.cli.errors import CannotTell
 from cio_pipeline.worker.ops.backlog import DEFAULT_MAX_BACKLOG
 from cio_pipeline.worker.ops.import_view import make_view
 from cio_pipeline.worker.ops.imports import ImportOptions, ImportResult, StopSignal, run_import
@@ -113,25 +114,30 @@ def _summary(result: ImportResult) -> None:
 def _run(args: argparse.Namespace) -> int:
     try:
         options = _options(args)
-        settings = Settings.from_env()
-        source = open_rows(options.path, options.format)
+        source = open_rows(args.file, args.format)
     except RowsError as exc:
-        print(f"cio-pipeline import: {exc}", file=sys.stderr)
-        return 2
-    producer = CustomerIO(settings=settings)
-    stop = StopSignal()
-    view = make_view(args.progress, source.size)
+        raise CannotTell(str(exc)) from None
     try:
-        with _stop_on_signals(stop):
-            result = run_import(options, producer, source, stop=stop, view=view)
-    except RowsError as exc:
-        view.close()
-        print(f"cio-pipeline import: {exc}", file=sys.stderr)
-        return 2
+        producer = CustomerIO(settings=Settings.from_env(strict=True))
+    except BaseException:
+        source.close()
+        raise
+    stop = StopSignal()
+    try:
+        # Could not start (exit 2, from the error boundary) is not stopped early (exit 3): a
+        # Redis that does not answer before the first row leaves nothing to resume.
+        producer.redis.ping()
+        view = make_view(args.progress, source.size)
+        try:
+            with _stop_on_signals(stop):
+                result = run_import(options, producer, source, stop=stop, view=view)
+        except RowsError as exc:
+            raise CannotTell(str(exc)) from None
+        finally:
+            view.close()
     finally:
         source.close()
         producer.close()
-    view.close()
     _summary(result)
     if result.finished:
         return 1 if result.tally.rejected else 0

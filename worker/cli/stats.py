@@ -30,10 +30,17 @@ def _run(args: argparse.Namespace) -> int:
         from cio_pipeline.worker.ops.view import rich_view
 
         stop = threading.Event()
+
+        def screen() -> Any:
+            return rich_view(snapshot(connection, keys, settings), live.console.height)
+
         try:
-            with Live(rich_view(snapshot(connection, keys, settings)), auto_refresh=False) as live:
+            # screen=True: the alternate screen, redrawn in place at the terminal's size
+            # (the view fits the height it is given; nothing scrolls off or is cut).
+            with Live(auto_refresh=False, screen=True, transient=True) as live:
+                live.update(screen(), refresh=True)
                 while not stop.wait(args.interval_s):
-                    live.update(rich_view(snapshot(connection, keys, settings)), refresh=True)
+                    live.update(screen(), refresh=True)
         except KeyboardInterrupt:
             pass
         return 0
@@ -48,12 +55,25 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add ``cio-pipeline stats``."""
-    parser = subparsers.add_parser("stats", help="queues, partitions, rates, counters, workers")
+    parser = subparsers.add_parser(
+        "stats",
+        help="queues, partitions, rates, counters, workers",
+        description="One snapshot of the pipeline read from Redis: queue depths and oldest "
+        "jobs, dead letters, Track partitions and their leases, request rates against the "
+        "limits, delivered/retried/dead counts over the last 60 s, 5 min and hour, and the "
+        "live workers. --watch redraws it in place (fits an 80x24 terminal).",
+    )
     parser.add_argument(
-        "--json", action="store_true", help="the stable JSON shape (docs/operating.md)"
+        "--json", action="store_true", help="the stable JSON shape (version 1, docs/operating.md)"
     )
     parser.add_argument(
         "--watch", action="store_true", help="redraw live (needs the 'ops' extra: rich)"
     )
-    parser.add_argument("--interval-s", type=float, default=2.0, help="--watch redraw period")
+    parser.add_argument(
+        "--interval-s",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="--watch redraw period (default: 2.0)",
+    )
     parser.set_defaults(func=_run)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from cio_pipeline.producer.masking import mask_url
 from cio_pipeline.worker.clients.app import AppClient
 from cio_pipeline.worker.clients.base import MissingCredential
 from cio_pipeline.worker.clients.outcomes import (
@@ -53,7 +54,7 @@ class CheckLine:
 def check_track(settings: WorkerSettings, client: TrackClient) -> CheckLine:
     """Check the Track credentials and that ``CUSTOMERIO_REGION`` is the workspace's region."""
     outcome = client.region()
-    url = client.base_url
+    url = mask_url(client.base_url)  # a proxy URL may carry credentials
     if isinstance(outcome, Success):
         region = outcome.body.get("region")
         if not isinstance(region, str):
@@ -77,7 +78,7 @@ def check_app(
 ) -> CheckLine:
     """Check the App API key; ``workspace_region`` (from the Track check) adds a region hint."""
     outcome = client.check_key()
-    url = client.base_url
+    url = mask_url(client.base_url)  # a proxy URL may carry credentials
     if isinstance(outcome, Success):
         return CheckLine("App API", True, f"OK ({url})")
     if _is_auth_failure(outcome) and settings.api_key:

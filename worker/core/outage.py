@@ -10,9 +10,14 @@ the client sees the outage, so no work loop has to be re-entered and no in-memor
 outcome of a send in hand) is lost. Once the worker is stopping, a command fails at once
 instead, so a stop during an outage does not hang.
 
-:class:`RedisOutage` is what the retries report to: it logs one line when Redis goes away,
-one a minute while it stays away, one when it is back, and ``redis_full`` at most once a
-minute when Redis refuses writes at its ``maxmemory``.
+:class:`RedisOutage` is what the retries report to: it logs one line when Redis goes away
+(naming the address, masked), reminders 5 s and 15 s into the outage and then once a minute
+(so a worker started against a wrong address does not look hung), one line when it is back,
+and ``redis_full`` at most once a minute when Redis refuses writes at its ``maxmemory``.
+
+Credentials Redis refuses are not an outage: an ``AuthenticationError`` is never retried (it
+reaches ``cio-pipeline worker``'s error boundary, which exits 2 naming ``REDIS_URL``), since
+waiting cannot fix a wrong password.
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from cio_pipeline.producer.errors import SettingsError
 from cio_pipeline.worker.core.logs import get_logger
 
-__all__ = ["OutageRetry", "RedisOutage", "is_redis_full"]
+__all__ = ["OutageRetry", "RedisOutage", "check_sentinel_master", "is_redis_full"]
 
 log = get_logger("cio.redis")
 
@@ -38,6 +44,8 @@ T = TypeVar("T")
 
 #: While Redis stays away (or full), one reminder line per this many seconds.
 _REMIND_EVERY_S = 60.0
+#: The first reminders of an outage come sooner (seconds after it began), then every minute.
+_FIRST_REMINDERS_S = (5.0, 15.0)
 #: The first reconnect comes this fast; each next one waits twice as long, up to the cap.
 _FIRST_RETRY_S = 0.05
 _UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
@@ -50,11 +58,38 @@ def is_redis_full(error: BaseException) -> bool:
     )
 
 
+def check_sentinel_master(connection: redis.Redis, master: str | None) -> None:
+    """Raise :class:`SettingsError` when the Sentinels that answer all know no master named
+    ``master``: a wrong ``CIO_REDIS_SENTINEL_MASTER`` is a mistake to report, not an outage
+    to wait out (redis-py raises the same ``MasterNotFoundError`` for both). Sentinels that
+    do not answer prove nothing; with none answering, the worker waits as for any outage.
+    A client not managed by Sentinel passes."""
+    # redis-py's SentinelConnectionPool keeps its Sentinel as ``sentinel_manager``, whose
+    # ``sentinels`` are clients with the same TLS and timeouts as the pool's own queries.
+    manager = getattr(connection.connection_pool, "sentinel_manager", None)
+    if manager is None or not master:
+        return
+    answers, where = [], []
+    for sentinel in manager.sentinels:
+        kwargs = sentinel.connection_pool.connection_kwargs
+        where.append(f"{kwargs.get('host')}:{kwargs.get('port')}")
+        try:
+            answers.append(sentinel.sentinel_masters())
+        except redis.RedisError:
+            continue
+    if answers and all(master not in known for known in answers):
+        raise SettingsError(
+            f"no Sentinel at {','.join(where)} knows a master named {master!r}: check "
+            "CIO_REDIS_SENTINEL_MASTER"
+        )
+
+
 class RedisOutage:
     """One process's view of Redis availability; thread-safe. Logs, never raises."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, address: str = "") -> None:
         self._clock = clock
+        self.address = address  # masked (no credentials): it goes into log lines
         self._lock = threading.Lock()
         self._down_since: float | None = None
         self._next_reminder = 0.0
@@ -76,14 +111,24 @@ class RedisOutage:
         with self._lock:
             if self._down_since is None:
                 self._down_since = now
-                self._next_reminder = now + _REMIND_EVERY_S
-                log.warning("redis_unavailable", error=type(error).__name__, waiting=True)
+                self._next_reminder = now + _FIRST_REMINDERS_S[0]
+                log.warning(
+                    "redis_unavailable",
+                    address=self.address or None,
+                    error=type(error).__name__,
+                    waiting=True,
+                )
             elif now >= self._next_reminder:
-                self._next_reminder = now + _REMIND_EVERY_S
+                down_s = now - self._down_since
+                later = [t for t in _FIRST_REMINDERS_S if t > down_s]
+                self._next_reminder = self._down_since + (
+                    later[0] if later else (down_s // _REMIND_EVERY_S + 1) * _REMIND_EVERY_S
+                )
                 log.warning(
                     "redis_still_unavailable",
+                    address=self.address or None,
                     error=type(error).__name__,
-                    down_s=round(now - self._down_since),
+                    down_s=round(down_s),
                 )
 
     def answered(self) -> None:
@@ -175,6 +220,8 @@ class OutageRetry(Retry):
             except self._supported_errors as error:
                 if is_retryable is not None and not is_retryable(error):
                     raise
+                if isinstance(error, redis.AuthenticationError):
+                    raise  # a ConnectionError to redis-py, but no wait will fix a password
                 failures += 1
                 if is_redis_full(error):
                     self.outage.full()  # the connection is fine: just wait for room

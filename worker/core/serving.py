@@ -8,6 +8,7 @@ the demo and operators wait for that line instead of polling the port.
 from __future__ import annotations
 
 import socket
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -21,6 +22,16 @@ class _AnnouncingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, prefix: str) -> None:
         super().__init__(config)
         self.prefix = prefix
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Stop gracefully, and then exit 0: uvicorn (0.29+) records the signal and raises it
+        again once stopped, so the process would end killed by SIGTERM (-15) although it
+        stopped as asked (docs/exit-codes.md: a stopped server exits 0). uvicorn's reach:
+        its private ``_captured_signals`` list, emptied here (absent: nothing to empty)."""
+        super().handle_exit(sig, frame)
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)

@@ -98,6 +98,7 @@ class WorkerSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:
-        """Build from ``environ`` (default ``os.environ``); raises :class:`SettingsError`."""
+        """Build from ``environ`` (default ``os.environ``); raises :class:`SettingsError`,
+        also for an unknown ``CIO_*``/``CUSTOMERIO_*`` variable."""
         environ = os.environ if environ is None else environ
-        return cls(queue=Settings.from_env(environ), **read_fields(cls, environ))
+        return cls(queue=Settings.from_env(environ, strict=True), **read_fields(cls, environ))

@@ -189,10 +189,12 @@ class DeadLetters:
         return None
 
     def show(self, job_id: str) -> tuple[DeadLetterEntry, str]:
-        """A dead letter and the full failure text RQ stored."""
+        """A dead letter and the full failure text RQ stored. Like :meth:`replay`, raises
+        :class:`NotADeadLetter` for a job that is not one (a queued or delivered job has no
+        failure to show); a dead letter that cannot be read is shown as damaged."""
         try:
-            job = self._fetch(job_id)
-        except (NoSuchJobError, *_REDIS_DOWN):
+            job = self._dead_job(job_id)
+        except (NoSuchJobError, NotADeadLetter, *_REDIS_DOWN):
             raise
         except Exception as exc:
             home = self._home(job_id)

@@ -43,11 +43,12 @@ class PlainView:
 
     def __init__(
         self,
-        stream: TextIO = sys.stderr,
+        stream: TextIO | None = None,
         interval_s: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.stream = stream
+        # sys.stderr as it is now (a default argument would bind the one of import time)
+        self.stream = sys.stderr if stream is None else stream
         self.interval_s = interval_s
         self.clock = clock
         self._last = clock()

@@ -313,7 +313,10 @@ class _Run:
             if ended == "stop":
                 return ImportResult(self.tally, next_line, "interrupted")
             if ended == "strict":
-                return ImportResult(self.tally, window.strict_line, "a rejected row (--strict)")
+                # Resume past the rejected row (it is in the errors file and on stderr):
+                # resuming at it would stop at it again. Rows start at or after line + 1.
+                bad = window.strict_line or next_line
+                return ImportResult(self.tally, bad + 1, f"line {bad} was rejected (--strict)")
 
 
 def run_import(

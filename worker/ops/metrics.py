@@ -116,11 +116,21 @@ class SnapshotCollector:
         yield from (depth, age, dead, rate, limit, use, lease, paused, workers)
 
 
-def serve(read: Callable[[], dict[str, Any]], port: int, bind: str, stop: threading.Event) -> None:
-    """Serve ``/metrics`` on ``bind:port`` until ``stop`` is set."""
+def serve(
+    read: Callable[[], dict[str, Any]],
+    port: int,
+    bind: str,
+    stop: threading.Event,
+    listening: Callable[[str, int], None] | None = None,
+) -> None:
+    """Serve ``/metrics`` on ``bind:port`` until ``stop`` is set; ``listening(host, port)`` is
+    called once the socket is bound (with the real port when ``port`` is 0)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(read))
     server, thread = start_http_server(port, addr=bind, registry=registry)
+    if listening is not None:
+        host, bound_port = server.server_address[:2]
+        listening(str(host), int(bound_port))
     try:
         stop.wait()
     finally:

@@ -1,10 +1,13 @@
 """``cio-pipeline stats``: one snapshot of the pipeline, read from Redis in a few round trips.
 
 :func:`snapshot` returns a plain dict (the stable ``--json`` shape, ``version`` 1, documented
-in docs/operating.md); ``metrics`` serves the same figures to Prometheus. Windows of the last 1, 5
-and 60 minutes are the sums of that many minute buckets (:mod:`cio_pipeline.worker.ops.counters`),
-the current minute included. ``requests_per_s`` estimates the last 60 s from the current and
-the previous minute (the previous one weighted by how much of it is still inside the window).
+in docs/operating.md); ``metrics`` serves the same figures to Prometheus. Counts live in minute
+buckets (:mod:`cio_pipeline.worker.ops.counters`), so a window of the last 60, 300 or 3600 s
+(``last_1m``, ``last_5m``, ``last_60m``) is estimated as the buckets it covers whole (the
+current minute included) plus the bucket before them weighted by the share of it still
+inside the window, rounded to a whole count: ``last_1m`` just after a minute turns is
+(almost) the whole previous minute, not an empty new bucket. ``requests_per_s`` is the same
+60 s estimate divided by 60.
 """
 
 from __future__ import annotations
@@ -144,6 +147,22 @@ def _sum(buckets: list[dict[str, int]]) -> dict[str, int]:
     return dict(sorted(total.items()))
 
 
+def _inside(now: float) -> float:
+    """The share of the minute before the current one that is still inside a window ending
+    now whose length is a whole number of minutes."""
+    return 1.0 - (now % 60) / 60
+
+
+def _window(minutes: list[dict[str, int]], n: int, now: float) -> dict[str, int]:
+    """The last ``n * 60`` seconds: the last ``n`` buckets (the current one included) and the
+    one before them weighted by :func:`_inside`; fields that round to 0 are left out."""
+    whole = _sum(minutes[-n:])
+    inside = _inside(now)
+    for field, count in minutes[-n - 1].items():
+        whole[field] = whole.get(field, 0) + round(count * inside)
+    return {field: count for field, count in sorted(whole.items()) if count}
+
+
 def _latency(totals: dict[str, int]) -> dict[str, Any]:
     out = {}
     for surface in SURFACES:
@@ -169,7 +188,7 @@ def _surfaces(
         for surface in _LIMITS:
             pipe.pttl(keys.pause(surface))
         pauses = pipe.execute()
-    inside = 1.0 - (now % 60) / 60  # share of the previous minute still in the last 60 s
+    inside = _inside(now)
     out = []
     for (surface, attr), pause in zip(_LIMITS.items(), pauses, strict=True):
         previous, current = minutes[-2], minutes[-1]
@@ -212,7 +231,7 @@ def snapshot(
         "partitions": _partitions(connection, keys),
         "surfaces": _surfaces(connection, keys, settings, minutes, now),
         "counters": {
-            **{f"last_{n}m": _sum(minutes[-n:]) for n in _WINDOWS},
+            **{f"last_{n}m": _window(minutes, n, now) for n in _WINDOWS},
             "total": dict(sorted(totals.items())),
         },
         "track_ops_per_request": round(totals.get("track_request_ops", 0) / requests, 2)

@@ -35,12 +35,13 @@ from rq.utils import now
 from rq.worker import WorkerStatus
 
 from cio_pipeline.producer.compat import rq as rq_compat
+from cio_pipeline.producer.masking import describe_redis
 from cio_pipeline.producer.serializer import SafeSerializer
 from cio_pipeline.worker.core.allowed_jobs import JobShape, Refusal, allowed_jobs, check_job
 from cio_pipeline.worker.core.errors import JobOutcome, RetryLater
 from cio_pipeline.worker.core.lifecycle import die_with_parent
 from cio_pipeline.worker.core.logs import configure_logging, get_logger
-from cio_pipeline.worker.core.outage import RedisOutage
+from cio_pipeline.worker.core.outage import RedisOutage, check_sentinel_master
 from cio_pipeline.worker.core.settings import WorkerSettings
 from cio_pipeline.worker.deadletters.attempts import dead_letter
 from cio_pipeline.worker.deadletters.record import DeadLetter
@@ -101,19 +102,6 @@ class CioWorker(SimpleWorker):
             super().teardown()  # type: ignore[no-untyped-call]
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("worker_deregister_failed", name=self.name, error=type(exc).__name__)
-
-    def unsubscribe(self) -> None:
-        """RQ's unsubscribe, bounded. RQ sends UNSUBSCRIBE, then stops its pubsub thread and
-        waits for it without a limit; a thread that saw the reply first loops back into a
-        60 s wait for a subscription, so a stop could take a minute (and honcho SIGKILLs after
-        5 s). Clearing the thread's run flag first lets the reply end its loop; the join is
-        bounded (the thread is a daemon: one still waiting cannot hold the exit)."""
-        thread: Any = self.pubsub_thread  # RQ annotates it as always set
-        if thread is None or self.pubsub is None:
-            return
-        thread.stop(timeout=0)
-        self.pubsub.unsubscribe()  # type: ignore[no-untyped-call]
-        thread.join(timeout=1)
 
     def stop_scheduler(self) -> None:
         """Stop the scheduler process, bounded: during an outage it is waiting for Redis and
@@ -332,7 +320,10 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     # ... and must not inherit the early stop handler below (it would swallow the SIGTERM
     # that stops it until it installs its own): it starts with the default ones, as before.
     os.register_at_fork(after_in_child=_default_stop_signals)
-    outage = RedisOutage()
+    queue = settings.queue
+    outage = RedisOutage(
+        address=describe_redis(queue.redis_url, queue.redis_sentinels, queue.redis_sentinel_master)
+    )
     connection = worker_connection(settings, outage)
     ctx = WorkerContext(settings, connection, outage=outage)
     # Fail now, naming the missing variable, rather than at the first job.
@@ -340,6 +331,10 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     ctx.track  # noqa: B018
     ctx.webhook_hook  # noqa: B018  # CIO_WEBHOOK_HOOK must import now, not at the first event
     install(ctx)
+    # Credentials Redis refuses, or a master no Sentinel knows, stop the worker now (exit 2,
+    # naming the setting); a Redis that is away is waited for here (and logged).
+    check_sentinel_master(connection, queue.redis_sentinel_master)
+    connection.ping()
     # RQ's loop gets a client of its own that waits out a full Redis (its loop would quit on
     # the error); the Track drainer's does not wait, since draining is what frees memory.
     rq_connection = worker_connection(settings, outage, wait_when_full=True)
