@@ -52,8 +52,9 @@ class SendStatus:
 
     @property
     def attempts(self) -> list[dict[str, Any]]:
-        """The history's attempts: ``{"at", "attempt", "outcome", "status", "detail"}``."""
-        return [entry for entry in self.history if entry.get("event") == "attempt"]
+        """Every attempt, oldest first: ``{"at", "attempt", "outcome", "status", ...}`` (the
+        history's ``attempt`` entries, and the ``sent`` one: outcome ``delivered``)."""
+        return [entry for entry in self.history if entry.get("event") in ("attempt", "sent")]
 
     def to_json(self) -> dict[str, Any]:
         """The machine-readable form (``cio-pipeline sends show --json``)."""

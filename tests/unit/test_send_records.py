@@ -188,7 +188,8 @@ def test_the_life_of_a_send_with_its_webhooks() -> None:
     assert send_status(client, KEYS, "k").state == "retrying"  # type: ignore[union-attr]
     records.claim("k", "job-1")
     assert send_status(client, KEYS, "k").state == "pending"  # type: ignore[union-attr]
-    records.delivered("k", "d-1", entry=history_entry("sent", attempt=2, delivery_id="d-1"))
+    sent = history_entry("sent", attempt=2, outcome="delivered", delivery_id="d-1")
+    records.delivered("k", "d-1", entry=sent)
     assert client.get(KEYS.delivery_send("d-1")) == b"k"
     opened = history_entry("opened", 200, metric="opened", event_id="e2")
     assert records.add_delivery_event("d-1", history_entry("x", 100, metric="delivered"))
@@ -201,7 +202,7 @@ def test_the_life_of_a_send_with_its_webhooks() -> None:
     assert status is not None
     document = status.to_json()
     assert (document["state"], document["delivery_id"]) == ("delivered", "d-1")
-    assert [a["outcome"] for a in document["attempts"]] == ["retry"]
+    assert [a["outcome"] for a in document["attempts"]] == ["retry", "delivered"]
     assert [(e["metric"], e["at"]) for e in document["events"]] == [
         ("delivered", 100),
         ("opened", 200),

@@ -198,7 +198,13 @@ def _send(
         if job.enqueued_at is not None:
             tally.latency("transactional", job.enqueued_at.timestamp(), time.time())
         counts = tally.take()
-        entry = history_entry("sent", attempt=attempt, delivery_id=delivery_id)
+        entry = history_entry(
+            "sent",
+            attempt=attempt,
+            outcome="delivered",
+            status=outcome_status(outcome),
+            delivery_id=delivery_id,
+        )
         persist(lambda: ctx.records.delivered(idempotency_key, delivery_id, counts, entry))
         if attempt > 1:
             persist(lambda: save_meta(job))  # keep the attempt count of a retried send
