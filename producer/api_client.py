@@ -17,7 +17,12 @@ from typing import Any, TypeVar
 import redis as redis_lib
 
 from cio_pipeline.producer.client import _Producer
-from cio_pipeline.producer.errors import ProducerUnavailable, RedisFull, ValidationError
+from cio_pipeline.producer.errors import (
+    EnqueueError,
+    ProducerUnavailable,
+    RedisFull,
+    ValidationError,
+)
 from cio_pipeline.producer.ids import new_idempotency_key
 from cio_pipeline.producer.jobs import send_job
 from cio_pipeline.producer.regions import Region, Regions
@@ -116,6 +121,10 @@ class APIClient(_Producer):
         except (redis_lib.ConnectionError, redis_lib.TimeoutError, redis_lib.ReadOnlyError) as exc:
             raise ProducerUnavailable(
                 f"{what}: Redis unavailable ({type(exc).__name__})", not_written_ids=ids
+            ) from None
+        except redis_lib.RedisError as exc:
+            raise EnqueueError(
+                f"{what}: Redis refused it ({type(exc).__name__})", not_written_ids=ids
             ) from None
 
     def cancel_send(self, idempotency_key: str) -> CancelOutcome:

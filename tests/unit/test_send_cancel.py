@@ -18,6 +18,7 @@ from cio_pipeline.worker.cli.sends import parse_duration
 from cio_pipeline.worker.clients.app import AppClient
 from cio_pipeline.worker.core.errors import RetryLater
 from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.deadletters.record import DeadLetter
 from cio_pipeline.worker.runner.context import WorkerContext
 from cio_pipeline.worker.transactional.deliver import deliver_send
 
@@ -103,6 +104,17 @@ def test_a_send_waiting_for_its_retry_can_be_cancelled() -> None:
     ]
     assert world.api.cancel_send("K3").result is CancelResult.CANCELLED
     assert world.run(job) == {"cancelled": True}  # the retry
+    assert len(world.requests) == 1
+
+
+def test_a_refused_send_cancelled_is_not_sent_by_its_replay() -> None:
+    world = World(400)
+    job = world.send("K5")
+    with pytest.raises(DeadLetter):
+        world.run(job)
+    assert world.api.send_status("K5").state == "dead"  # type: ignore[union-attr]
+    assert world.api.cancel_send("K5").result is CancelResult.CANCELLED
+    assert world.run(job) == {"cancelled": True}  # what `dlq replay` makes the job do
     assert len(world.requests) == 1
 
 
