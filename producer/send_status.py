@@ -12,6 +12,7 @@ one skipped because a recipient is suppressed is ``skipped``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,6 +23,8 @@ from cio_pipeline.producer.send_records import DeliveryRecord, DeliveryState
 
 __all__ = ["STATES", "SendStatus", "SendSummary", "recent_sends", "send_status"]
 
+#: Sends read per round trip by :func:`recent_sends`.
+_PAGE: Final = 500
 #: Every state :func:`send_status` reports.
 STATES: Final = (
     "queued",
@@ -152,31 +155,47 @@ def recent_sends(
     limit: int = 1000,
 ) -> list[SendSummary]:
     """Sends enqueued in the last ``since_s`` seconds (before ``now_s``), newest first, at most
-    ``limit``, only those in ``state`` when given. Two round trips."""
-    raw: Any = client.zrevrangebyscore(
-        keys.sends, "+inf", int((now_s - since_s) * 1000), withscores=True
-    )
-    found: list[tuple[Any, float]] = [(member, float(score)) for member, score in raw]
+    ``limit``, only those in ``state`` when given. Read in pages of :data:`_PAGE` sends (two
+    round trips each), so a week of sends is never loaded at once."""
+    oldest = int((now_s - since_s) * 1000)
+    summaries: list[SendSummary] = []
+    offset = 0
+    while len(summaries) < limit:
+        raw: Any = client.zrevrangebyscore(
+            keys.sends, "+inf", oldest, start=offset, num=_PAGE, withscores=True
+        )
+        page = [(_text(member), float(score)) for member, score in raw]
+        offset += len(page)
+        for summary in _summaries(client, keys, page):
+            if state is None or summary.state == state:
+                summaries.append(summary)
+                if len(summaries) >= limit:
+                    break
+        if len(page) < _PAGE:
+            break
+    return summaries
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _summaries(
+    client: redis.Redis, keys: Keys, page: list[tuple[str, float]]
+) -> Iterator[SendSummary]:
     with client.pipeline(transaction=False) as pipe:
-        for member, _ in found:
-            key = member.decode() if isinstance(member, bytes) else str(member)
+        for key, _ in page:
             pipe.get(keys.delivery_record(key))
             pipe.lindex(keys.send_history(key), -1)
         answers = pipe.execute()
-    summaries = []
-    for n, (member, score) in enumerate(found):
+    for n, (key, score) in enumerate(page):
         record = _record(answers[2 * n])
         last = _entries([answers[2 * n + 1]] if answers[2 * n + 1] is not None else [])
         if record is None and not last:
             continue  # expired since the sorted set was last trimmed
-        summary = SendSummary(
-            member.decode() if isinstance(member, bytes) else str(member),
+        yield SendSummary(
+            key,
             score / 1000,
             _state(record, last[0] if last else None),
             record.value if record and record.state is DeliveryState.DELIVERED else None,
         )
-        if state is None or summary.state == state:
-            summaries.append(summary)
-            if len(summaries) >= limit:
-                break
-    return summaries

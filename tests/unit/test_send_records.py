@@ -255,3 +255,18 @@ def test_the_stored_form_is_shared() -> None:
     for stored in ("queued:j", "cancelled:j", "delivered:a:b"):
         assert str(DeliveryRecord.parse(stored)) == stored
     assert DeliveryRecord.parse(b"cancelled:j").state is DeliveryState.CANCELLED
+
+
+def test_recent_sends_are_read_in_pages() -> None:
+    client = fakeredis.FakeRedis()
+    for n in range(600):  # more than one page of 500
+        queue_send(client, KEYS, f"s{n}", f"job-{n}", TTL_S)
+        if n % 100 == 0:
+            cancel_send(client, KEYS, f"s{n}", TTL_S)
+    now = time.time() + 1
+    assert len(recent_sends(client, KEYS, since_s=600, now_s=now, limit=5000)) == 600
+    assert len(recent_sends(client, KEYS, since_s=600, now_s=now, limit=7)) == 7
+    cancelled = recent_sends(client, KEYS, since_s=600, now_s=now, state="cancelled")
+    assert sorted(s.idempotency_key for s in cancelled) == sorted(
+        f"s{n}" for n in range(0, 600, 100)
+    )
