@@ -105,6 +105,7 @@ def test_core_install_has_no_extras(core_venv: Path) -> None:
         ("metrics",),
         ("webhooks",),
         ("suppressions",),
+        ("sends",),
     ],
 )
 def test_help_of_every_command(core_venv: Path, args: tuple[str, ...]) -> None:
