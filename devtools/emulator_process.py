@@ -125,6 +125,26 @@ class EmulatorHandle:
         surface's other fault settings."""
         self.set_faults({surface: {"next": [{"count": count, "fault": fault, "status": status}]}})
 
+    def post_delivery_events(self, delivery_id: str, *metrics: str) -> None:
+        """``POST /_emulator/webhooks/delivery``: post signed reporting webhooks (``delivered``,
+        ``opened``, ``bounced``, ...) for the send that got ``delivery_id`` (needs
+        ``--webhook-url``)."""
+        response = self._client.post(
+            "/_emulator/webhooks/delivery",
+            json={"delivery_id": delivery_id, "metrics": list(metrics)},
+        )
+        if response.status_code in (400, 404, 409):
+            raise ValueError(response.json()["error"])
+        response.raise_for_status()
+
+    def set_webhook_outcome(self, address: str, outcome: str) -> None:
+        """``POST /_emulator/webhooks/outcomes``: what later sends to ``address`` post
+        (``delivered``, ``bounced``, ``spammed``, ``unsubscribed`` or ``none``)."""
+        response = self._client.post(
+            "/_emulator/webhooks/outcomes", json={"address": address, "outcome": outcome}
+        )
+        response.raise_for_status()
+
     def wait_for(
         self,
         predicate: Callable[[dict[str, Any]], bool],

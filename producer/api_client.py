@@ -1,18 +1,28 @@
 """``APIClient``: the official SDK's transactional client, enqueueing sends instead of sending.
 
 Each ``send_<kind>`` validates the request (raising :class:`ValidationError` before any
-write), enqueues one job on ``cio-transactional`` and returns its id.
+write), notes the send's delivery record (``queued``) and enqueues one job on
+``cio-transactional``, and returns the job's id: one round trip more than a Track call, so
+that from the moment the job exists :meth:`APIClient.cancel_send` finds it. A send's life is
+:meth:`APIClient.send_status` (:mod:`cio_pipeline.producer.send_records`, ``docs/sends.md``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis as redis_lib
 
 from cio_pipeline.producer.client import _Producer
-from cio_pipeline.producer.errors import ValidationError
+from cio_pipeline.producer.errors import (
+    EnqueueError,
+    ProducerUnavailable,
+    RedisFull,
+    ValidationError,
+)
 from cio_pipeline.producer.ids import new_idempotency_key
 from cio_pipeline.producer.jobs import send_job
 from cio_pipeline.producer.regions import Region, Regions
@@ -25,10 +35,20 @@ from cio_pipeline.producer.requests import (
     SendSMSRequest,
     SendWhatsAppRequest,
 )
+from cio_pipeline.producer.send_records import CancelOutcome, cancel_send, queue_send
+from cio_pipeline.producer.send_status import SendStatus, recent_sends, send_status
 from cio_pipeline.producer.sends import send_payload
 from cio_pipeline.producer.settings import Settings
 
 __all__ = ["APIClient"]
+
+_T = TypeVar("_T")
+
+
+def _check_key(key: Any) -> str:
+    if not isinstance(key, str) or not 1 <= len(key) <= 200:
+        raise ValidationError("idempotency_key", "must be a string of 1 to 200 characters")
+    return key
 
 
 class APIClient(_Producer):
@@ -64,16 +84,79 @@ class APIClient(_Producer):
         self, kind: str, request: Any, cls: type[SendRequest], key: str | None, skip: bool
     ) -> str:
         op = send_payload(kind, request, cls)
-        if key is None:
-            key = new_idempotency_key()
-        elif not isinstance(key, str) or not 1 <= len(key) <= 200:
-            raise ValidationError("idempotency_key", "must be a string of 1 to 200 characters")
+        key = new_idempotency_key() if key is None else _check_key(key)
         if not isinstance(skip, bool):
             raise ValidationError("skip_if_suppressed", "must be True or False")
         spec = send_job(op, key, self.keys)
         if skip:  # the worker checks the suppression store at send time
             spec = dataclasses.replace(spec, kwargs={**spec.kwargs, "skip_if_suppressed": True})
-        return self._submit(spec)
+        writer = self._writer
+        if writer is not None:
+            writer.check()  # after a failed chunk, no more ids are handed out
+        job = self._enqueuer.prepare(spec)
+        # The record first: a job in Redis is always one a cancel can find. If the job's
+        # write then fails, the record says queued for a job that does not exist, which a
+        # retry with the same key takes over (any job of the key may claim a queued record).
+        ttl_s = self.settings.delivery_record_ttl_s
+        self._redis_call(
+            lambda: queue_send(self.redis, self.keys, key, job.id, ttl_s),
+            "noting the send",
+            [job.id],
+        )
+        if writer is None:
+            self._enqueuer.write([job])
+        else:
+            writer.add(job)
+        return job.id
+
+    def _redis_call(self, call: Callable[[], _T], what: str, ids: list[str]) -> _T:
+        """``call()``, its Redis failures as the producer's typed errors (``ids``: the jobs
+        that are therefore not written)."""
+        try:
+            return call()
+        except redis_lib.exceptions.OutOfMemoryError:
+            raise RedisFull(
+                f"{what}: Redis is full (maxmemory reached)", not_written_ids=ids
+            ) from None
+        except (redis_lib.ConnectionError, redis_lib.TimeoutError, redis_lib.ReadOnlyError) as exc:
+            raise ProducerUnavailable(
+                f"{what}: Redis unavailable ({type(exc).__name__})", not_written_ids=ids
+            ) from None
+        except redis_lib.RedisError as exc:
+            raise EnqueueError(
+                f"{what}: Redis refused it ({type(exc).__name__})", not_written_ids=ids
+            ) from None
+
+    def cancel_send(self, idempotency_key: str) -> CancelOutcome:
+        """Cancel the send ``idempotency_key`` unless it has left; one round trip, atomic with
+        the worker's claim. ``result``: ``cancelled`` (it never goes out, not by a replay nor
+        by a new send with this key while its record lives), ``delivered`` (with
+        ``delivery_id``), ``in_flight`` or ``ambiguous`` (cannot be cancelled), ``unknown``
+        (no such send). Raises :class:`ProducerUnavailable` when Redis cannot be reached."""
+        key = _check_key(idempotency_key)
+        ttl_s = self.settings.delivery_record_ttl_s
+        return self._redis_call(
+            lambda: cancel_send(self.redis, self.keys, key, ttl_s), "cancelling the send", []
+        )
+
+    def send_status(self, idempotency_key: str) -> SendStatus | None:
+        """The life of the send ``idempotency_key`` (state, attempts, ``delivery_id``, the
+        reporting-webhook events of its delivery), or None when there is no such send."""
+        key = _check_key(idempotency_key)
+        return self._redis_call(
+            lambda: send_status(self.redis, self.keys, key), "reading the send", []
+        )
+
+    def recent_sends(self, since_s: float = 86_400.0, state: str | None = None) -> list[Any]:
+        """Sends enqueued in the last ``since_s`` seconds, newest first (``state``: only
+        those in it; see :data:`cio_pipeline.producer.send_status.STATES`)."""
+        return self._redis_call(
+            lambda: recent_sends(
+                self.redis, self.keys, since_s=since_s, now_s=time.time(), state=state
+            ),
+            "listing sends",
+            [],
+        )
 
     def send_email(
         self, request: Any, *, idempotency_key: str | None = None, skip_if_suppressed: bool = False

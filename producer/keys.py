@@ -75,6 +75,24 @@ class Keys:
         """Record of a transactional send, holding its ``delivery_id``."""
         return f"{self.prefix}:delivery:{idempotency_key}"
 
+    def send_history(self, idempotency_key: str) -> str:
+        """The life of a transactional send (a list of JSON entries, oldest first)."""
+        return f"{self.prefix}:send-history:{idempotency_key}"
+
+    @property
+    def sends(self) -> str:
+        """Idempotency keys of recent sends (a sorted set scored by the last enqueue time in
+        unix milliseconds), trimmed to the delivery records' retention."""
+        return f"{self.prefix}:sends"
+
+    def delivery_send(self, delivery_id: str) -> str:
+        """The idempotency key of the send Customer.io gave ``delivery_id`` (the webhook join)."""
+        return f"{self.prefix}:delivery-send:{delivery_id}"
+
+    def delivery_events(self, delivery_id: str) -> str:
+        """Reporting-webhook events of one delivery (a list of JSON entries, in arrival order)."""
+        return f"{self.prefix}:delivery-events:{delivery_id}"
+
     def lease(self, partition: int) -> str:
         """Lease on a Track partition (value: the holder's worker name)."""
         return f"{self.prefix}:lease:{partition}"

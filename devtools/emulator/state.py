@@ -218,6 +218,15 @@ class EmulatorState:
             self._sends.append(send)
             return {"delivery_id": send["delivery_id"], "queued_at": send["queued_at"]}
 
+    def find_send(self, delivery_id: str) -> dict[str, Any] | None:
+        """The accepted send that was given ``delivery_id`` (a copy), or None."""
+        with self._lock:
+            for send in reversed(self._sends):
+                if send["delivery_id"] == delivery_id:
+                    found: dict[str, Any] = copy.deepcopy(send)
+                    return found
+        return None
+
     # ---- reading -------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """Everything but the request log, as JSON-ready data."""

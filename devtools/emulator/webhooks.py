@@ -9,7 +9,12 @@ is retried with backoff and holds the events behind it, as Customer.io does.
 Control endpoints (no auth):
 
 - ``POST /_emulator/webhooks/outcomes`` ``{"address": ..., "outcome": "bounced"}``: what
-  later sends to that address do (``delivered`` restores the default);
+  later sends to that address do (``delivered`` restores the default; ``none`` posts no
+  events for them, for a test that posts its own with the next endpoint);
+- ``POST /_emulator/webhooks/delivery`` ``{"delivery_id": ..., "metrics": ["delivered",
+  "opened"]}``: post these events (now, in order) for one accepted send, with its
+  identifiers and recipient, as Customer.io would (a ``bounced`` carries a failure
+  message); 404 for a ``delivery_id`` the emulator never gave;
 - ``POST /_emulator/webhooks/events`` ``{"events": [...]}``: send these events as given
   (signed now), for tests that need repeats or out-of-order timestamps;
 - ``GET /_emulator/webhooks``: counters (queued, delivered, attempts, failed attempts).
@@ -34,7 +39,25 @@ from cio_pipeline.worker.webhooks.signature import sign
 
 __all__ = ["OUTCOMES", "WebhookSender", "webhook_routes"]
 
-OUTCOMES: Final = ("delivered", "bounced", "spammed", "unsubscribed")
+OUTCOMES: Final = ("delivered", "bounced", "spammed", "unsubscribed", "none")
+#: The message metrics ``/_emulator/webhooks/delivery`` posts (reporting-webhooks spec).
+DELIVERY_METRICS: Final = (
+    "sent",
+    "delivered",
+    "opened",
+    "clicked",
+    "converted",
+    "bounced",
+    "spammed",
+    "unsubscribed",
+    "dropped",
+    "failed",
+)
+_FAILURES: Final = {
+    "bounced": "mailbox does not exist",
+    "dropped": "address suppressed",
+    "failed": "could not be delivered",
+}
 _RETRY_CAP_S: Final = 2.0
 
 
@@ -54,8 +77,20 @@ class WebhookSender:
 
     def message_sent(self, kind: str, request: dict[str, Any], delivery_id: str) -> None:
         """Queue the events of one accepted send."""
-        to = request.get("to") if isinstance(request.get("to"), str) else None
-        address = to.strip().lower() if to else None
+        address = _address(request)
+        outcome = self.outcomes.get(address or "", "delivered")
+        if outcome == "none":
+            return
+        metrics = ["sent", "bounced" if outcome == "bounced" else "delivered"]
+        if outcome in ("spammed", "unsubscribed"):
+            metrics.append(outcome)
+        self.delivery_events(kind, request, delivery_id, metrics)
+
+    def delivery_events(
+        self, kind: str, request: dict[str, Any], delivery_id: str, metrics: list[str]
+    ) -> None:
+        """Queue one event per metric (in order, stamped now) about one accepted send."""
+        address = _address(request)
         data = {
             "delivery_id": delivery_id,
             "identifiers": dict(request.get("identifiers", {})),
@@ -63,13 +98,9 @@ class WebhookSender:
         }
         if address:
             data["recipient"] = address
-        outcome = self.outcomes.get(address or "", "delivered")
-        metrics = ["sent", "bounced" if outcome == "bounced" else "delivered"]
-        if outcome in ("spammed", "unsubscribed"):
-            metrics.append(outcome)
         now = int(time.time())
         for metric in metrics:
-            extra = {"failure_message": "mailbox does not exist"} if metric == "bounced" else {}
+            extra = {"failure_message": _FAILURES[metric]} if metric in _FAILURES else {}
             self.add(
                 {
                     "event_id": str(ULID()),
@@ -133,6 +164,11 @@ class WebhookSender:
         return False
 
 
+def _address(request: dict[str, Any]) -> str | None:
+    to = request.get("to") if isinstance(request.get("to"), str) else None
+    return to.strip().lower() if to else None
+
+
 def _sender(request: Request) -> WebhookSender | None:
     # the app's Runtime (cio_pipeline.devtools.emulator.runtime imports this module, so not
     # runtime_of)
@@ -167,6 +203,30 @@ async def events(request: Request) -> Response:
     return JSONResponse({"queued": len(given)})
 
 
+async def delivery(request: Request) -> Response:
+    """Post the given metrics' events for one accepted send (by its ``delivery_id``)."""
+    sender = _sender(request)
+    if sender is None:
+        return JSONResponse({"error": "start the emulator with --webhook-url"}, status_code=409)
+    body = json.loads(await request.body() or b"{}")
+    delivery_id, metrics = body.get("delivery_id"), body.get("metrics")
+    if (
+        not isinstance(delivery_id, str)
+        or not isinstance(metrics, list)
+        or not metrics
+        or not all(m in DELIVERY_METRICS for m in metrics)
+    ):
+        return JSONResponse(
+            {"error": f"need delivery_id and metrics, a list of {DELIVERY_METRICS}"},
+            status_code=400,
+        )
+    send = request.app.state.runtime.state.find_send(delivery_id)
+    if send is None:
+        return JSONResponse({"error": "no send has this delivery_id"}, status_code=404)
+    sender.delivery_events(send["kind"], send["request"], delivery_id, metrics)
+    return JSONResponse({"queued": len(metrics)})
+
+
 async def counters(request: Request) -> Response:
     """The sender's counters (all zero without ``--webhook-url``)."""
     sender = _sender(request)
@@ -180,5 +240,6 @@ async def counters(request: Request) -> Response:
 webhook_routes = [
     Route("/_emulator/webhooks/outcomes", outcomes, methods=["POST"]),
     Route("/_emulator/webhooks/events", events, methods=["POST"]),
+    Route("/_emulator/webhooks/delivery", delivery, methods=["POST"]),
     Route("/_emulator/webhooks", counters, methods=["GET"]),
 ]

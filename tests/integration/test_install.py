@@ -202,6 +202,7 @@ def test_the_switch_line_imports_beside_the_applications_own_modules(app: App) -
         ("metrics",),
         ("webhooks",),
         ("suppressions",),
+        ("sends",),
     ],
 )
 def test_help_of_every_command(app: App, args: tuple[str, ...]) -> None:

@@ -47,7 +47,7 @@ def test_own_and_other_claims_are_told_apart(records: DeliveryRecords) -> None:
     )
 
 
-def test_release_drops_only_this_jobs_pending_claim(records: DeliveryRecords) -> None:
+def test_release_hands_back_only_this_jobs_pending_claim(records: DeliveryRecords) -> None:
     records.claim("k", "job-1")
     records.release("k", "job-2")  # not its claim
     assert records.get("k") == DeliveryRecord(DeliveryState.PENDING, "job-1")
@@ -56,7 +56,8 @@ def test_release_drops_only_this_jobs_pending_claim(records: DeliveryRecords) ->
     assert records.get("k") == DeliveryRecord(DeliveryState.AMBIGUOUS, "job-1")
     records.claim("j", "job-3")
     records.release("j", "job-3")
-    assert records.get("j") is None
+    assert records.get("j") == DeliveryRecord(DeliveryState.QUEUED, "job-3")
+    assert records.claim("j", "job-4").result is ClaimResult.CLAIMED  # its retry, or a twin
 
 
 def test_clear_for_resend_never_drops_a_delivered_record(records: DeliveryRecords) -> None:

@@ -14,12 +14,14 @@ from rq.job import Job
 
 from cio_pipeline.producer import APIClient, Settings, ValidationError
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.send_status import send_status
 from cio_pipeline.producer.serializer import SafeSerializer
 from cio_pipeline.producer.suppressions import is_suppressed
 from cio_pipeline.worker.core.errors import RetryLater
 from cio_pipeline.worker.core.outage import RedisOutage
 from cio_pipeline.worker.deadletters.record import DeadLetter
 from cio_pipeline.worker.policy.retry import RetryPolicy
+from cio_pipeline.worker.transactional.records import DeliveryRecords
 from cio_pipeline.worker.transactional.suppressed import recipients, suppression_reason
 from cio_pipeline.worker.webhooks.events import WebhookEvent
 from cio_pipeline.worker.webhooks.process import process_event
@@ -52,6 +54,10 @@ class Parts:
     @property
     def ledger(self) -> EventLedger:
         return EventLedger(self.connection, self.keys, pending_ttl_s=60, done_ttl_s=600)
+
+    @property
+    def records(self) -> DeliveryRecords:
+        return DeliveryRecords(self.connection, self.keys, ttl_s=600)
 
     def webhook_hook(self, event: WebhookEvent) -> None:
         if self.fail is not None:
@@ -207,3 +213,19 @@ def test_the_client_method_is_one_round_trip_over_the_store() -> None:
     api = APIClient("unused", redis=fake, settings=Settings())
     assert api.is_suppressed("ANN@x.io") == "bounced"
     assert api.is_suppressed({"email": "other@x.io", "id": None}) is None
+
+
+def test_events_of_our_sends_join_the_sends_history() -> None:
+    parts = Parts()
+    parts.records.delivered("order-123", "d-1")
+    ours = _event("opened", 100, "e1")
+    ours["data"]["delivery_id"] = "d-1"
+    theirs = _event("opened", 100, "e2")
+    theirs["data"]["delivery_id"] = "campaign-9"  # a campaign's message, not one of our sends
+    _run(parts, ours)
+    _run(parts, ours)  # a repeat: processed once
+    _run(parts, theirs)
+    status = send_status(parts.connection, parts.keys, "order-123")
+    assert status is not None
+    assert [(e["metric"], e["at"], e["event_id"]) for e in status.events] == [("opened", 100, "e1")]
+    assert not parts.connection.exists(parts.keys.delivery_events("campaign-9"))

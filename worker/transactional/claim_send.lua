@@ -2,9 +2,12 @@
 -- claim_send.lua: claim a transactional send's delivery record before sending it.
 --
 -- The record (one string per idempotency key) is one of
+--   "queued:<job id>"      enqueued (producer/lua/queue_send.lua) or released for a retry:
+--                          any job of this key may claim it
 --   "pending:<job id>"     a worker is sending it now, or died while sending it
 --   "ambiguous:<job id>"   an attempt may have reached Customer.io; a person must decide
 --   "delivered:<delivery id>"
+--   "cancelled:<job id>"   cancelled while queued (producer/lua/cancel_send.lua): never sent
 --
 -- KEYS[1]  the delivery record key
 -- ARGV[1]  the job id that wants to send
@@ -13,6 +16,7 @@
 --          mode, or a person asked for a resend), else "0"
 -- Returns  {"claimed"}                   the record now says pending:<job id>: send
 --          {"delivered", <delivery id>}  already sent: do not send
+--          {"cancelled"}                 cancelled: do not send, ever
 --          {"self", <state>}             this job's own earlier attempt left <state>
 --                                        (pending or ambiguous): outcome unknown
 --          {"other", <state>, <job id>}  another job holds the key
@@ -23,6 +27,13 @@ if record then
   local state, owner = string.match(record, '^(%a+):(.*)$')
   if state == 'delivered' then
     return {'delivered', owner}
+  end
+  if state == 'cancelled' then
+    return {'cancelled'}
+  end
+  if state == 'queued' then
+    redis.call('SET', KEYS[1], 'pending:' .. ARGV[1], 'PX', ARGV[2])
+    return {'claimed'}
   end
   if owner ~= ARGV[1] then
     return {'other', state, owner}

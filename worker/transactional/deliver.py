@@ -2,14 +2,17 @@
 of us.
 
 1. Claim the send's delivery record (its idempotency key). Already delivered: finish with the
-   recorded ``delivery_id``. Claimed by another job that is sending it: retry later. Left by
-   this job's own earlier attempt (the worker died mid-send): the outcome is unknown, so
-   dead-letter as ambiguous.
+   recorded ``delivery_id``. Cancelled (``cio-pipeline sends cancel``): finish as cancelled,
+   never sent. Claimed by another job that is sending it: retry later. Left by this job's own
+   earlier attempt (the worker died mid-send): the outcome is unknown, so dead-letter as
+   ambiguous.
 2. Take a token from the shared transactional rate limiter, then send.
 3. 200: store ``delivery_id`` in the record and finish. Certainly not acted on (connection
    never made, 429, 503, 408): release the claim and retry later (a 429 pauses the surface
    for every worker). Maybe acted on (timeout, reset, 500/502/504): dead-letter as ambiguous
    unless ``CIO_SEND_AT_LEAST_ONCE=1``. Any other 4xx: dead-letter with Customer.io's message.
+   Each attempt's outcome goes into the send's history (``cio-pipeline sends show``) in the
+   same call that updates the record.
 
 Once the request has gone out, only this process knows its outcome: the record of it is
 written with :meth:`~cio_pipeline.worker.core.outage.RedisOutage.persist`, which waits for a Redis
@@ -31,6 +34,7 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.send_records import history_entry
 from cio_pipeline.worker.clients.app import AppClient, SendKind
 from cio_pipeline.worker.clients.outcomes import (
     Outcome,
@@ -107,8 +111,11 @@ def deliver_send(
     if skip_if_suppressed:
         reason = suppression_reason(ctx.connection, ctx.keys, request)
         if reason is not None:
+            ctx.records.note(idempotency_key, history_entry("skipped", reason=reason))
             return _skipped(ctx, job, operation, attempt, reason)
     claim = ctx.records.claim(idempotency_key, job.id, override_own=ctx.settings.send_at_least_once)
+    if claim.result is ClaimResult.CANCELLED:
+        return _cancelled(ctx, job, operation, attempt, idempotency_key)
     if claim.result is ClaimResult.DELIVERED:
         _log(job, operation, attempt, "already_delivered", None, 0.0)
         flush(ctx.connection, ctx.keys, ctx.tally, "transactional_skipped")  # rare: a duplicate
@@ -133,6 +140,27 @@ def _skipped(ctx: SendParts, job: Job, operation: str, attempt: int, reason: str
     flush(ctx.connection, ctx.keys, ctx.tally, "transactional_skipped")
     _log(job, operation, attempt, "skipped", None, 0.0, reason=reason)
     return {"skipped": True, "reason": reason}
+
+
+def _cancelled(
+    ctx: SendParts, job: Job, operation: str, attempt: int, idempotency_key: str
+) -> dict[str, Any]:
+    """A cancelled send's job: finished, not sent, logged, counted and noted in its history."""
+    ctx.records.note(idempotency_key, history_entry("not_sent", reason="cancelled", job_id=job.id))
+    ctx.tally.add("sends_cancelled")
+    flush(ctx.connection, ctx.keys, ctx.tally, "transactional_skipped")
+    _log(job, operation, attempt, "cancelled", None, 0.0)
+    return {"cancelled": True}
+
+
+def _attempt_entry(attempt: int, outcome_name: str, outcome: Outcome) -> str:
+    return history_entry(
+        "attempt",
+        attempt=attempt,
+        outcome=outcome_name,
+        status=outcome_status(outcome),
+        detail=describe_outcome(outcome) or None,
+    )
 
 
 def _send(
@@ -171,15 +199,25 @@ def _send(
         if job.enqueued_at is not None:
             tally.latency("transactional", job.enqueued_at.timestamp(), time.time())
         counts = tally.take()
-        persist(lambda: ctx.records.delivered(idempotency_key, delivery_id, counts))
+        entry = history_entry(
+            "sent",
+            attempt=attempt,
+            outcome="delivered",
+            status=outcome_status(outcome),
+            delivery_id=delivery_id,
+        )
+        persist(lambda: ctx.records.delivered(idempotency_key, delivery_id, counts, entry))
         if attempt > 1:
             persist(lambda: save_meta(job))  # keep the attempt count of a retried send
         return {"delivery_id": delivery_id, "queued_at": body.get("queued_at")}
     if decision is Decision.RETRY:
-        persist(lambda: ctx.records.release(idempotency_key, job.id))
-        return _retry(ctx, job, operation, attempt, outcome)
+        gives_up = ctx.policy.give_up(attempt, float(job.meta["first_attempt_at"]), time.time())
+        entry = _attempt_entry(attempt, "dead" if gives_up else "retry", outcome)
+        persist(lambda: ctx.records.release(idempotency_key, job.id, entry))
+        return _retry(ctx, job, (operation, attempt), outcome, gives_up)
     if decision is Decision.AMBIGUOUS:
-        persist(lambda: ctx.records.ambiguous(idempotency_key, job.id))
+        entry = _attempt_entry(attempt, "ambiguous", outcome)
+        persist(lambda: ctx.records.ambiguous(idempotency_key, job.id, entry))
         raise dead_letter(
             job,
             operation,
@@ -188,7 +226,8 @@ def _send(
             outcome,
             ambiguous=True,
         )
-    persist(lambda: ctx.records.release(idempotency_key, job.id))
+    entry = _attempt_entry(attempt, "dead", outcome)
+    persist(lambda: ctx.records.release(idempotency_key, job.id, entry))
     raise dead_letter(job, operation, "Customer.io refused the send", outcome)
 
 
@@ -209,14 +248,15 @@ def requeue_abandoned_send(
 
 
 def _retry(
-    ctx: SendParts, job: Job, operation: str, attempt: int, outcome: Outcome
+    ctx: SendParts, job: Job, step: tuple[str, int], outcome: Outcome, gives_up: bool
 ) -> dict[str, Any]:
+    operation, attempt = step
     retry_after = outcome.retry_after_s if isinstance(outcome, RateLimited) else None
     delay = ctx.policy.backoff(attempt, retry_after)
     if isinstance(outcome, RateLimited):
         # Every worker holds off this surface, not just this job.
         ctx.limiters.transactional.pause(retry_after if retry_after is not None else delay)
-    if ctx.policy.give_up(attempt, float(job.meta["first_attempt_at"]), time.time()):
+    if gives_up:
         raise dead_letter(
             job,
             operation,

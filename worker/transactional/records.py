@@ -5,8 +5,12 @@ Before a send the worker *claims* the send's idempotency key (``claim_send.lua``
 it stores the ``delivery_id`` there. A duplicate job, a replay, or a re-run after a crash finds
 the record and does not send again. The record lives ``CIO_DELIVERY_RECORD_TTL_S``.
 
-This module owns the record's stored form, ``<state>:<value>`` (:class:`DeliveryRecord`);
-everything else (the transactional path, ``dlq replay``) goes through :class:`DeliveryRecords`.
+The record's states and stored form, ``<state>:<value>`` (:class:`DeliveryRecord`), are
+shared with the producer, which writes ``queued`` when a send is enqueued and ``cancelled``
+when a person cancels it (:mod:`cio_pipeline.producer.send_records`); the worker's side (the
+transactional path, ``dlq replay``) goes through :class:`DeliveryRecords`, which also appends
+each attempt to the send's history and, after a 200, writes the ``delivery_id`` -> idempotency
+key join that reporting webhooks are matched with.
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from typing import Any, Final
 import redis
 
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.send_records import (
+    HISTORY_MAX,
+    DeliveryRecord,
+    DeliveryState,
+    add_history,
+)
 from cio_pipeline.worker.core.lua import LuaScript
 from cio_pipeline.worker.ops.counters import add_to_pipeline
 
@@ -26,35 +36,8 @@ __all__ = ["ClaimResult", "DeliveryRecord", "DeliveryRecords", "DeliveryState", 
 
 _CLAIM: Final = LuaScript("cio_pipeline.worker.transactional", "claim_send.lua")
 _FORGET: Final = LuaScript("cio_pipeline.worker.transactional", "forget_send.lua")
-
-
-class DeliveryState(enum.StrEnum):
-    """What a delivery record says."""
-
-    PENDING = "pending"
-    """A worker is sending it now, or died while sending it (value: the job id)."""
-    AMBIGUOUS = "ambiguous"
-    """An attempt may have reached Customer.io; a person must decide (value: the job id)."""
-    DELIVERED = "delivered"
-    """Customer.io accepted it (value: its ``delivery_id``)."""
-
-
-@dataclass(frozen=True)
-class DeliveryRecord:
-    """One send's record: its state and the job id or delivery id that goes with it."""
-
-    state: DeliveryState
-    value: str
-
-    def __str__(self) -> str:
-        """The stored form, ``<state>:<value>``."""
-        return f"{self.state.value}:{self.value}"
-
-    @classmethod
-    def parse(cls, stored: str) -> DeliveryRecord:
-        """Read the stored form back."""
-        state, _, value = stored.partition(":")
-        return cls(DeliveryState(state), value)
+_RELEASE: Final = LuaScript("cio_pipeline.worker.transactional", "release_send.lua")
+_EVENT: Final = LuaScript("cio_pipeline.worker.transactional", "delivery_event.lua")
 
 
 class ClaimResult(enum.StrEnum):
@@ -68,6 +51,8 @@ class ClaimResult(enum.StrEnum):
     """This job's own earlier attempt left the record pending or ambiguous: outcome unknown."""
     OTHER_JOB = "other"
     """Another job (``owner``) holds the key."""
+    CANCELLED = "cancelled"
+    """A person cancelled the send while it was queued: never send it."""
 
 
 @dataclass(frozen=True)
@@ -109,32 +94,74 @@ class DeliveryRecords:
             return SendClaim(result, state=DeliveryState(reply[1]), owner=job_id)
         if result is ClaimResult.OTHER_JOB:
             return SendClaim(result, state=DeliveryState(reply[1]), owner=reply[2])
-        return SendClaim(result)
+        return SendClaim(result)  # claimed, or cancelled
 
     def delivered(
-        self, idempotency_key: str, delivery_id: str, counts: Mapping[str, int] | None = None
+        self,
+        idempotency_key: str,
+        delivery_id: str,
+        counts: Mapping[str, int] | None = None,
+        entry: str | None = None,
     ) -> None:
-        """Record a successful send; ``counts`` (:mod:`cio_pipeline.worker.ops.counters`) ride along
-        in the same round trip."""
+        """Record a successful send, the ``delivery_id`` join for its reporting webhooks and
+        the history ``entry``; ``counts`` (:mod:`cio_pipeline.worker.ops.counters`) ride
+        along in the same round trip."""
         record = DeliveryRecord(DeliveryState.DELIVERED, delivery_id)
         with self._client.pipeline(transaction=False) as pipe:
             pipe.set(self._keys.delivery_record(idempotency_key), str(record), px=self._ttl_ms)
+            if delivery_id:
+                pipe.set(self._keys.delivery_send(delivery_id), idempotency_key, px=self._ttl_ms)
+            if entry is not None:
+                add_history(pipe, self._keys, idempotency_key, entry, self._ttl_ms)
             add_to_pipeline(pipe, self._keys, counts or {})
             pipe.execute()
 
-    def ambiguous(self, idempotency_key: str, job_id: str) -> None:
-        """Record that ``job_id``'s attempt may have reached Customer.io."""
-        self._set(idempotency_key, DeliveryRecord(DeliveryState.AMBIGUOUS, job_id))
+    def ambiguous(self, idempotency_key: str, job_id: str, entry: str | None = None) -> None:
+        """Record that ``job_id``'s attempt may have reached Customer.io (and ``entry``)."""
+        record = DeliveryRecord(DeliveryState.AMBIGUOUS, job_id)
+        with self._client.pipeline(transaction=False) as pipe:
+            pipe.set(self._keys.delivery_record(idempotency_key), str(record), px=self._ttl_ms)
+            if entry is not None:
+                add_history(pipe, self._keys, idempotency_key, entry, self._ttl_ms)
+            pipe.execute()
 
-    def release(self, idempotency_key: str, job_id: str) -> None:
-        """Drop ``job_id``'s claim: Customer.io certainly did not act on the request. Never a
-        delivered record or another job's claim (atomic)."""
-        own = DeliveryRecord(DeliveryState.PENDING, job_id)
-        _FORGET(self._client, keys=[self._keys.delivery_record(idempotency_key)], args=[str(own)])
+    def release(self, idempotency_key: str, job_id: str, entry: str | None = None) -> None:
+        """Hand ``job_id``'s claim back (the record says queued again: cancellable, claimable
+        by its retry): Customer.io certainly did not act on the request. Never a delivered
+        record or another job's claim (atomic, ``release_send.lua``); ``entry`` is appended
+        to the history in the same call."""
+        _RELEASE(
+            self._client,
+            keys=[
+                self._keys.delivery_record(idempotency_key),
+                self._keys.send_history(idempotency_key),
+            ],
+            args=[job_id, self._ttl_ms, entry or "", HISTORY_MAX],
+        )
+
+    def note(self, idempotency_key: str, entry: str) -> None:
+        """Append ``entry`` to the send's history (a send skipped or not sent)."""
+        with self._client.pipeline(transaction=False) as pipe:
+            add_history(pipe, self._keys, idempotency_key, entry, self._ttl_ms)
+            pipe.execute()
+
+    def add_delivery_event(self, delivery_id: str, entry: str) -> bool:
+        """Add a reporting-webhook event (``entry``, JSON) to the events of ``delivery_id``
+        when one of our sends received it (``delivery_event.lua``); True when added."""
+        return bool(
+            _EVENT(
+                self._client,
+                keys=[
+                    self._keys.delivery_send(delivery_id),
+                    self._keys.delivery_events(delivery_id),
+                ],
+                args=[entry, HISTORY_MAX],
+            )
+        )
 
     def clear_for_resend(self, idempotency_key: str) -> bool:
         """Let a person send an ambiguous (or stranded pending) send again: drop its record
-        unless it says delivered (atomic). True when a record was dropped."""
+        unless it says delivered or cancelled (atomic). True when a record was dropped."""
         key = self._keys.delivery_record(idempotency_key)
         return bool(_FORGET(self._client, keys=[key], args=[""]))
 
@@ -142,7 +169,3 @@ class DeliveryRecords:
         """The send's record, or None."""
         value = self._client.get(self._keys.delivery_record(idempotency_key))
         return None if value is None else DeliveryRecord.parse(_text(value))
-
-    def _set(self, idempotency_key: str, record: DeliveryRecord) -> None:
-        key = self._keys.delivery_record(idempotency_key)
-        self._client.set(key, str(record), px=self._ttl_ms)

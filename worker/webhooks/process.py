@@ -9,7 +9,9 @@
 3. Call the application's hook. It raises: retry with the usual backoff; after
    ``CIO_MAX_ATTEMPTS`` (or ``CIO_MAX_AGE_S``) dead-letter with its reason and release the
    event id, so that a replay or Customer.io's next retry processes it.
-4. Mark the event done and count it (``webhooks_processed``,
+4. An event about one of our sends (its ``delivery_id`` was recorded when the send
+   succeeded) joins that send's history (``cio-pipeline sends show``).
+5. Mark the event done and count it (``webhooks_processed``,
    ``webhook_metric_<object_type>_<metric>``) in one round trip.
 """
 
@@ -21,12 +23,14 @@ from typing import Any, Final, Protocol
 from rq.job import Job
 
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.send_records import history_entry
 from cio_pipeline.producer.suppressions import subject, timestamp_problem
 from cio_pipeline.worker.core.errors import RetryLater
 from cio_pipeline.worker.core.logs import get_logger
 from cio_pipeline.worker.core.outage import RedisOutage
 from cio_pipeline.worker.deadletters.attempts import begin_attempt, dead_letter, save_meta
 from cio_pipeline.worker.policy.retry import RetryPolicy
+from cio_pipeline.worker.transactional.records import DeliveryRecords
 from cio_pipeline.worker.webhooks.events import EventError, WebhookEvent
 from cio_pipeline.worker.webhooks.hook import Hook
 from cio_pipeline.worker.webhooks.store import ClaimResult, EventLedger, SuppressionStore
@@ -55,6 +59,8 @@ class WebhookParts(Protocol):
     def ledger(self) -> EventLedger: ...
     @property
     def webhook_hook(self) -> Hook | None: ...
+    @property
+    def records(self) -> DeliveryRecords: ...
 
 
 def subjects_of(event: WebhookEvent) -> list[str]:
@@ -100,6 +106,16 @@ def process_event(ctx: WebhookParts, job: Job, raw: dict[str, Any]) -> dict[str,
             hook(event)
         except Exception as exc:
             _hook_failed(ctx, job, event, operation, attempt, exc)
+    delivery_id = event.delivery_id
+    if delivery_id:
+        entry = history_entry(
+            event.metric,
+            event.timestamp,
+            metric=event.metric,
+            object_type=event.object_type,
+            event_id=event.event_id,
+        )
+        ctx.outage.persist(lambda: ctx.records.add_delivery_event(delivery_id, entry))
     ctx.outage.persist(lambda: ctx.ledger.done(event.event_id, event.counter))
     _log(job, event, "processed", attempt, suppression_changes=changed)
     return {"outcome": "processed", "event_id": event.event_id}
