@@ -81,6 +81,7 @@ def create_receiver(
     enqueuer = Enqueuer(
         connection if connection is not None else connect(settings.queue),
         settings.queue.redis_timeout_s,
+        keys,
     )
 
     async def receive(request: Request) -> Response:
