@@ -200,10 +200,17 @@ class Enqueuer:
                 arg = self._queues.setdefault(queue, bulk(b"%d" % (len(self._queues) + 1)))
         return arg
 
-    def prepare(self, spec: JobSpec) -> PreparedJob:
-        """Assign the job its id and serialise it (raises ValidationError for foreign types)."""
+    def prepare(self, spec: JobSpec, *, check_erased: bool = True) -> PreparedJob:
+        """Assign the job its id and serialise it (raises ValidationError for foreign types).
+        ``check_erased=False`` leaves out the erase markers: only an erase's own last
+        operation (:mod:`cio_pipeline.producer.erase`) is written so."""
         return self.prepare_parts(
-            spec.func, spec.operation, spec.queue, spec.description, spec.kwargs
+            spec.func,
+            spec.operation,
+            spec.queue,
+            spec.description,
+            spec.kwargs,
+            subjects=None if check_erased else [],
         )
 
     def prepare_parts(
@@ -213,15 +220,18 @@ class Enqueuer:
         queue: str,
         description: str,
         kwargs: dict[str, Any] | None = None,
+        subjects: list[str] | None = None,
     ) -> PreparedJob:
         """:meth:`prepare` of the :class:`JobSpec` these fields make, without building it
-        (the bulk hot path)."""
+        (the bulk hot path). ``subjects``: the people to check for erasure (default: those
+        the operation names)."""
         try:
             data = _pickled(func, operation, {} if kwargs is None else kwargs)
         except TypeError as exc:
             raise ValidationError("operation", str(exc)) from None
         erase_key = self.erase_keys.get()
-        subjects = job_subjects(func, operation)
+        if subjects is None:
+            subjects = job_subjects(func, operation)
         marks = b"".join(
             bulk(self.keys.erased(erase_key.mark(subject)).encode()) for subject in subjects
         )

@@ -62,13 +62,21 @@ class EraseKey:
         """The keyed hash of ``subject`` (hex)."""
         return hmac.digest(self.secret, subject.encode(), "sha256").hex()[:_MARK_HEX]
 
+    def marked_subject(self, subject: str) -> str:
+        """The suppression subject ``subject``'s entry is kept under after an erase
+        (``mark:<keyed hash>``; see :mod:`cio_pipeline.producer.erase_store`)."""
+        return f"mark:{self.mark(subject)}"
+
 
 class EraseKeys:
     """Fetches (creating on first use) and caches one Redis's erase key."""
 
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, *, producer_errors: bool = True) -> None:
         self.client = client
         self.keys = keys
+        # The producer reports Redis failures as its own typed errors; the worker keeps
+        # redis-py's, which its outage handling knows.
+        self.producer_errors = producer_errors
         self._key: EraseKey | None = None
         self._lock = threading.Lock()
 
@@ -92,10 +100,14 @@ class EraseKeys:
                 pipe.hmget(self.keys.erase_key, ["key", "id"])
                 secret, key_id = pipe.execute()[-1]
         except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if not self.producer_errors:
+                raise
             raise ProducerUnavailable(
                 f"Redis could not be reached to read the erase key ({type(exc).__name__})"
             ) from None
         except redis.exceptions.OutOfMemoryError:
+            if not self.producer_errors:
+                raise
             raise RedisFull(
                 "Redis is full (maxmemory reached): the erase key could not be made"
             ) from None

@@ -47,6 +47,8 @@ class Settings:
     redis_sentinel_master: str | None = env_field("CIO_REDIS_SENTINEL_MASTER")
     redis_min_replicas: int = env_field("CIO_REDIS_MIN_REPLICAS")
     redis_replica_timeout_ms: int = env_field("CIO_REDIS_REPLICA_TIMEOUT_MS")
+    # privacy (cio_pipeline.producer.erase)
+    erase_retention_s: int = env_field("CIO_ERASE_RETENTION_S")
 
     def __post_init__(self) -> None:
         check_fields(self)

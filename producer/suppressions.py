@@ -11,7 +11,9 @@ every reader and writer agrees:
   ``"<unix ts> <event id>"`` while the reason is in force and ``"<unix ts> -"`` once it was
   cleared at that time; the timestamp lets a later event win over an earlier one that
   arrives after it (webhooks arrive out of order);
-- the sorted set :meth:`Keys.suppressions` lists subjects with a reason in force.
+- the sorted set :meth:`Keys.suppressions` lists subjects with a reason in force;
+- after an erase, a subject's entry in force is kept under ``mark:<keyed hash>`` instead
+  (:mod:`cio_pipeline.producer.erase_store`); a lookup given the erase key matches it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import redis
 
 from cio_pipeline.producer.errors import ProducerUnavailable, ValidationError
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.marks import EraseKey
 
 __all__ = [
     "REASONS",
@@ -106,9 +109,14 @@ def active(name: str, record: Mapping[Any, Any]) -> list[Suppression]:
     return found
 
 
-def lookup(client: redis.Redis, keys: Keys, names: Sequence[str]) -> list[Suppression]:
+def lookup(
+    client: redis.Redis, keys: Keys, names: Sequence[str], erase_key: EraseKey | None = None
+) -> list[Suppression]:
     """Every reason in force for any of the subjects ``names``, most serious first, in one
-    round trip (a pipeline of ``HGETALL``)."""
+    round trip (a pipeline of ``HGETALL``). With the ``erase_key``, also the entries an erase
+    kept under the keyed hash of each subject (reported under that hashed name)."""
+    if erase_key is not None:
+        names = [*names, *(erase_key.marked_subject(name) for name in names)]
     with client.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.hgetall(keys.suppression(name))
@@ -118,7 +126,10 @@ def lookup(client: redis.Redis, keys: Keys, names: Sequence[str]) -> list[Suppre
 
 
 def is_suppressed(
-    client: redis.Redis, keys: Keys, address_or_identifiers: str | Mapping[str, Any]
+    client: redis.Redis,
+    keys: Keys,
+    address_or_identifiers: str | Mapping[str, Any],
+    erase_key: EraseKey | None = None,
 ) -> str | None:
     """The most serious suppression reason in force (``"bounced"``, ...) or None.
 
@@ -126,7 +137,7 @@ def is_suppressed(
     and :class:`ProducerUnavailable` when Redis cannot be reached.
     """
     try:
-        found = lookup(client, keys, subjects(address_or_identifiers))
+        found = lookup(client, keys, subjects(address_or_identifiers), erase_key)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise ProducerUnavailable(
             f"suppression lookup failed: Redis unavailable ({type(exc).__name__})"

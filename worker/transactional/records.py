@@ -67,6 +67,8 @@ class ClaimResult(enum.StrEnum):
     """This job's own earlier attempt left the record pending or ambiguous: outcome unknown."""
     OTHER_JOB = "other"
     """Another job (``owner``) holds the key."""
+    ERASED = "erased"
+    """The job is an erased person's (``cio-pipeline erase``): never send it."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class DeliveryRecords:
             _text(part)
             for part in _CLAIM(
                 self._client,
-                keys=[self._keys.delivery_record(idempotency_key)],
+                keys=[self._keys.delivery_record(idempotency_key), self._keys.erased_jobs],
                 args=[job_id, self._ttl_ms, "1" if override_own else "0"],
             )
         ]
