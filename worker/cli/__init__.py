@@ -34,6 +34,7 @@ _COMMAND_MODULES = (
     "cio_pipeline.worker.cli.metrics",
     "cio_pipeline.worker.cli.webhooks",
     "cio_pipeline.worker.cli.suppressions",
+    "cio_pipeline.worker.cli.erase",
 )
 
 
