@@ -1,7 +1,8 @@
 """Finding one person's jobs wherever they wait: the read-only half of an erase.
 
 :class:`Person` names the identifiers an erase covers; :func:`find_jobs` lists that person's
-jobs, each with where it was found (:class:`Place`). What is read:
+jobs, each with where it was found (:class:`Place`). What is read, each queue with its lists
+and registries at one instant (one MULTI), so that no job moving meanwhile is missed:
 
 - the queue and the claimed list of each Track partition one of the person's identifiers
   routes to (:func:`cio_pipeline.producer.ids.partition_for`: a person's operations by that
@@ -178,59 +179,74 @@ class _Matcher:
         return False
 
 
-def _pages(client: redis.Redis, key: str, sorted_set: bool) -> Iterator[list[str]]:
-    start = 0
-    while True:
-        if sorted_set:
-            raw = client.zrange(key, start, start + _PAGE - 1)
-        else:
-            raw = client.lrange(key, start, start + _PAGE - 1)
-        if not raw:
-            return
-        yield [m.decode() if isinstance(m, bytes) else str(m) for m in raw]
-        if len(raw) < _PAGE:
-            return
-        start += _PAGE
+def _members(client: redis.Redis, places: Sequence[tuple[str, Place, bool]]) -> list[list[str]]:
+    """The members of each (key, place, is a sorted set) at one instant (one MULTI): a job
+    moving between them meanwhile (a claim, a dequeue) is seen exactly once, and paging
+    cannot skip ids that a worker's trim shifted."""
+    with client.pipeline(transaction=True) as pipe:
+        for key, _, sorted_set in places:
+            if sorted_set:
+                pipe.zrange(key, 0, -1)
+            else:
+                pipe.lrange(key, 0, -1)
+        replies = pipe.execute()
+    # The started registry holds "<job id>:<execution id>".
+    return [[m.decode().split(":", 1)[0] for m in reply] for reply in replies]
 
 
 def _scan(
     client: redis.Redis,
     matcher: _Matcher,
-    key: str,
     queue: str,
-    place: Place,
-    sorted_set: bool = False,
+    places: Sequence[tuple[str, Place, bool]],
 ) -> Iterator[FoundJob]:
-    for members in _pages(client, key, sorted_set):
-        # The started registry holds "<job id>:<execution id>".
-        ids = [m.split(":", 1)[0] for m in members]
-        with client.pipeline(transaction=False) as pipe:
-            for job_id in ids:
-                pipe.hget(_JOB_PREFIX + job_id, "data")
-            datas: Sequence[bytes | None] = pipe.execute()
-        for job_id, data in zip(ids, datas, strict=True):
-            mine, idempotency_key = matcher.match(data)
-            if mine:
-                yield FoundJob(job_id, place, queue, key, idempotency_key)
+    for (key, place, _), ids in zip(places, _members(client, places), strict=True):
+        for first in range(0, len(ids), _PAGE):
+            page = ids[first : first + _PAGE]
+            with client.pipeline(transaction=False) as pipe:
+                for job_id in page:
+                    pipe.hget(_JOB_PREFIX + job_id, "data")
+                datas: Sequence[bytes | None] = pipe.execute()
+            for job_id, data in zip(page, datas, strict=True):
+                mine, idempotency_key = matcher.match(data)
+                if mine:
+                    yield FoundJob(job_id, place, queue, key, idempotency_key)
+
+
+def _registries(client: redis.Redis, queue: str) -> list[tuple[str, Place, bool]]:
+    # A started job is being run by a worker: in flight, like a taken one.
+    return [
+        (
+            registry(queue, connection=client).key,
+            Place.TAKEN if registry is StartedJobRegistry else Place.REGISTRY,
+            True,
+        )
+        for registry in _REGISTRIES
+    ]
 
 
 def find_jobs(client: redis.Redis, keys: Keys, person: Person) -> list[FoundJob]:
     """Every job of ``person`` (read-only; see the module docstring)."""
     matcher = _Matcher(person)
     found: list[FoundJob] = []
-    for p in person.partitions(keys.partitions):
+    mine = person.partitions(keys.partitions)
+    for p in range(keys.partitions):
         queue = keys.track_queue(p)
-        found += _scan(client, matcher, f"rq:queue:{queue}", queue, Place.TRACK_QUEUED)
-        found += _scan(client, matcher, keys.claimed(p), queue, Place.TRACK_CLAIMED)
+        places = _registries(client, queue)
+        if p in mine:
+            places = [
+                (f"rq:queue:{queue}", Place.TRACK_QUEUED, False),
+                (keys.claimed(p), Place.TRACK_CLAIMED, False),
+                *places,
+            ]
+        found += _scan(client, matcher, queue, places)
     for queue in (keys.transactional_queue, keys.webhooks_queue):
-        found += _scan(client, matcher, f"rq:queue:{queue}", queue, Place.LISTED)
-        found += _scan(client, matcher, f"rq:queue:{queue}:intermediate", queue, Place.TAKEN)
-    for queue in keys.all_queues:
-        for registry in _REGISTRIES:
-            key = registry(queue, connection=client).key
-            # A started job is being run by a worker: in flight, like a taken one.
-            place = Place.TAKEN if registry is StartedJobRegistry else Place.REGISTRY
-            found += _scan(client, matcher, key, queue, place, sorted_set=True)
+        places = [
+            (f"rq:queue:{queue}", Place.LISTED, False),
+            (f"rq:queue:{queue}:intermediate", Place.TAKEN, False),
+            *_registries(client, queue),
+        ]
+        found += _scan(client, matcher, queue, places)
     unique: dict[str, FoundJob] = {}
     for job in found:  # a job moving while we read may be seen twice: keep the first
         unique.setdefault(job.job_id, job)
