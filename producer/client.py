@@ -11,14 +11,16 @@ something fails.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, Self
 
 import redis as redis_lib
 
 from cio_pipeline.producer.connection import connect
-from cio_pipeline.producer.errors import CustomerIOException, ValidationError
+from cio_pipeline.producer.erase import ErasureReport, erase
+from cio_pipeline.producer.erase_scan import Person
+from cio_pipeline.producer.errors import CustomerIOException, ProducerUnavailable, ValidationError
 from cio_pipeline.producer.ids import partition_for
 from cio_pipeline.producer.jobs import (
     ANONYMOUS_EVENT_FUNC,
@@ -80,7 +82,9 @@ class _Producer:
         """Why an address (or identifiers ``{"id": ..., "email": ...}``) is suppressed
         (``"bounced"``, ...; see :mod:`cio_pipeline.producer.suppressions`) or None; one round
         trip."""
-        return is_suppressed(self.redis, self.keys, address_or_identifiers)
+        return is_suppressed(
+            self.redis, self.keys, address_or_identifiers, self._enqueuer.erase_keys.get()
+        )
 
     def _track(self, op: TrackOp) -> str:
         writer = self._writer
@@ -225,6 +229,52 @@ class CustomerIO(_Producer):
     def unsuppress(self, customer_id: Any) -> str:
         """Lift a person's suppression."""
         return self._track(person_op("unsuppress", customer_id))
+
+    def erase(
+        self,
+        customer_id: Any,
+        *,
+        emails: Sequence[str] = (),
+        cio_id: str | None = None,
+        anonymous_ids: Sequence[str] = (),
+        suppress: bool = False,
+        dry_run: bool = False,
+        wait_s: float = 30.0,
+    ) -> ErasureReport:
+        """Erase a person everywhere in the pipeline (``docs/privacy.md``).
+
+        From this call on, nothing of theirs still in Redis is delivered (queued, claimed,
+        retrying, held, dead-lettered jobs and queued sends to them are dropped and counted;
+        sends a worker already holds resolve as they would have, waited for up to ``wait_s``
+        and reported), their data is deleted from Redis before this returns, a Track
+        ``delete`` (``suppress`` with ``suppress=True``) of ``customer_id`` goes out as their
+        last operation, and new calls for any of the identifiers raise :class:`PersonErased`
+        for ``CIO_ERASE_RETENTION_S``. ``customer_id`` is read as the other calls read it (an
+        id, ``cio_<id>`` or an address); ``emails``, ``cio_id`` and ``anonymous_ids`` name the
+        person's other identifiers. ``dry_run`` only counts what would be dropped. Returns the
+        report, also kept as an audit entry (no personal data).
+        """
+        person = Person(
+            customer_id if isinstance(customer_id, str) else str(customer_id),
+            tuple(emails),
+            cio_id,
+            tuple(anonymous_ids),
+        )
+        try:
+            return erase(
+                self.redis,
+                self.keys,
+                person,
+                retention_s=self.settings.erase_retention_s,
+                suppress=suppress,
+                dry_run=dry_run,
+                wait_s=wait_s,
+            )
+        except (redis_lib.ConnectionError, redis_lib.TimeoutError) as exc:
+            raise ProducerUnavailable(
+                f"erase interrupted: Redis unavailable ({type(exc).__name__}); run it again, "
+                "it resumes"
+            ) from None
 
     def merge_customers(
         self, primary_id_type: Any, primary_id: Any, secondary_id_type: Any, secondary_id: Any

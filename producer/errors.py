@@ -10,6 +10,8 @@ All of them derive from :class:`CustomerIOException`, the one exception class of
     │   ├── ProducerUnavailable  Redis could not be reached, or did not answer within
     │   │                        CIO_REDIS_TIMEOUT_S
     │   ├── RedisFull            Redis is at its maxmemory limit (noeviction)
+    │   ├── PersonErased         a job concerns a person erased within the retention period
+    │   │                        (``CustomerIO.erase``); ``erased_ids`` names those jobs
     │   └── NotReplicated        written, but fewer than CIO_REDIS_MIN_REPLICAS replicas
     │                            acknowledged it in time: may not survive a failover
     └── SettingsError            an environment variable has a bad value (names the variable)
@@ -37,6 +39,7 @@ __all__ = [
     "CustomerIOException",
     "EnqueueError",
     "NotReplicated",
+    "PersonErased",
     "ProducerUnavailable",
     "RedisFull",
     "SettingsError",
@@ -131,6 +134,49 @@ class RedisFull(EnqueueError):
     The refused jobs are in ``not_written_ids``. Workers keep delivering (which frees memory),
     so retrying later, at a lower rate, succeeds once the backlog has drained.
     """
+
+
+class PersonErased(EnqueueError):
+    """A job concerns a person erased (``CustomerIO.erase``, ``cio-pipeline erase``) within
+    ``CIO_ERASE_RETENTION_S``: nothing of its chunk was written.
+
+    ``erased_ids`` are the refused jobs; every job of the chunk (a single call, or up to 250
+    jobs of a ``pipeline()`` block) is in ``not_written_ids``, as one erased person refuses
+    the whole chunk (the chunk stays all-or-nothing). Retry ``not_written_ids`` minus
+    ``erased_ids``; retrying an erased job raises this again.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        written_ids: Iterable[str] = (),
+        not_written_ids: Iterable[str] = (),
+        unknown_ids: Iterable[str] = (),
+        erased_ids: Iterable[str] = (),
+    ) -> None:
+        super().__init__(
+            reason,
+            written_ids=written_ids,
+            not_written_ids=not_written_ids,
+            unknown_ids=unknown_ids,
+        )
+        self.erased_ids: list[str] = list(erased_ids)
+
+    def regroup(
+        self,
+        *,
+        written_ids: Iterable[str] = (),
+        not_written_ids: Iterable[str] = (),
+    ) -> EnqueueError:
+        """As :meth:`EnqueueError.regroup`, keeping ``erased_ids``."""
+        return PersonErased(
+            self.reason,
+            written_ids=[*written_ids, *self.written_ids],
+            not_written_ids=[*self.not_written_ids, *not_written_ids],
+            unknown_ids=self.unknown_ids,
+            erased_ids=self.erased_ids,
+        )
 
 
 class NotReplicated(EnqueueError):

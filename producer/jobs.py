@@ -34,6 +34,7 @@ from rq.job import JobStatus
 from cio_pipeline.producer.errors import ValidationError
 from cio_pipeline.producer.ids import partition_for
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.marks import EraseKeys, job_subjects
 from cio_pipeline.producer.operations import TrackOp
 from cio_pipeline.producer.sends import SendOp
 from cio_pipeline.producer.serializer import SafeSerializer
@@ -42,6 +43,7 @@ from cio_pipeline.producer.writes import (
     JOB_ARGS,
     JOB_KEY,
     JOB_TIMEOUT_S,
+    EraseKeyChanged,
     PreparedJob,
     WriteInFlight,
     send_write,
@@ -74,6 +76,8 @@ _SEND_FUNC_PREFIX: Final = "cio_pipeline.worker.jobs.send_"
 #: saves memory.
 _COMPRESS_OVER_BYTES: Final = 1024
 _QUEUED: Final = JobStatus.QUEUED.value
+#: A job's marker count as its packed ARGV entry (0 to 7 made once).
+_mark_counts: Final = [bulk(b"%d" % n) for n in range(8)]
 
 
 def send_func(kind: str) -> str:
@@ -171,11 +175,18 @@ class Enqueuer:
     that sorts the chunk's ids into written / not written / unknown
     (:mod:`cio_pipeline.producer.writes`). Writing many chunks is
     :class:`cio_pipeline.producer.pipeline.ChunkedWriter`'s job.
+
+    Each job carries the erase markers of the people it concerns (keyed hashes of their
+    identifiers, :mod:`cio_pipeline.producer.marks`), checked by the write script itself: a
+    job of an erased person raises :class:`PersonErased` with nothing written, at no extra
+    round trip (the erase key is read once per enqueuer).
     """
 
-    def __init__(self, connection: redis.Redis, timeout_s: float) -> None:
+    def __init__(self, connection: redis.Redis, timeout_s: float, keys: Keys | None = None) -> None:
         self.connection = connection
         self.timeout_s = timeout_s
+        self.keys = keys if keys is not None else Keys()
+        self.erase_keys = EraseKeys(connection, self.keys)
         # Queue name -> its number in the script's KEYS (1-based), packed as the job's ARGV
         # entry: each job names its queue by number, so every write passes every queue seen
         # so far (at most CIO_PARTITIONS + 1 of them), registered once.
@@ -189,10 +200,17 @@ class Enqueuer:
                 arg = self._queues.setdefault(queue, bulk(b"%d" % (len(self._queues) + 1)))
         return arg
 
-    def prepare(self, spec: JobSpec) -> PreparedJob:
-        """Assign the job its id and serialise it (raises ValidationError for foreign types)."""
+    def prepare(self, spec: JobSpec, *, check_erased: bool = True) -> PreparedJob:
+        """Assign the job its id and serialise it (raises ValidationError for foreign types).
+        ``check_erased=False`` leaves out the erase markers: only an erase's own last
+        operation (:mod:`cio_pipeline.producer.erase`) is written so."""
         return self.prepare_parts(
-            spec.func, spec.operation, spec.queue, spec.description, spec.kwargs
+            spec.func,
+            spec.operation,
+            spec.queue,
+            spec.description,
+            spec.kwargs,
+            subjects=None if check_erased else [],
         )
 
     def prepare_parts(
@@ -202,13 +220,21 @@ class Enqueuer:
         queue: str,
         description: str,
         kwargs: dict[str, Any] | None = None,
+        subjects: list[str] | None = None,
     ) -> PreparedJob:
         """:meth:`prepare` of the :class:`JobSpec` these fields make, without building it
-        (the bulk hot path)."""
+        (the bulk hot path). ``subjects``: the people to check for erasure (default: those
+        the operation names)."""
         try:
             data = _pickled(func, operation, {} if kwargs is None else kwargs)
         except TypeError as exc:
             raise ValidationError("operation", str(exc)) from None
+        erase_key = self.erase_keys.get()
+        if subjects is None:
+            subjects = job_subjects(func, operation)
+        marks = b"".join(
+            bulk(self.keys.erased(erase_key.mark(subject)).encode()) for subject in subjects
+        )
         # 128 random bits, as uuid4 gives, at a third of its cost on this hot path.
         job_id = os.urandom(16).hex()
         raw_id = job_id.encode()
@@ -223,8 +249,9 @@ class Enqueuer:
             data,
             len(encoded),
             encoded,
+            _mark_counts[len(subjects)] if len(subjects) < 8 else bulk(b"%d" % len(subjects)),
         )
-        return PreparedJob(job_id, JOB_KEY % raw_id, args)
+        return PreparedJob(job_id, JOB_KEY % raw_id + marks, args, len(subjects))
 
     def queue_names(self) -> list[str]:
         """Every queue seen so far, in the order of their numbers in a write."""
@@ -233,12 +260,20 @@ class Enqueuer:
     def send(self, jobs: Sequence[PreparedJob]) -> WriteInFlight:
         """Send the request that writes ``jobs`` (all or none) without waiting for its answer
         (raises :class:`ProducerUnavailable`, not written, if it could not be sent)."""
-        return send_write(self.connection, self.queue_names(), jobs)
+        return send_write(self.connection, self.queue_names(), jobs, self.erase())
+
+    def erase(self) -> tuple[str, str]:
+        """The erase key's Redis key and id, as a write passes them to the script."""
+        return self.keys.erase_key, self.erase_keys.get().key_id
 
     def settle(self, write: WriteInFlight) -> None:
         """Read the answer of a write :meth:`send` sent; raise an :class:`EnqueueError` that
         sorts its ids unless it is certainly written."""
-        settle_write(self.connection, write, self.timeout_s)
+        try:
+            settle_write(self.connection, write, self.timeout_s)
+        except EraseKeyChanged:
+            self.erase_keys.forget()
+            raise
 
     def write(self, jobs: Sequence[PreparedJob]) -> None:
         """Write ``jobs`` and enqueue them: all or none, in one round trip."""
@@ -246,7 +281,12 @@ class Enqueuer:
             self.settle(self.send(jobs))
 
     def enqueue(self, spec: JobSpec) -> str:
-        """Prepare and write one job; returns its id."""
+        """Prepare and write one job; returns its id. A job refused because Redis's erase
+        key changed (nothing written) is made again with the new key and written once more."""
         job = self.prepare(spec)
-        self.write([job])
+        try:
+            self.write([job])
+        except EraseKeyChanged:
+            job = self.prepare(spec)
+            self.write([job])
         return job.id

@@ -142,3 +142,23 @@ class Keys:
     def webhook_signature(self, signature: str) -> str:
         """Marker of a webhook request's signature the receiver accepted (replays refused)."""
         return f"{self.prefix}:webhook-signature:{signature}"
+
+    # ---- erasure (see cio_pipeline.producer.erase) ------------------------------------
+    @property
+    def erase_key(self) -> str:
+        """The erase key (a hash: ``key``, 32 random bytes in hex, and its ``id``)."""
+        return f"{self.prefix}:erase-key"
+
+    def erased(self, mark: str) -> str:
+        """Marker of an erased subject (its keyed hash), expiring after the retention."""
+        return f"{self.prefix}:erased:{mark}"
+
+    @property
+    def erased_jobs(self) -> str:
+        """Ids of an erased person's jobs that a worker must drop when it claims them."""
+        return f"{self.prefix}:erased-jobs"
+
+    @property
+    def erasures(self) -> str:
+        """The erase audit log (a list of JSON entries, newest first; no personal data)."""
+        return f"{self.prefix}:erasures"

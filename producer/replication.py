@@ -22,22 +22,31 @@ import redis
 
 from cio_pipeline.producer.errors import NotReplicated
 from cio_pipeline.producer.jobs import Enqueuer
+from cio_pipeline.producer.keys import Keys
 from cio_pipeline.producer.settings import Settings
 from cio_pipeline.producer.wire import command
-from cio_pipeline.producer.writes import PreparedJob, WriteInFlight, send_write, settle_write
+from cio_pipeline.producer.writes import (
+    EraseKeyChanged,
+    PreparedJob,
+    WriteInFlight,
+    send_write,
+    settle_write,
+)
 
 __all__ = ["ReplicatedEnqueuer", "enqueuer_for"]
 
 
 def enqueuer_for(client: redis.Redis, settings: Settings) -> Enqueuer:
     """The producer's job writer: waits for replicas when ``CIO_REDIS_MIN_REPLICAS`` > 0."""
+    keys = Keys.of(settings)
     if settings.redis_min_replicas == 0:
-        return Enqueuer(client, settings.redis_timeout_s)
+        return Enqueuer(client, settings.redis_timeout_s, keys)
     return ReplicatedEnqueuer(
         client,
         settings.redis_timeout_s,
         settings.redis_min_replicas,
         settings.redis_replica_timeout_ms,
+        keys,
     )
 
 
@@ -47,21 +56,30 @@ class ReplicatedEnqueuer(Enqueuer):
     :class:`NotReplicated` (its jobs are written, but may not survive a failover)."""
 
     def __init__(
-        self, connection: redis.Redis, timeout_s: float, replicas: int, timeout_ms: int
+        self,
+        connection: redis.Redis,
+        timeout_s: float,
+        replicas: int,
+        timeout_ms: int,
+        keys: Keys | None = None,
     ) -> None:
-        super().__init__(connection, timeout_s)
+        super().__init__(connection, timeout_s, keys)
         self.replicas = replicas
         self.timeout_ms = timeout_ms
         self._wait = command(3, b"WAIT", str(replicas).encode(), str(timeout_ms).encode())
 
     def send(self, jobs: Sequence[PreparedJob]) -> WriteInFlight:
         """Send the write and its ``WAIT`` in one request (answers read by :meth:`settle`)."""
-        return send_write(self.connection, self.queue_names(), jobs, self._wait)
+        return send_write(self.connection, self.queue_names(), jobs, self.erase(), self._wait)
 
     def settle(self, write: WriteInFlight) -> None:
         """Read the write's answer, then WAIT's; raise :class:`NotReplicated` when too few
         replicas have it."""
-        acked = settle_write(self.connection, write, self.timeout_s)
+        try:
+            acked = settle_write(self.connection, write, self.timeout_s)
+        except EraseKeyChanged:
+            self.erase_keys.forget()
+            raise
         if not isinstance(acked, int) or acked < self.replicas:
             seen = "an unknown number" if not isinstance(acked, int) else str(acked)
             raise NotReplicated(

@@ -55,6 +55,8 @@ class Settings:
     redis_replica_timeout_ms: int = env_field("CIO_REDIS_REPLICA_TIMEOUT_MS")
     # a send's record is written when it is enqueued (cio_pipeline.producer.send_records)
     delivery_record_ttl_s: int = env_field("CIO_DELIVERY_RECORD_TTL_S")
+    # privacy (cio_pipeline.producer.erase)
+    erase_retention_s: int = env_field("CIO_ERASE_RETENTION_S")
 
     def __post_init__(self) -> None:
         check_fields(self)

@@ -11,7 +11,9 @@ every reader and writer agrees:
   ``"<unix ts> <event id>"`` while the reason is in force and ``"<unix ts> -"`` once it was
   cleared at that time; the timestamp lets a later event win over an earlier one that
   arrives after it (webhooks arrive out of order);
-- the sorted set :meth:`Keys.suppressions` lists subjects with a reason in force.
+- the sorted set :meth:`Keys.suppressions` lists subjects with a reason in force;
+- after an erase, a subject's entry in force is kept under ``mark:<keyed hash>`` instead
+  (:mod:`cio_pipeline.producer.erase_store`); a lookup given the erase key matches it.
 
 Times are plausible unix seconds (:func:`timestamp_problem`): from 2000-01-01 to a day ahead of
 the clock. Writers refuse anything else, since a later time always wins: one event "from the
@@ -32,6 +34,7 @@ import redis
 
 from cio_pipeline.producer.errors import ProducerUnavailable, ValidationError
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.marks import EraseKey
 
 __all__ = [
     "DAMAGED",
@@ -170,10 +173,15 @@ def _rank(found: Suppression) -> int:
     return REASONS.index(found.reason) if found.reason in REASONS else len(REASONS)
 
 
-def lookup(client: redis.Redis, keys: Keys, names: Sequence[str]) -> list[Suppression]:
+def lookup(
+    client: redis.Redis, keys: Keys, names: Sequence[str], erase_key: EraseKey | None = None
+) -> list[Suppression]:
     """Every reason in force for any of the subjects ``names``, most serious first, in one
     round trip (a pipeline of ``HGETALL``). A key that is not a hash is one damaged entry
-    (reason :data:`DAMAGED`)."""
+    (reason :data:`DAMAGED`). With the ``erase_key``, also the entries an erase kept under the
+    keyed hash of each subject (reported under that hashed name)."""
+    if erase_key is not None:
+        names = [*names, *(erase_key.marked_subject(name) for name in names)]
     with client.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.hgetall(keys.suppression(name))
@@ -190,7 +198,10 @@ def lookup(client: redis.Redis, keys: Keys, names: Sequence[str]) -> list[Suppre
 
 
 def is_suppressed(
-    client: redis.Redis, keys: Keys, address_or_identifiers: str | Mapping[str, Any]
+    client: redis.Redis,
+    keys: Keys,
+    address_or_identifiers: str | Mapping[str, Any],
+    erase_key: EraseKey | None = None,
 ) -> str | None:
     """The most serious suppression reason in force (``"bounced"``, ...) or None
     (``"damaged"`` when the stored record cannot be read: when in doubt, do not send).
@@ -199,7 +210,7 @@ def is_suppressed(
     and :class:`ProducerUnavailable` when Redis cannot be reached.
     """
     try:
-        found = lookup(client, keys, subjects(address_or_identifiers))
+        found = lookup(client, keys, subjects(address_or_identifiers), erase_key)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         raise ProducerUnavailable(
             f"suppression lookup failed: Redis unavailable ({type(exc).__name__})"

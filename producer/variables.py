@@ -143,6 +143,14 @@ VARIABLES: Final[tuple[Variable, ...]] = (
         low=1,
         high=30_000,
     ),
+    _v(
+        "CIO_ERASE_RETENTION_S",
+        30 * 86_400,
+        "how long an erased person's new calls are refused",
+        "int",
+        low=60,
+        **_SECONDS,
+    ),
     # Customer.io credentials and hosts (worker only)
     _v("CUSTOMERIO_SITE_ID", None, "Track API site id", "secret"),
     _v("CUSTOMERIO_API_KEY", None, "Track API key", "secret"),

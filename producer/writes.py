@@ -7,6 +7,12 @@ joins bytes. Sending and reading are two steps (:func:`send_write`, :func:`settl
 that the client can make the next chunk's calls while Redis runs this one. A failure raises an
 :class:`EnqueueError` that sorts the chunk's ids into not written (never sent, or refused
 before the script's first write) or unknown (sent, answer lost or the script failed).
+
+A job also names the markers of the people it concerns (:mod:`cio_pipeline.producer.marks`).
+If one of them is erased, the script writes nothing of the chunk and :class:`PersonErased`
+names those jobs (``erased_ids``); the chunk's ids are all in ``not_written_ids``, so one
+erased person refuses the whole chunk (a single call, or up to 250 jobs of a ``pipeline()``
+block): the chunk stays all-or-nothing, which the block's accounting relies on.
 """
 
 from __future__ import annotations
@@ -21,10 +27,22 @@ import redis
 from rq import Queue
 from rq.job import Job, JobStatus
 
-from cio_pipeline.producer.errors import EnqueueError, ProducerUnavailable, RedisFull
+from cio_pipeline.producer.errors import (
+    EnqueueError,
+    PersonErased,
+    ProducerUnavailable,
+    RedisFull,
+)
 from cio_pipeline.producer.wire import AnswerLost, NotSent, Sent, bulk, command, send
 
-__all__ = ["JOB_TIMEOUT_S", "PreparedJob", "WriteInFlight", "send_write", "settle_write"]
+__all__ = [
+    "JOB_TIMEOUT_S",
+    "EraseKeyChanged",
+    "PreparedJob",
+    "WriteInFlight",
+    "send_write",
+    "settle_write",
+]
 
 #: RQ's default job timeout; the worker enforces its own HTTP timeouts well inside it.
 JOB_TIMEOUT_S: Final = 180
@@ -39,11 +57,13 @@ _SHARED_ARGS: Final = bulk(str(JOB_TIMEOUT_S).encode()) + bulk(JobStatus.QUEUED.
 @dataclass(frozen=True, slots=True)
 class PreparedJob:
     """A job ready to be written: its id, and its share of the Lua call already in Redis's
-    wire format (``key``: its KEYS entry, ``args``: its five ARGV entries)."""
+    wire format (``key``: its KEYS entries, the job hash and its ``marks`` erase markers;
+    ``args``: its six ARGV entries)."""
 
     id: str
     key: bytes
     args: bytes
+    marks: int = 0
 
     @property
     def size(self) -> int:
@@ -56,9 +76,15 @@ JOB_KEY: Final = b"$%d\r\n%b%%b\r\n" % (
     len(Job.redis_job_namespace_prefix) + 32,
     Job.redis_job_namespace_prefix.encode(),
 )
-#: A job's five ARGV entries of enqueue.lua: id (32 hex digits), queue number (packed whole,
-#: once per queue), created_at, data, description.
-JOB_ARGS: Final = b"$32\r\n%b\r\n%b$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+#: A job's six ARGV entries of enqueue.lua: id (32 hex digits), queue number (packed whole,
+#: once per queue), created_at, data, description, number of erase markers (packed whole).
+JOB_ARGS: Final = b"$32\r\n%b\r\n%b$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n%b"
+
+
+class EraseKeyChanged(ProducerUnavailable):
+    """The erase key the producer hashed with is no longer Redis's (the database was flushed
+    or the key deleted): nothing was written; the client reads the key again, so a retry
+    succeeds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +97,8 @@ class WriteInFlight:
     count: int
     numkeys: bytes
     body: bytes
+    key_id: str = ""
+    """The erase key id the jobs' markers were made with."""
     after: bytes = b""
     """A command sent right after the write, on its connection (``WAIT``), or nothing."""
 
@@ -79,33 +107,40 @@ def send_write(
     connection: redis.Redis,
     queues: Sequence[str],
     jobs: Sequence[PreparedJob],
+    erase: tuple[str, str],
     after: bytes = b"",
 ) -> WriteInFlight:
     """Send the ``enqueue.lua`` call that writes ``jobs``, whose queue numbers index
-    ``queues`` (1-based), followed in the same request by ``after`` (a packed command, e.g.
-    ``WAIT``, whose answer :func:`settle_write` returns); raises :class:`ProducerUnavailable`
-    (not written) if it could not be sent."""
+    ``queues`` (1-based) and whose markers were made with the erase key ``erase`` (its Redis
+    key name, and the key id), followed in the same request by ``after`` (a packed command,
+    e.g. ``WAIT``, whose answer :func:`settle_write` returns); raises
+    :class:`ProducerUnavailable` (not written) if it could not be sent."""
+    erase_key, key_id = erase
     body = b"".join(
         [
             _QUEUES_KEY,
+            bulk(erase_key.encode()),
             *(bulk((_QUEUE_KEY_PREFIX + name).encode()) for name in queues),
             *(job.key for job in jobs),
             bulk(str(len(queues)).encode()),
+            bulk(key_id.encode()),
             *(bulk(name.encode()) for name in queues),
             _SHARED_ARGS,
             *(job.args for job in jobs),
         ]
     )
-    # EVALSHA sha numkeys, the keys (1 + q + n), the arguments (q + 3 + 5 per job).
-    count = 7 + 2 * len(queues) + 6 * len(jobs)
-    numkeys = str(1 + len(queues) + len(jobs)).encode()
+    # EVALSHA sha numkeys, the keys (2 + q + n + marks), the arguments (q + 4 + 6 per job).
+    marks = sum(job.marks for job in jobs)
+    count = 9 + 2 * len(queues) + 7 * len(jobs) + marks
+    numkeys = str(2 + len(queues) + len(jobs) + marks).encode()
     # EVALSHA: the script travels once per server, not with every chunk.
     try:
         head = command(count, b"EVALSHA", _ENQUEUE_SHA, numkeys)
         sent = send(connection, head + body + after, trailing=1 if after else 0)
     except NotSent as exc:
         raise _unreachable(exc, [job.id for job in jobs]) from None
-    return WriteInFlight([job.id for job in jobs], sent, count, numkeys, body, after)
+    ids = [job.id for job in jobs]
+    return WriteInFlight(ids, sent, count, numkeys, body, key_id, after)
 
 
 def settle_write(connection: redis.Redis, write: WriteInFlight, timeout_s: float) -> Any:
@@ -116,13 +151,13 @@ def settle_write(connection: redis.Redis, write: WriteInFlight, timeout_s: float
     sent = write.sent
     try:
         try:
-            sent.answer()
+            answer = sent.answer()
         except redis.exceptions.NoScriptError:
             # First use on this server (or after SCRIPT FLUSH): nothing ran. EVAL caches the
             # script; answered at once, as this path is rare.
             head = command(write.count, b"EVAL", _ENQUEUE_LUA.encode(), write.numkeys)
             sent = send(connection, head + write.body + write.after, 1 if write.after else 0)
-            sent.answer()
+            answer = sent.answer()
     except redis.exceptions.OutOfMemoryError:
         # The script's first write was refused, so it wrote nothing (Redis checks memory
         # before a script's first write only, which keeps the chunk all-or-nothing).
@@ -150,7 +185,26 @@ def settle_write(connection: redis.Redis, write: WriteInFlight, timeout_s: float
             f"Redis refused the write ({type(exc).__name__})",
             unknown_ids=ids,
         ) from None
+    if isinstance(answer, list):
+        _refused(answer, ids)
     return sent.trailing[0] if sent.trailing else None
+
+
+def _refused(answer: list[Any], ids: list[str]) -> None:
+    """Raise for the script's refusal (nothing of the chunk was written)."""
+    kind = answer[0].decode() if isinstance(answer[0], bytes) else str(answer[0])
+    if kind == "erased":
+        erased = [ids[int(i)] for i in answer[1:]]
+        raise PersonErased(
+            f"{len(erased)} job(s) concern an erased person (refused for the erase's "
+            "retention period)",
+            not_written_ids=ids,
+            erased_ids=erased,
+        )
+    raise EraseKeyChanged(
+        "the erase key changed in Redis (database flushed?); nothing written, retry",
+        not_written_ids=ids,
+    )
 
 
 def _unreachable(exc: NotSent, ids: list[str]) -> ProducerUnavailable:

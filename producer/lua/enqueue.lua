@@ -1,4 +1,5 @@
--- enqueue.lua: write RQ jobs and push them onto their queues, atomically.
+-- enqueue.lua: write RQ jobs and push them onto their queues, atomically, unless one of them
+-- concerns an erased person.
 --
 -- Writes exactly what RQ's Queue.enqueue_job writes for a job without dependencies (the job
 -- hash, the queue in the set of queues, the id at the tail of the queue), for a chunk of jobs
@@ -10,24 +11,54 @@
 -- The fields are rq's job-hash layout, a reach below rq's API: named in producer/compat/rq.py
 -- (JOB_HASH_FIELDS), where a contract test reads a job written here back with rq's Job.fetch.
 --
+-- Erasure (producer/erase.py): each job names the markers of the people it concerns (keyed
+-- hashes, producer/marks.py). Every marker is checked before the first write; if one exists,
+-- nothing of the chunk is written (all-or-nothing stays true) and the erased jobs are named.
+-- The erase key id the producer hashed with is checked first: a producer holding a key that
+-- is no longer Redis's (a flushed database) would check markers nobody can match.
+--
 -- KEYS[1]              the set of all queue keys (rq:queues)
--- KEYS[2 .. q+1]       the queue keys (rq:queue:<name>) jobs may go to, numbered 1..q
--- KEYS[q+2 ..]         one per job, in order: its hash key (rq:job:<id>)
+-- KEYS[2]              the erase key hash (<prefix>:erase-key; field "id")
+-- KEYS[3 .. q+2]       the queue keys (rq:queue:<name>) jobs may go to, numbered 1..q
+-- KEYS[q+3 ..]         per job, in order: its hash key (rq:job:<id>), then its m markers
+--                      (<prefix>:erased:<mark>)
 -- ARGV[1]              q, the number of queue keys
--- ARGV[2 .. q+1]       the queue names (the jobs' "origin"), numbered as their keys
--- ARGV[q+2], ARGV[q+3] the jobs' "timeout" and "status" fields
--- ARGV[q+4 ..]         five per job, in order: job id, queue number (1..q), created_at (also
---                      enqueued_at), data, description
--- Returns              the number of jobs written
+-- ARGV[2]              the erase key id the markers were made with
+-- ARGV[3 .. q+2]       the queue names (the jobs' "origin"), numbered as their keys
+-- ARGV[q+3], ARGV[q+4] the jobs' "timeout" and "status" fields
+-- ARGV[q+5 ..]         six per job, in order: job id, queue number (1..q), created_at (also
+--                      enqueued_at), data, description, m (its number of markers)
+-- Returns              the number of jobs written; or, nothing written, {"erase-key"} when
+--                      the key id is not Redis's, {"erased", i, ...} with the 0-based
+--                      positions of the jobs whose person is erased
 local q = tonumber(ARGV[1])
-local timeout, status = ARGV[q + 2], ARGV[q + 3]
+if redis.call('HGET', KEYS[2], 'id') ~= ARGV[2] then
+  return {'erase-key'}
+end
+local refused = nil
+local k, pos, job = q + 3, q + 5, 0
+while k <= #KEYS do
+  local m = tonumber(ARGV[pos + 5])
+  for j = 1, m do
+    if redis.call('EXISTS', KEYS[k + j]) == 1 then
+      refused = refused or {'erased'}
+      refused[#refused + 1] = job
+      break
+    end
+  end
+  k, pos, job = k + 1 + m, pos + 6, job + 1
+end
+if refused then
+  return refused
+end
+local timeout, status = ARGV[q + 3], ARGV[q + 4]
 local ids = {}
-local pos = q + 4
-for k = q + 2, #KEYS do
+k, pos = q + 3, q + 5
+while k <= #KEYS do
   local n = tonumber(ARGV[pos + 1])
   local created = ARGV[pos + 2]
   redis.call('HSET', KEYS[k], 'created_at', created, 'data', ARGV[pos + 3],
-    'origin', ARGV[n + 1], 'description', ARGV[pos + 4], 'enqueued_at', created,
+    'origin', ARGV[n + 2], 'description', ARGV[pos + 4], 'enqueued_at', created,
     'timeout', timeout, 'status', status)
   local queued = ids[n]
   if queued == nil then
@@ -35,13 +66,13 @@ for k = q + 2, #KEYS do
     ids[n] = queued
   end
   queued[#queued + 1] = ARGV[pos]
-  pos = pos + 5
+  k, pos = k + 1 + tonumber(ARGV[pos + 5]), pos + 6
 end
 for n, queued in pairs(ids) do
-  redis.call('SADD', KEYS[1], KEYS[n + 1])
+  redis.call('SADD', KEYS[1], KEYS[n + 2])
   -- In slices: unpack() is bounded by Lua's C stack (about 8000 values).
   for first = 1, #queued, 1000 do
-    redis.call('RPUSH', KEYS[n + 1], unpack(queued, first, math.min(first + 999, #queued)))
+    redis.call('RPUSH', KEYS[n + 2], unpack(queued, first, math.min(first + 999, #queued)))
   end
 end
-return #KEYS - q - 1
+return job

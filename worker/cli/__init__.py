@@ -39,6 +39,7 @@ _COMMAND_MODULES = (
     "cio_pipeline.worker.cli.webhooks",
     "cio_pipeline.worker.cli.suppressions",
     "cio_pipeline.worker.cli.sends",
+    "cio_pipeline.worker.cli.erase",
 )
 
 

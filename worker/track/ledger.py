@@ -97,7 +97,8 @@ class Ledger:
 
     def claim(self, partition: int, max_ops: int) -> ClaimedBatch:
         """Claim up to ``max_ops`` jobs (or get the batch already claimed) and mark them
-        started; raises :class:`LeaseLost` when the partition is not ours."""
+        started, dropping an erased person's jobs (``claim_batch.lua``); raises
+        :class:`LeaseLost` when the partition is not ours."""
         reply = _CLAIM(
             self.connection,
             keys=[
@@ -105,6 +106,8 @@ class Ledger:
                 self.queue_key(partition),
                 self.keys.claimed(partition),
                 self.keys.claimed_meta(partition),
+                self.keys.erased_jobs,
+                self.keys.counters,
             ],
             args=[self.worker_id, max_ops],
         )

@@ -10,6 +10,7 @@
 --   "cancelled:<job id>"   cancelled while queued (producer/lua/cancel_send.lua): never sent
 --
 -- KEYS[1]  the delivery record key
+-- KEYS[2]  the erased-jobs set (<prefix>:erased-jobs): ids of an erased person's jobs
 -- ARGV[1]  the job id that wants to send
 -- ARGV[2]  the record's TTL in milliseconds
 -- ARGV[3]  "1" to send again over this job's own pending/ambiguous record (at-least-once
@@ -20,8 +21,15 @@
 --          {"self", <state>}             this job's own earlier attempt left <state>
 --                                        (pending or ambiguous): outcome unknown
 --          {"other", <state>, <job id>}  another job holds the key
+--          {"erased"}                    the job is an erased person's: never send it
 -- Flag allow-oom: it must run while Redis is at maxmemory, since delivering is what
 -- frees memory (see worker/core/lua.py).
+-- Erasure (producer/erase.py), checked first and atomically with the claim: once an erase
+-- has listed this job, it is never sent, whatever its record says.
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
+  return {'erased'}
+end
+-- The delivery record.
 local record = redis.call('GET', KEYS[1])
 if record then
   local state, owner = string.match(record, '^(%a+):(.*)$')

@@ -116,6 +116,8 @@ def deliver_send(
     claim = ctx.records.claim(idempotency_key, job.id, override_own=ctx.settings.send_at_least_once)
     if claim.result is ClaimResult.CANCELLED:
         return _cancelled(ctx, job, operation, attempt, idempotency_key)
+    if claim.result is ClaimResult.ERASED:
+        return _erased(ctx, job, operation, attempt)
     if claim.result is ClaimResult.DELIVERED:
         _log(job, operation, attempt, "already_delivered", None, 0.0)
         flush(ctx.connection, ctx.keys, ctx.tally, "transactional_skipped")  # rare: a duplicate
@@ -132,6 +134,14 @@ def deliver_send(
     if claim.result is ClaimResult.OTHER_JOB:
         return _held_by_other_job(ctx, job, operation, attempt, claim.owner, claim.state)
     return _send(ctx, job, kind, request, idempotency_key, (operation, attempt))
+
+
+def _erased(ctx: SendParts, job: Job, operation: str, attempt: int) -> dict[str, Any]:
+    """A send of a person erased after it was queued: never sent; finished, logged, counted
+    (the erase deletes the job once it has finished)."""
+    flush(ctx.connection, ctx.keys, ctx.tally, "transactional_erased")
+    _log(job, operation, attempt, "erased", None, 0.0, reason="the person was erased")
+    return {"erased": True}
 
 
 def _skipped(ctx: SendParts, job: Job, operation: str, attempt: int, reason: str) -> dict[str, Any]:

@@ -53,6 +53,8 @@ class ClaimResult(enum.StrEnum):
     """Another job (``owner``) holds the key."""
     CANCELLED = "cancelled"
     """A person cancelled the send while it was queued: never send it."""
+    ERASED = "erased"
+    """The job is an erased person's (``cio-pipeline erase``): never send it."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ class DeliveryRecords:
             _text(part)
             for part in _CLAIM(
                 self._client,
-                keys=[self._keys.delivery_record(idempotency_key)],
+                keys=[self._keys.delivery_record(idempotency_key), self._keys.erased_jobs],
                 args=[job_id, self._ttl_ms, "1" if override_own else "0"],
             )
         ]

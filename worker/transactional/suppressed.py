@@ -10,13 +10,26 @@ from __future__ import annotations
 
 from email.utils import getaddresses
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import redis
 
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.marks import EraseKey, EraseKeys
 from cio_pipeline.producer.suppressions import lookup, subject
 
 __all__ = ["recipients", "suppression_reason"]
+
+# The erase key of each Redis (connection pool) and prefix, read once per worker process.
+_ERASE_KEYS: WeakKeyDictionary[Any, dict[str, EraseKeys]] = WeakKeyDictionary()
+
+
+def _erase_key(connection: redis.Redis, keys: Keys) -> EraseKey:
+    by_prefix = _ERASE_KEYS.setdefault(connection.connection_pool, {})
+    erase_keys = by_prefix.get(keys.prefix)
+    if erase_keys is None:
+        erase_keys = by_prefix[keys.prefix] = EraseKeys(connection, keys, producer_errors=False)
+    return erase_keys.get()
 
 
 def recipients(request: dict[str, Any]) -> list[str]:
@@ -36,9 +49,10 @@ def recipients(request: dict[str, Any]) -> list[str]:
 
 
 def suppression_reason(connection: redis.Redis, keys: Keys, request: dict[str, Any]) -> str | None:
-    """The most serious suppression in force for any recipient of ``request``, or None."""
+    """The most serious suppression in force for any recipient of ``request``, or None
+    (also an entry an erase kept under the keyed hash of the recipient)."""
     names = recipients(request)
     if not names:
         return None
-    found = lookup(connection, keys, names)
+    found = lookup(connection, keys, names, _erase_key(connection, keys))
     return found[0].reason if found else None

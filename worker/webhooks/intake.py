@@ -67,7 +67,7 @@ class Intake:
         self.keys = keys
         self.timeout_s = timeout_s
         self.tolerance_s = tolerance_s
-        self.enqueuer = Enqueuer(connection, timeout_s)
+        self.enqueuer = Enqueuer(connection, timeout_s, keys)
         self._pool = ThreadPoolExecutor(_THREADS, thread_name_prefix="webhook-redis")
 
     async def accept(self, spec: JobSpec, verified: VerifiedRequest) -> tuple[Outcome, str]:
