@@ -218,6 +218,7 @@ def test_the_life_of_a_send_with_its_webhooks() -> None:
         (history_entry("attempt", outcome="dead"), "dead"),
         (history_entry("attempt", outcome="retry"), "retrying"),
     ],
+    ids=["skipped", "dead", "retry"],  # the entries hold times: stable ids for pytest-xdist
 )
 def test_a_queued_record_shows_what_happened_last(last: str, state: str) -> None:
     client = fakeredis.FakeRedis()
