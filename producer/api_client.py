@@ -19,12 +19,14 @@ import redis as redis_lib
 from cio_pipeline.producer.client import _Producer
 from cio_pipeline.producer.errors import (
     EnqueueError,
+    PersonErased,
     ProducerUnavailable,
     RedisFull,
     ValidationError,
 )
 from cio_pipeline.producer.ids import new_idempotency_key
 from cio_pipeline.producer.jobs import send_job
+from cio_pipeline.producer.marks import job_subjects
 from cio_pipeline.producer.regions import Region, Regions
 from cio_pipeline.producer.requests import (
     SendEmailRequest,
@@ -98,11 +100,22 @@ class APIClient(_Producer):
         # write then fails, the record says queued for a job that does not exist, which a
         # retry with the same key takes over (any job of the key may claim a queued record).
         ttl_s = self.settings.delivery_record_ttl_s
-        self._redis_call(
-            lambda: queue_send(self.redis, self.keys, key, job.id, ttl_s),
+        # The erase check rides with the record (no extra round trip): an erased person's
+        # send leaves no record either.
+        erase_key = self._enqueuer.erase_keys.get()
+        subjects = job_subjects(spec.func, spec.operation)
+        marks = [self.keys.erased(erase_key.mark(s)) for s in subjects]
+        noted = self._redis_call(
+            lambda: queue_send(self.redis, self.keys, key, job.id, ttl_s, marks),
             "noting the send",
             [job.id],
         )
+        if noted is None:
+            raise PersonErased(
+                "1 job(s) concern an erased person (refused for the erase's retention period)",
+                not_written_ids=[job.id],
+                erased_ids=[job.id],
+            )
         if writer is None:
             self._enqueuer.write([job])
         else:

@@ -31,7 +31,7 @@ from typing import Any, Final
 import redis
 from rq.job import JobStatus
 
-from cio_pipeline.producer.errors import ValidationError
+from cio_pipeline.producer.errors import EnqueueError, ValidationError
 from cio_pipeline.producer.ids import partition_for
 from cio_pipeline.producer.keys import Keys
 from cio_pipeline.producer.marks import EraseKeys, job_subjects
@@ -229,14 +229,17 @@ class Enqueuer:
             data = _pickled(func, operation, {} if kwargs is None else kwargs)
         except TypeError as exc:
             raise ValidationError("operation", str(exc)) from None
-        erase_key = self.erase_keys.get()
+        # 128 random bits, as uuid4 gives, at a third of its cost on this hot path.
+        job_id = os.urandom(16).hex()
+        try:
+            erase_key = self.erase_keys.get()
+        except EnqueueError as exc:  # the first call reads the key: name the job it stopped
+            raise exc.regroup(not_written_ids=[job_id]) from None
         if subjects is None:
             subjects = job_subjects(func, operation)
         marks = b"".join(
             bulk(self.keys.erased(erase_key.mark(subject)).encode()) for subject in subjects
         )
-        # 128 random bits, as uuid4 gives, at a third of its cost on this hot path.
-        job_id = os.urandom(16).hex()
         raw_id = job_id.encode()
         created = rq_timestamp().encode()
         encoded = description.encode()

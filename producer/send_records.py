@@ -132,15 +132,26 @@ def run_script(name: str, client: redis.Redis, keys: Sequence[str], args: Sequen
 
 
 def queue_send(
-    client: redis.Redis, keys: Keys, idempotency_key: str, job_id: str, ttl_s: int
-) -> bool:
+    client: redis.Redis,
+    keys: Keys,
+    idempotency_key: str,
+    job_id: str,
+    ttl_s: int,
+    marks: Sequence[str] = (),
+) -> bool | None:
     """Note a send about to be enqueued as job ``job_id`` (before its job is written); True
-    when its record was created, False when the key already had one (a repeat send)."""
+    when its record was created, False when the key already had one (a repeat send), None
+    (nothing written) when one of the erase ``marks`` is set: the send's person was erased."""
     now = time.time()
     ttl_ms = ttl_s * 1000
     created = _QUEUE(
         client,
-        [keys.delivery_record(idempotency_key), keys.send_history(idempotency_key), keys.sends],
+        [
+            keys.delivery_record(idempotency_key),
+            keys.send_history(idempotency_key),
+            keys.sends,
+            *marks,
+        ],
         [
             idempotency_key,
             job_id,
@@ -151,7 +162,7 @@ def queue_send(
             int(now * 1000) - ttl_ms,
         ],
     )
-    return bool(created)
+    return None if created == -1 else bool(created)
 
 
 class CancelResult(enum.StrEnum):

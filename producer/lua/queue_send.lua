@@ -14,7 +14,14 @@
 -- ARGV[5]  the history entry to append (JSON)
 -- ARGV[6]  the most history entries kept
 -- ARGV[7]  sends enqueued before this (unix milliseconds) leave the sorted set
--- Returns  1 when the record was created ("queued:<job id>"), 0 when one was there
+-- KEYS[4..] the erase markers of the people the send concerns (producer/marks.py)
+-- Returns  1 when the record was created ("queued:<job id>"), 0 when one was there, -1 (and
+--          nothing written) when one of the people was erased (the job is refused too)
+for i = 4, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    return -1
+  end
+end
 local created = redis.call('SET', KEYS[1], 'queued:' .. ARGV[2], 'NX', 'PX', ARGV[3])
 redis.call('RPUSH', KEYS[2], ARGV[5])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[6]), -1)

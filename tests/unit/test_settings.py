@@ -29,14 +29,14 @@ def test_values_are_read() -> None:
     settings = Settings.from_env(
         {
             "REDIS_URL": "redis://h:1/2",
-            "CIO_QUEUE_PREFIX": "{app}",
+            "CIO_QUEUE_PREFIX": "app-1",
             "CIO_PARTITIONS": "16",
             "CIO_REDIS_TIMEOUT_S": "0.25",
         }
     )
     assert (settings.redis_url, settings.queue_prefix, settings.partitions) == (
         "redis://h:1/2",
-        "{app}",
+        "app-1",
         16,
     )
     assert settings.redis_timeout_s == 0.25
@@ -53,6 +53,7 @@ def test_values_are_read() -> None:
         ({"CIO_REDIS_TIMEOUT_S": "soon"}, "CIO_REDIS_TIMEOUT_S"),
         ({"REDIS_URL": "http://localhost"}, "REDIS_URL"),
         ({"CIO_QUEUE_PREFIX": "a b"}, "CIO_QUEUE_PREFIX"),
+        ({"CIO_QUEUE_PREFIX": "{cio}"}, "CIO_QUEUE_PREFIX"),  # no Cluster hash tags
         ({"REDIS_URL": "redis://h:99999/0"}, "REDIS_URL"),
         ({"REDIS_URL": "redis://h:6379/zero"}, "REDIS_URL"),
         ({"CIO_PARTITONS": "8"}, "CIO_PARTITONS"),
