@@ -24,4 +24,10 @@ The story, one module each:
 Everything the demo writes to Redis lives under the queue prefix ``ciodemo`` (``ciodemo-*``
 queues, ``ciodemo:*`` keys, and the RQ job hashes of the jobs it and its receiver produced);
 it deletes those at the end unless ``--keep``.
+
+Modules:
+
+- :mod:`.cleanup` delete what the demo wrote to Redis: keys under its prefix and the jobs it
+  produced
+- :mod:`.view` the demo's screens (rich): the live progress panel and the closing summary
 """

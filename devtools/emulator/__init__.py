@@ -6,6 +6,31 @@
 Importing this package (or :mod:`cio_pipeline.devtools.emulator.cli`, which registers the command)
 needs only the core dependencies: ``create_app`` and the modules behind it need the ``emulator``
 extra (Starlette), so they are imported on first use.
+
+Modules:
+
+- :mod:`.app_routes` app API routes: transactional sends and one harmless read
+- :mod:`.app_rules` validation of transactional (App API) send requests
+- :mod:`.config` how one emulator instance behaves: credentials, region, rate limits, faults
+- :mod:`.control_routes` the emulator's own endpoints under ``/_emulator`` (no auth, never
+  faulted or limited)
+- :mod:`.faults` fault injection: which requests fail, and how
+- :mod:`.middleware` the gate every Track and App request passes: log, faults, auth, rate limit
+- :mod:`.ratelimit` A per-surface sliding-window rate limit, the way a strict server would apply
+  one
+- :mod:`.runtime` the live parts of one emulator instance, shared by the middleware and the
+  routes
+- :mod:`.schemas` request-body validation against Customer.io's published Track API spec
+- :mod:`.serve` serve the emulator app with uvicorn (needs the ``emulator`` extra)
+- :mod:`.state` what the emulator has accepted: people, events, devices, sends, and the request
+  log
+- :mod:`.track_ops` turning Track v1 requests and v2 operations into validated
+  :class:`AcceptedOp` values
+- :mod:`.track_routes` track API routes: v1 (one operation per call) and v2 (``/entity``,
+  ``/batch``)
+- :mod:`.track_rules` track API rules beyond the spec's schemas, and the normalised operation
+  they produce
+- :mod:`.webhooks` the emulator sends reporting webhooks, signed, the way Customer.io does
 """
 
 from __future__ import annotations

@@ -13,4 +13,5 @@ below their public APIs.
   bounded pubsub-thread stop
 - :mod:`.rq`     rq: the worker methods we override, the dequeue helper, the "stuck" message,
   the job-hash layout ``lua/enqueue.lua`` writes, the scheduler process, the worker's pubsub
+- :mod:`.json` CPython's json below its public API: the C encoder, built once
 """

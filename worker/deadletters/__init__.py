@@ -2,4 +2,6 @@
 
 - :mod:`.attempts`  attempt bookkeeping in a job's meta, and the dead-letter record
 - :mod:`.store`     list, show, replay and purge dead letters across every queue
+- :mod:`.record` the dead-letter record: why a job was parked, in one frozen type with its
+  stored form
 """

@@ -3,6 +3,11 @@
 ``gcra.lua`` takes tokens and honours the surface's pause; ``pause.lua`` extends (or reads) the
 pause set after a 429. Both use Redis ``TIME`` as their only clock. See :mod:`.limiter` for the
 exact boundary guarantee.
+
+Modules:
+
+- :mod:`.surfaces` the three surface limiters (Track, transactional sends, other App calls)
+  built from settings
 """
 
 from __future__ import annotations

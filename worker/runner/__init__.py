@@ -3,4 +3,5 @@
 - :mod:`.process`  ``cio-pipeline worker``: the RQ worker and the Track drainer
 - :mod:`.context`  :class:`WorkerContext`: builds clients and limiters and wires the
   capabilities together for the jobs of one process
+- :mod:`.dequeue` taking a job off several RQ queues without a moment where it is in no list
 """

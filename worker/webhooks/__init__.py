@@ -20,6 +20,12 @@ non-2xx answers for days, holding later events meanwhile. So the path is split i
 
 Applications read the store with ``is_suppressed`` (:mod:`cio_pipeline.producer.suppressions`) and
 guard sends with ``skip_if_suppressed=True`` (checked by the worker at send time).
+
+Modules:
+
+- :mod:`.intake` the receiver's Redis side: refuse a replayed signature, enqueue the event,
+  within a bound
+- :mod:`.serve` serve the webhook receiver with uvicorn (needs the ``webhooks`` extra)
 """
 
 from cio_pipeline.worker.webhooks.events import EventError, WebhookEvent, parse_event
