@@ -5,8 +5,9 @@ Usage: wheel_contents.py WHEEL SDIST SOURCE_TREE
 The wheel must install one import root, ``cio_pipeline``, holding as real files exactly the
 source tree's ``cio_pipeline/__init__.py``, its ``py.typed`` marker and the Python, Lua and
 JSON files of ``producer/``, ``worker/`` and ``devtools/`` (which ``cio_pipeline/`` links to):
-nothing missing (package data included), nothing else (no tests, no bench, no ``.venv`` or ``__pycache__`` leftovers), and
-no emulator or demo inside the worker package. The sdist holds the same tree plus metadata.
+nothing missing (package data included), nothing else (no tests, no bench, no ``.venv`` or
+``__pycache__`` leftovers), and no emulator or demo inside the worker package. The sdist holds
+the same tree plus metadata.
 """
 
 from __future__ import annotations
