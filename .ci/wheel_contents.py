@@ -3,10 +3,11 @@
 Usage: wheel_contents.py WHEEL SDIST SOURCE_TREE
 
 The wheel must install one import root, ``cio_pipeline``, holding as real files exactly the
-source tree's ``cio_pipeline/__init__.py`` and the Python, Lua and JSON files of ``producer/``,
-``worker/`` and ``devtools/`` (which ``cio_pipeline/`` links to): nothing missing (package data
-included), nothing else (no tests, no bench, no ``.venv`` or ``__pycache__`` leftovers), and
-no emulator or demo inside the worker package. The sdist holds the same tree plus metadata.
+source tree's ``cio_pipeline/__init__.py``, its ``py.typed`` marker and the Python, Lua and
+JSON files of ``producer/``, ``worker/`` and ``devtools/`` (which ``cio_pipeline/`` links to):
+nothing missing (package data included), nothing else (no tests, no bench, no ``.venv`` or
+``__pycache__`` leftovers), and no emulator or demo inside the worker package. The sdist holds
+the same tree plus metadata.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ CONSOLE_SCRIPT = "cio-pipeline = cio_pipeline.worker.cli:main"
 
 def expected_files(source: Path) -> set[str]:
     """The wheel paths of the product's files in the source tree."""
-    files = {"cio_pipeline/__init__.py"}
+    files = {"cio_pipeline/__init__.py", "cio_pipeline/py.typed"}
     for folder in PACKAGE_FOLDERS:
         for path in (source / folder).rglob("*"):
             relative = path.relative_to(source)

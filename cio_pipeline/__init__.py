@@ -14,9 +14,9 @@ This root re-exports the producer's public API (:mod:`cio_pipeline.producer`). T
   the subprocess helpers of tests and benchmarks (the product never imports it).
 
 In the repository the three live in the top-level folders ``producer/``, ``worker/`` and
-``devtools/``; this folder holds only this file and a symbolic link to each, so that the
-wheel, an editable install, mypy and the tests all see one package tree (see
-``pyproject.toml``).
+``devtools/``; this folder holds only this file, the ``py.typed`` marker (PEP 561) and a
+symbolic link to each, so that the wheel, an editable install, mypy and the tests all see one
+package tree (see ``pyproject.toml``).
 """
 
 from cio_pipeline.producer import (

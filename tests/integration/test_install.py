@@ -151,6 +151,7 @@ def test_the_wheel_installs_one_import_root_and_no_tests(wheel: Path) -> None:
     assert not parts & {"tests", "bench", ".venv", "__pycache__"}
     # real files under the links, package data included
     for needed in (
+        "cio_pipeline/py.typed",  # PEP 561: applications type-check against our annotations
         "cio_pipeline/producer/__init__.py",
         "cio_pipeline/producer/lua/enqueue.lua",
         "cio_pipeline/worker/track/claim_batch.lua",

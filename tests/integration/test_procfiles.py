@@ -8,15 +8,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from process_tree import Proc, alive, answers, descendants, wait_for
 from rq import Worker
 from support import free_port
 
@@ -51,64 +51,6 @@ def test_the_dashboard_port_does_not_follow_honchos_port() -> None:
     assert "--redis-url" not in dashboard  # the URL (and its password) stays out of argv
 
 
-@dataclass(frozen=True)
-class Proc:
-    """A process as /proc shows it; ``started`` tells a reused pid from the same process."""
-
-    pid: int
-    ppid: int
-    started: int
-    state: str
-    command: str
-
-
-def _scan() -> dict[int, Proc]:
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-        except OSError:
-            continue  # gone meanwhile
-        fields = stat[stat.rindex(")") + 2 :].split()
-        pid = int(entry.name)
-        found[pid] = Proc(pid, int(fields[1]), int(fields[19]), fields[0], command)
-    return found
-
-
-def _descendants(root: int) -> list[Proc]:
-    table = _scan()
-    family, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [p for p in table.values() if p.ppid == parent]
-        family += children
-        frontier += [c.pid for c in children]
-    return family
-
-
-def _alive(proc: Proc) -> bool:
-    now = _scan().get(proc.pid)
-    return now is not None and now.started == proc.started and now.state != "Z"
-
-
-def _wait(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s} s: {what}")
-        time.sleep(0.1)  # polling processes and ports that announce nothing else
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @contextmanager
 def _honcho(procfile: str, env: dict[str, str], workdir: Path) -> Iterator[subprocess.Popen[str]]:
     (workdir / "empty.env").write_text("")  # no .env of the developer's is read
@@ -127,11 +69,11 @@ def _honcho(procfile: str, env: dict[str, str], workdir: Path) -> Iterator[subpr
         yield process
     finally:
         if process.poll() is None:  # the test failed before its Ctrl-C
-            family = _descendants(process.pid)
+            family = descendants(process.pid)
             process.kill()
             process.wait(timeout=10)
             for proc in family:
-                if _alive(proc):
+                if alive(proc):
                     os.kill(proc.pid, signal.SIGKILL)
         log.close()
 
@@ -176,22 +118,22 @@ def test_honcho_starts_every_process_and_ctrl_c_leaves_none(
         }
     checks = {
         "worker": lambda: len(Worker.all(connection=redis_client)) == 1,
-        "webhooks": lambda: _answers(f"http://127.0.0.1:{ports['WEBHOOKS_PORT']}/healthz"),
-        "metrics": lambda: _answers(f"http://127.0.0.1:{ports['METRICS_PORT']}/metrics"),
-        "dashboard": lambda: _answers(f"http://127.0.0.1:{ports['RQ_DASHBOARD_PORT']}/"),
+        "webhooks": lambda: answers(f"http://127.0.0.1:{ports['WEBHOOKS_PORT']}/healthz"),
+        "metrics": lambda: answers(f"http://127.0.0.1:{ports['METRICS_PORT']}/metrics"),
+        "dashboard": lambda: answers(f"http://127.0.0.1:{ports['RQ_DASHBOARD_PORT']}/"),
     }
     if procfile == "Procfile.dev":
         state = f"http://127.0.0.1:{ports['EMULATOR_PORT']}/_emulator/state"
-        checks["emulator"] = lambda: _answers(state)
+        checks["emulator"] = lambda: answers(state)
 
     with _honcho(procfile, _env(redis_url, ports, customerio), tmp_path) as honcho:
         log = tmp_path / "honcho.log"
         deadline = time.monotonic() + START_TIMEOUT_S
         for name, check in checks.items():
             remaining = max(deadline - time.monotonic(), 0.1)
-            _wait(lambda c=check: c() or honcho.poll() is not None, remaining, f"{name} answers")
+            wait_for(lambda c=check: c() or honcho.poll() is not None, remaining, f"{name} answers")
             assert honcho.poll() is None, log.read_text()[-3000:]
-        family = _descendants(honcho.pid)
+        family = descendants(honcho.pid)
         commands = " | ".join(p.command for p in family)
         assert ("cio-pipeline emulator" in commands) == (procfile == "Procfile.dev")
         assert all(f"cio-pipeline {n}" in commands for n in ("worker", "webhooks", "metrics"))
@@ -204,7 +146,8 @@ def test_honcho_starts_every_process_and_ctrl_c_leaves_none(
 
         honcho.send_signal(signal.SIGINT)  # Ctrl-C
         honcho.wait(timeout=STOP_TIMEOUT_S)
-        _wait(lambda: not any(_alive(p) for p in family), 10, "every child gone")
+        wait_for(lambda: not any(alive(p) for p in family), 10, "every child gone")
     output = log.read_text()
     assert "SIGINT received" in output
     assert "SIGKILL" not in output, output[-3000:]  # each stopped on honcho's SIGTERM
+    assert "worker.1 stopped (rc=0)" in output  # the worker finished and exited 0

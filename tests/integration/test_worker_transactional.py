@@ -251,7 +251,7 @@ def _a_worker_is_busy(client: redis.Redis) -> bool:
 def _dashboard(env: dict[str, str], redis_url: str) -> Iterator[str]:
     """rq-dashboard on a free loopback port; yields its base URL."""
     if importlib.util.find_spec("rq_dashboard") is None:
-        missing = "rq-dashboard is not installed: pip install 'cio-pipeline[dashboard]'"
+        missing = "rq-dashboard is not installed: uv sync --frozen --all-extras (dashboard extra)"
         if os.environ.get("CI"):
             pytest.fail(missing)
         pytest.skip(missing)
