@@ -44,6 +44,7 @@ __all__ = [
     "lookup",
     "normalize_email",
     "parse_entry",
+    "read_entry",
     "subject",
     "subjects",
     "timestamp_problem",
