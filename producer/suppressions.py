@@ -47,6 +47,7 @@ __all__ = [
     "lookup",
     "normalize_email",
     "parse_entry",
+    "read_entry",
     "subject",
     "subjects",
     "timestamp_problem",
@@ -188,9 +189,9 @@ def lookup(
         records = pipe.execute(raise_on_error=False)
     found = []
     for name, record in zip(names, records, strict=True):
-        if isinstance(record, redis.ConnectionError | redis.TimeoutError):
-            raise record
-        if isinstance(record, Exception) or not isinstance(record, Mapping):
+        if isinstance(record, Exception) and not str(record).startswith("WRONGTYPE"):
+            raise record  # Redis failing (or refusing us) is no damaged record
+        if not isinstance(record, Mapping):
             found.append(Suppression(name, DAMAGED, 0, "?", "the stored record is not a hash"))
         else:
             found.extend(active(name, record))

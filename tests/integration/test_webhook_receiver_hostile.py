@@ -203,3 +203,13 @@ def test_a_paused_redis_gets_503_within_the_bound_and_never_stalls_the_receiver(
         return httpx.post(url + PATH, content=body, headers=_signed(body), timeout=5).is_success
 
     wait_until(accepted, 15, "the receiver to accept again after the pause")
+
+
+def test_uvicorns_own_lines_are_json_too(receiver: tuple[str, _Log]) -> None:
+    url, log = receiver
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.sendall(b"GARBAGE \x00\x01 nonsense\r\n\r\n")
+        sock.recv(1024)  # uvicorn answers 400 and closes
+    (line,) = log.new(1)
+    assert (line["logger"], line["level"]) == ("uvicorn.error", "warning")

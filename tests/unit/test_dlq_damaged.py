@@ -142,7 +142,7 @@ def test_another_applications_failed_jobs_are_never_touched(conn: fakeredis.Fake
     theirs = _dead(conn, GOOD, queue="otherapp")
     dlq = DeadLetters(conn, Keys())
     assert dlq.list() == []
-    for action in (dlq.purge, dlq.replay):
+    for action in (dlq.purge, dlq.replay, dlq.show):
         with pytest.raises(NotADeadLetter, match="another application"):
             action(theirs.id)
     with pytest.raises(UnknownQueue):

@@ -138,3 +138,13 @@ def test_remove_says_when_a_newer_change_keeps_the_suppression() -> None:
     assert result.outcome is Removal.KEPT
     assert [s.reason for s in result.remaining] == ["bounced"]
     assert store.show("ann@example.com")[0].reason == "bounced"
+
+
+def test_an_index_that_is_not_a_sorted_set_lists_as_damaged() -> None:
+    fake = fakeredis.FakeRedis()
+    fake.set(KEYS.suppressions, "by hand")
+    (entry,) = SuppressionStore(fake, KEYS).list()
+    assert (entry.reason, entry.damaged) == (
+        DAMAGED,
+        "the index of suppressions is not a sorted set",
+    )

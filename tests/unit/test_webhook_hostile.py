@@ -5,6 +5,7 @@ receiver's Redis budget is a bounded setting."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -146,3 +147,57 @@ def test_the_receivers_redis_budget_stays_below_customerios_4_s(value: str) -> N
     with pytest.raises(SettingsError, match="CIO_WEBHOOK_REDIS_TIMEOUT_S"):
         WorkerSettings.from_env({"CIO_WEBHOOK_REDIS_TIMEOUT_S": value})
     assert WorkerSettings.from_env({}).webhook_redis_timeout_s == 0.5
+
+
+_APP = create_receiver(WorkerSettings(webhook_signing_key=KEY), fakeredis.FakeRedis())
+_header_bytes = st.one_of(
+    st.binary(max_size=70),
+    st.sampled_from([b"\xc2\xb2", b"1\xb9", b"17e8", b"-5", b"0x10", b" 1 ", b"9" * 40]),
+)
+
+
+def _asgi_post(headers: list[tuple[bytes, bytes]], body: bytes, more: bool = False) -> int:
+    """POST through the ASGI interface itself, headers exactly as given (an HTTP client
+    would fix a wrong Content-Length)."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/webhooks/customerio",
+        "raw_path": b"/webhooks/customerio",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    sent: list[dict[str, Any]] = []
+    messages = [{"type": "http.request", "body": body, "more_body": more}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(_APP(scope, receive, send))
+    return int(sent[0]["status"])
+
+
+@given(st.binary(max_size=300), _header_bytes, _header_bytes, _header_bytes)
+@settings(max_examples=300, deadline=None)
+def test_no_request_gets_a_500(body: bytes, stamp: bytes, signature: bytes, length: bytes) -> None:
+    headers = [
+        (b"x-cio-timestamp", stamp),
+        (b"x-cio-signature", signature),
+        (b"content-length", length),  # declared, maybe wrong or "²"
+    ]
+    assert _asgi_post(headers, body) in (400, 401, 413)
+
+
+def test_a_client_gone_mid_body_is_not_an_error() -> None:
+    headers = [(b"content-length", b"1000"), (b"x-cio-timestamp", b"1")]
+    # the receive() above says http.disconnect once the first chunk is read
+    assert _asgi_post(headers, b'{"event_id": "01', more=True) == 400

@@ -201,6 +201,8 @@ class DeadLetters:
             if home is None:
                 raise NotADeadLetter(f"{job_id} cannot be read and is not a dead letter") from None
             return self._damaged(job_id, home, exc), ""
+        if job.origin not in self.keys.all_queues:
+            raise NotADeadLetter(f"{job_id} belongs to another application's queue")
         latest = job.latest_result()
         return self.entry(job), (latest.exc_string if latest else "") or ""
 

@@ -8,7 +8,10 @@ non-2xx answers for days, holding later events meanwhile. So the path is split i
    checks the signature (:mod:`~cio_pipeline.worker.webhooks.signature`: raw bytes, constant time,
    key rotation, a timestamp tolerance; standard library only, so a Django or Flask view can use
    it), the size and the envelope (:mod:`~cio_pipeline.worker.webhooks.events`), enqueues one job on
-   ``cio-webhooks`` and answers 200, whether or not a worker runs.
+   ``cio-webhooks`` and answers 200, whether or not a worker runs; its Redis calls
+   (:mod:`~cio_pipeline.worker.webhooks.intake`: a replayed signature is refused, a Redis that
+   does not answer within ``CIO_WEBHOOK_REDIS_TIMEOUT_S`` gets 503) never block its event loop;
+   :mod:`~cio_pipeline.worker.webhooks.serve` runs it under uvicorn.
 2. Workers run ``cio_pipeline.worker.jobs.process_webhook``
    (:mod:`~cio_pipeline.worker.webhooks.process`): a repeat of an ``event_id`` is a duplicate with
    no effect; bounces, spam complaints, suppressed drops and unsubscribes go into the suppression

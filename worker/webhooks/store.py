@@ -104,7 +104,15 @@ class SuppressionStore:
     def list(self, limit: int = 1000) -> list[Suppression]:
         """Subjects with a reason in force, most recently changed first (up to ``limit``)."""
         names, damaged = [], []
-        for raw in self.connection.zrevrange(self.keys.suppressions, 0, limit - 1):
+        try:
+            members = self.connection.zrevrange(self.keys.suppressions, 0, limit - 1)
+        except redis.ResponseError as exc:
+            if not str(exc).startswith("WRONGTYPE"):
+                raise
+            # the index was written by something else
+            why = "the index of suppressions is not a sorted set"
+            return [Suppression(self.keys.suppressions, DAMAGED, 0, "?", why)]
+        for raw in members:
             if not isinstance(raw, bytes):
                 names.append(str(raw))
                 continue
