@@ -21,6 +21,8 @@ wheel, an editable install, mypy and the tests all see one package tree (see
 
 from cio_pipeline.producer import (
     APIClient,
+    CancelOutcome,
+    CancelResult,
     CustomerIO,
     CustomerIOException,
     EnqueueError,
@@ -35,6 +37,8 @@ from cio_pipeline.producer import (
     SendInboxMessageRequest,
     SendPushRequest,
     SendSMSRequest,
+    SendStatus,
+    SendSummary,
     SendWhatsAppRequest,
     Settings,
     SettingsError,
@@ -43,6 +47,8 @@ from cio_pipeline.producer import (
 
 __all__ = [
     "APIClient",
+    "CancelOutcome",
+    "CancelResult",
     "CustomerIO",
     "CustomerIOException",
     "EnqueueError",
@@ -57,6 +63,8 @@ __all__ = [
     "SendInboxMessageRequest",
     "SendPushRequest",
     "SendSMSRequest",
+    "SendStatus",
+    "SendSummary",
     "SendWhatsAppRequest",
     "Settings",
     "SettingsError",
