@@ -136,7 +136,9 @@ class APIClient(_Producer):
         key = _check_key(idempotency_key)
         ttl_s = self.settings.delivery_record_ttl_s
         return self._redis_call(
-            lambda: cancel_send(self.redis, self.keys, key, ttl_s), "cancelling the send", []
+            lambda: cancel_send(self.redis, self.keys, key, ttl_s, by="api"),
+            "cancelling the send",
+            [],
         )
 
     def send_status(self, idempotency_key: str) -> SendStatus | None:
