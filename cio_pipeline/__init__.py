@@ -21,6 +21,8 @@ package tree (see ``pyproject.toml``).
 
 from cio_pipeline.producer import (
     APIClient,
+    CancelOutcome,
+    CancelResult,
     CustomerIO,
     CustomerIOException,
     EnqueueError,
@@ -36,6 +38,8 @@ from cio_pipeline.producer import (
     SendInboxMessageRequest,
     SendPushRequest,
     SendSMSRequest,
+    SendStatus,
+    SendSummary,
     SendWhatsAppRequest,
     Settings,
     SettingsError,
@@ -45,6 +49,8 @@ from cio_pipeline.producer import (
 
 __all__ = [
     "APIClient",
+    "CancelOutcome",
+    "CancelResult",
     "CustomerIO",
     "CustomerIOException",
     "EnqueueError",
@@ -60,6 +66,8 @@ __all__ = [
     "SendInboxMessageRequest",
     "SendPushRequest",
     "SendSMSRequest",
+    "SendStatus",
+    "SendSummary",
     "SendWhatsAppRequest",
     "Settings",
     "SettingsError",

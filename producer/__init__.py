@@ -85,10 +85,14 @@ from cio_pipeline.producer.requests import (
     SendSMSRequest,
     SendWhatsAppRequest,
 )
+from cio_pipeline.producer.send_records import CancelOutcome, CancelResult
+from cio_pipeline.producer.send_status import SendStatus, SendSummary
 from cio_pipeline.producer.settings import Settings
 
 __all__ = [
     "APIClient",
+    "CancelOutcome",
+    "CancelResult",
     "CustomerIO",
     "CustomerIOException",
     "EnqueueError",
@@ -104,6 +108,8 @@ __all__ = [
     "SendInboxMessageRequest",
     "SendPushRequest",
     "SendSMSRequest",
+    "SendStatus",
+    "SendSummary",
     "SendWhatsAppRequest",
     "Settings",
     "SettingsError",

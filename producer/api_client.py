@@ -38,7 +38,7 @@ from cio_pipeline.producer.requests import (
     SendWhatsAppRequest,
 )
 from cio_pipeline.producer.send_records import CancelOutcome, cancel_send, queue_send
-from cio_pipeline.producer.send_status import SendStatus, recent_sends, send_status
+from cio_pipeline.producer.send_status import SendStatus, SendSummary, recent_sends, send_status
 from cio_pipeline.producer.sends import send_payload
 from cio_pipeline.producer.settings import Settings
 
@@ -149,7 +149,9 @@ class APIClient(_Producer):
         key = _check_key(idempotency_key)
         ttl_s = self.settings.delivery_record_ttl_s
         return self._redis_call(
-            lambda: cancel_send(self.redis, self.keys, key, ttl_s), "cancelling the send", []
+            lambda: cancel_send(self.redis, self.keys, key, ttl_s, by="api"),
+            "cancelling the send",
+            [],
         )
 
     def send_status(self, idempotency_key: str) -> SendStatus | None:
@@ -160,7 +162,9 @@ class APIClient(_Producer):
             lambda: send_status(self.redis, self.keys, key), "reading the send", []
         )
 
-    def recent_sends(self, since_s: float = 86_400.0, state: str | None = None) -> list[Any]:
+    def recent_sends(
+        self, since_s: float = 86_400.0, state: str | None = None
+    ) -> list[SendSummary]:
         """Sends enqueued in the last ``since_s`` seconds, newest first (``state``: only
         those in it; see :data:`cio_pipeline.producer.send_status.STATES`)."""
         return self._redis_call(

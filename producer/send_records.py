@@ -208,9 +208,10 @@ class CancelOutcome:
 
 
 def cancel_send(
-    client: redis.Redis, keys: Keys, idempotency_key: str, ttl_s: int, by: str = "cancel"
+    client: redis.Redis, keys: Keys, idempotency_key: str, ttl_s: int, by: str = "api"
 ) -> CancelOutcome:
-    """Cancel a queued send, atomically with the worker's claim (``lua/cancel_send.lua``)."""
+    """Cancel a queued send, atomically with the worker's claim (``lua/cancel_send.lua``);
+    ``by`` (``api``, ``cli``) is noted in its history."""
     ttl_ms = ttl_s * 1000
     reply = [
         part.decode() if isinstance(part, bytes) else str(part)

@@ -137,13 +137,24 @@ def test_release_in_every_state(state: str, after: str | None) -> None:
     assert client.llen(KEYS.send_history("k")) == 1  # the attempt is noted whatever the state
 
 
-@pytest.mark.parametrize("state", list(STATES))
-def test_resend_clears_only_records_that_may_be_sent_again(state: str) -> None:
+@pytest.mark.parametrize(
+    ("state", "handed_back", "after"),
+    [
+        ("none", False, None),
+        ("queued", False, "queued:job-1"),
+        ("pending-own", True, "queued:job-1"),
+        ("pending-other", True, "queued:job-2"),
+        ("ambiguous", True, "queued:job-1"),
+        ("delivered", False, "delivered:d-1"),
+        ("cancelled", False, "cancelled:job-1"),
+    ],
+)
+def test_resend_hands_back_only_sends_whose_outcome_is_unknown(
+    state: str, handed_back: bool, after: str | None
+) -> None:
     client = _redis(STATES[state])
-    dropped = DeliveryRecords(client, KEYS, TTL_S).clear_for_resend("k")
-    kept = state in ("none", "delivered", "cancelled")
-    assert dropped is not kept
-    assert _record(client) == (STATES[state] if kept else None)
+    assert DeliveryRecords(client, KEYS, TTL_S).clear_for_resend("k") is handed_back
+    assert _record(client) == after  # still cancellable until a worker claims it again
 
 
 # ---- the producer's queued record ------------------------------------------------------------

@@ -1,27 +1,23 @@
 #!lua flags=allow-oom
--- forget_send.lua: drop a send's delivery record, unless it says the send was delivered.
+-- forget_send.lua: let a person send again a send whose outcome is unknown.
 --
--- Used when Customer.io certainly did not act on a send (release: only this job's own
--- pending claim goes) and when a person asks for an ambiguous send to go again (resend:
--- any queued, pending or ambiguous record goes). A delivered or cancelled record is never
--- dropped: a cancelled send must not go out through a replay.
+-- Used by `cio-pipeline dlq replay --resend-ambiguous`: a pending (stranded) or ambiguous
+-- record goes back to "queued:<job id>", so the replayed job may claim it and send, and the
+-- send can still be cancelled until then. A queued record is already sendable; a delivered
+-- record is never touched (no second send), nor a cancelled one (a cancelled send must not
+-- go out through a replay). (Until issue 20 this dropped the record; a dropped record would
+-- make a replayed send impossible to cancel.)
 --
 -- KEYS[1]  the delivery record key
--- ARGV[1]  the exact record to drop ("pending:<job id>"), or "" for any record but
---          delivered and cancelled
--- Returns  1 when the record was dropped, else 0
--- Flag allow-oom: it must run while Redis is at maxmemory, since delivering is what
--- frees memory (see worker/core/lua.py).
+-- Returns  1 when the record was handed back as queued, else 0
+-- Flag allow-oom: like the claim, it must run while Redis is at maxmemory.
 local record = redis.call('GET', KEYS[1])
 if not record then
   return 0
 end
-if ARGV[1] ~= '' and record ~= ARGV[1] then
+local state, owner = string.match(record, '^(%a+):(.*)$')
+if state ~= 'pending' and state ~= 'ambiguous' then
   return 0
 end
-if ARGV[1] == '' and (string.sub(record, 1, 10) == 'delivered:'
-    or string.sub(record, 1, 10) == 'cancelled:') then
-  return 0
-end
-redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[1], 'queued:' .. owner, 'KEEPTTL')
 return 1

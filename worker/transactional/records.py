@@ -162,10 +162,11 @@ class DeliveryRecords:
         )
 
     def clear_for_resend(self, idempotency_key: str) -> bool:
-        """Let a person send an ambiguous (or stranded pending) send again: drop its record
-        unless it says delivered or cancelled (atomic). True when a record was dropped."""
+        """Let a person send an ambiguous (or stranded pending) send again: its record goes
+        back to queued (claimable, still cancellable); a delivered or cancelled record is
+        left alone (atomic, ``forget_send.lua``). True when the record was handed back."""
         key = self._keys.delivery_record(idempotency_key)
-        return bool(_FORGET(self._client, keys=[key], args=[""]))
+        return bool(_FORGET(self._client, keys=[key]))
 
     def get(self, idempotency_key: str) -> DeliveryRecord | None:
         """The send's record, or None."""
