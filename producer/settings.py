@@ -21,13 +21,12 @@ from cio_pipeline.producer.errors import SettingsError
 from cio_pipeline.producer.masking import mask_url
 from cio_pipeline.producer.redis_endpoint import check_endpoint
 from cio_pipeline.producer.regions import Region, Regions
+from cio_pipeline.producer.unknown_variables import check_unknown, warn_unknown
 from cio_pipeline.producer.variables import (
     BY_NAME,
     check_fields,
-    check_unknown,
     env_field,
     read_fields,
-    warn_unknown,
 )
 
 __all__ = ["KNOWN_VARIABLES", "Settings", "check_region"]

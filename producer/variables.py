@@ -1,9 +1,8 @@
 """Every environment variable cio-pipeline reads, declared once: name, default, range, meaning.
 
 The settings dataclasses bind their fields to these declarations (:func:`env_field`); reading
-the environment, range checks, the list of known variables (an unknown ``CIO_*`` or
-``CUSTOMERIO_*`` variable is an error for the worker and the commands, a warning for the
-producer, with a "did you mean") and the test that
+the environment, range checks, the list of known variables (what is not in it:
+:mod:`cio_pipeline.producer.unknown_variables`) and the test that
 ``config/example.env`` documents exactly these, with these defaults, all derive from
 :data:`VARIABLES`. The table lives in the producer, the bottom layer, because the producer's
 check of unknown variables must know the worker's variables too (an application and its
@@ -12,15 +11,12 @@ workers often share one environment file).
 
 from __future__ import annotations
 
-import difflib
 import math
-import sys
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from cio_pipeline.producer.errors import SettingsError, UnknownSettingWarning
+from cio_pipeline.producer.errors import SettingsError
 from cio_pipeline.producer.regions import Regions
 
 __all__ = [
@@ -28,11 +24,8 @@ __all__ = [
     "VARIABLES",
     "Variable",
     "check_fields",
-    "check_unknown",
     "env_field",
     "read_fields",
-    "unknown_variables",
-    "warn_unknown",
 ]
 
 Kind = Literal["text", "secret", "int", "number", "flag", "choice"]
@@ -274,7 +267,6 @@ VARIABLES: Final[tuple[Variable, ...]] = (
 )
 
 BY_NAME: Final[dict[str, Variable]] = {v.name: v for v in VARIABLES}
-_PREFIXES: Final = ("CIO_", "CUSTOMERIO_")
 
 
 def env_field(name: str) -> Any:
@@ -300,54 +292,3 @@ def check_fields(instance: Any) -> None:
             value = getattr(instance, f.name)
             if value is not None:
                 BY_NAME[f.metadata["env"]].check(value)
-
-
-def unknown_variables(environ: Mapping[str, str]) -> list[str]:
-    """The ``CIO_*``/``CUSTOMERIO_*`` variables of ``environ`` cio-pipeline never reads, each
-    with a "did you mean" hint when one is close, sorted."""
-    found = []
-    for name in sorted(environ):
-        if name.startswith(_PREFIXES) and name not in BY_NAME:
-            close = difflib.get_close_matches(name, BY_NAME, n=1)
-            found.append(f"{name} (did you mean {close[0]}?)" if close else name)
-    return found
-
-
-def check_unknown(environ: Mapping[str, str]) -> None:
-    """Raise :class:`SettingsError` for a ``CIO_*``/``CUSTOMERIO_*`` variable we never read
-    (the worker and the commands: a misspelt knob that does nothing is worse than a stop)."""
-    unknown = unknown_variables(environ)
-    if unknown:
-        raise SettingsError(
-            f"{unknown[0]} is not a variable cio-pipeline reads; see config/example.env for "
-            "the list"
-        )
-
-
-_warned: set[str] = set()
-
-
-def warn_unknown(environ: Mapping[str, str]) -> None:
-    """Warn (:class:`UnknownSettingWarning`, once per variable and process) about
-    ``CIO_*``/``CUSTOMERIO_*`` variables we never read, and go on: the producer runs in an
-    application's process, whose environment may hold its own variables with our prefixes."""
-    fresh = [text for text in unknown_variables(environ) if text not in _warned]
-    if not fresh:
-        return
-    _warned.update(fresh)
-    warnings.warn(
-        f"cio-pipeline does not read {', '.join(fresh)}; ignored (the worker and the "
-        "cio-pipeline commands refuse unknown CIO_/CUSTOMERIO_ variables; see "
-        "config/example.env for the list)",
-        UnknownSettingWarning,
-        stacklevel=_caller_level(),
-    )
-
-
-def _caller_level() -> int:
-    """The ``stacklevel`` that points a warning at the first frame outside the producer
-    package (the application's call), however deep inside it the warning is issued."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(__package__):
-        frame, level = frame.f_back, level + 1  # type: ignore[assignment]
-    return level

@@ -93,7 +93,7 @@ def register(subparsers: Any) -> None:
         "--region",
         choices=sorted(REGION_URLS),
         default="us",
-        help="what GET /api/v1/accounts/region reports",
+        help="what GET /api/v1/accounts/region reports (default: us)",
     )
     parser.add_argument("--environment-id", type=int, default=1)
     parser.add_argument(

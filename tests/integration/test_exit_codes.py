@@ -196,6 +196,38 @@ def _suppressed(case: Case, *argv: str) -> Run:
     return case.run("suppressions", *argv)
 
 
+def _show_dead_letter(case: Case) -> Run:
+    job_id = _dead_letter(case.client, ambiguous=True)
+    run = case.run("dlq", "show", job_id)
+    labels = [line.split(":", 1)[0] for line in run.out.splitlines() if ":" in line]
+    assert labels.count("reason") == 1 and labels.count("attempts") == 1  # each field once
+    assert "last attempt:  2023-11-14T22:14:20Z" in run.out  # ISO-8601 UTC
+    assert f"cio-pipeline dlq replay --resend-ambiguous {job_id}" in run.out  # the real id
+    return run
+
+
+def _replay_ambiguous(case: Case) -> Run:
+    job_id = _dead_letter(case.client, ambiguous=True)
+    run = case.run("dlq", "replay", job_id)
+    assert f"--resend-ambiguous {job_id}" in run.err
+    return run
+
+
+def _remove_unknown(case: Case) -> Run:
+    before = case.client.dbsize()
+    run = case.run("suppressions", "remove", "nobody@example.com", "--reason", "x")
+    assert case.client.dbsize() == before  # nothing written
+    assert "not suppressed" in run.err
+    return run
+
+
+def _strict_import(case: Case) -> Run:
+    run = _import(case, BAD, "--types", "age:int", "--strict")
+    # the bad row is line 3: the resume command starts past it, not at it again
+    assert run.out.splitlines()[-1].endswith("--strict --start-line 4"), run.out
+    return run
+
+
 GOOD = "id,email,age\n1,ann@example.com,41\n2,bob@example.com,7\n"
 BAD = "id,email,age\n1,ann@example.com,41\n2,bob@example.com,x\n3,cy@example.com,5\n"
 
@@ -208,11 +240,11 @@ CASES: dict[tuple[str, int], Callable[[Case], Run | int]] = {
     ("worker", 2): lambda c: _worker_burst(c, CIO_WEBHOOK_HOOK="nosuchmodule_h6:f"),
     ("dlq list", 0): lambda c: c.run("dlq", "list"),
     ("dlq list", 2): lambda c: c.run("dlq", "list", "--queue", "bogus"),
-    ("dlq show", 0): lambda c: c.run("dlq", "show", _dead_letter(c.client)),
+    ("dlq show", 0): _show_dead_letter,
     ("dlq show", 1): lambda c: c.run("dlq", "show", _queued_send(c.client)),
     ("dlq show", 3): lambda c: c.run("dlq", "show", "no-such-job"),
     ("dlq replay", 0): lambda c: c.run("dlq", "replay", _dead_letter(c.client)),
-    ("dlq replay", 1): lambda c: c.run("dlq", "replay", _dead_letter(c.client, ambiguous=True)),
+    ("dlq replay", 1): _replay_ambiguous,
     ("dlq replay", 2): lambda c: c.run("dlq", "replay"),
     ("dlq replay", 3): lambda c: c.run("dlq", "replay", "no-such-job"),
     ("dlq purge", 0): lambda c: c.run("dlq", "purge", _dead_letter(c.client)),
@@ -224,7 +256,7 @@ CASES: dict[tuple[str, int], Callable[[Case], Run | int]] = {
     ("import", 0): lambda c: _import(c, GOOD),
     ("import", 1): lambda c: _import(c, BAD, "--types", "age:int"),
     ("import", 2): lambda c: c.run("import", str(c.tmp_path / "missing.csv")),
-    ("import", 3): lambda c: _import(c, BAD, "--types", "age:int", "--strict"),
+    ("import", 3): _strict_import,
     ("stats", 0): lambda c: c.run("stats"),
     ("health", 0): _health_ok,
     ("health", 1): lambda c: c.run("health"),
@@ -249,9 +281,7 @@ CASES: dict[tuple[str, int], Callable[[Case], Run | int]] = {
     ("suppressions remove", 0): lambda c: _suppressed(
         c, "remove", "ann@example.com", "--reason", "fixed"
     ),
-    ("suppressions remove", 3): lambda c: c.run(
-        "suppressions", "remove", "nobody@example.com", "--reason", "x"
-    ),
+    ("suppressions remove", 3): _remove_unknown,
 }
 
 

@@ -169,9 +169,11 @@ def register(subparsers: Any) -> None:
         choices=("csv", "jsonl"),
         help="default: from the extension, else the first byte",
     )
-    parser.add_argument("--id-column", default="id", help="person id column (default id)")
+    parser.add_argument("--id-column", default="id", help="person id column (default: id)")
     parser.add_argument(
-        "--email-column", default="email", help="e-mail column, the identifier when a row has no id"
+        "--email-column",
+        default="email",
+        help="e-mail column, the identifier when a row has no id (default: email)",
     )
     parser.add_argument("--columns", help="attribute columns, comma-separated (default all)")
     parser.add_argument(
@@ -192,19 +194,19 @@ def register(subparsers: Any) -> None:
         type=int,
         default=1,
         metavar="N",
-        help="skip rows that start before line N (to resume)",
+        help="skip rows that start before line N, to resume (default: 1)",
     )
     parser.add_argument(
         "--max-backlog",
         type=int,
         default=DEFAULT_MAX_BACKLOG,
         metavar="JOBS",
-        help=f"wait while the Track backlog is above this (default {DEFAULT_MAX_BACKLOG:,})",
+        help=f"wait while the Track backlog is above this (default: {DEFAULT_MAX_BACKLOG:,})",
     )
     parser.add_argument(
         "--progress",
         choices=("auto", "rich", "plain"),
         default="auto",
-        help="auto: a rich bar in a terminal when rich is installed",
+        help="auto: a rich bar in a terminal when rich is installed (default: auto)",
     )
     parser.set_defaults(func=_run)

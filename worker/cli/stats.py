@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.worker.cli.errors import CannotTell
 from cio_pipeline.worker.core.extras import require_extra
 from cio_pipeline.worker.core.settings import WorkerSettings
 from cio_pipeline.worker.ops.stats import snapshot
@@ -24,6 +25,8 @@ def _run(args: argparse.Namespace) -> int:
     keys = Keys.of(settings.queue)
     connection = worker_connection(settings)
     if args.watch:
+        if not args.interval_s > 0:
+            raise CannotTell(f"--interval-s must be above 0, got {args.interval_s}")
         require_extra("ops")
         from rich.live import Live
 

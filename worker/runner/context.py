@@ -16,6 +16,7 @@ from typing import Any
 import redis
 
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.masking import describe_redis
 from cio_pipeline.producer.redis_endpoint import redis_client
 from cio_pipeline.worker.clients.app import AppClient
 from cio_pipeline.worker.clients.track import TrackClient
@@ -159,6 +160,11 @@ def current() -> WorkerContext:
     global _current
     if _current is None:
         settings = WorkerSettings.from_env()
-        outage = RedisOutage()
+        queue = settings.queue
+        outage = RedisOutage(
+            address=describe_redis(
+                queue.redis_url, queue.redis_sentinels, queue.redis_sentinel_master
+            )
+        )
         _current = WorkerContext(settings, worker_connection(settings, outage), outage=outage)
     return _current
