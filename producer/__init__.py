@@ -60,6 +60,8 @@ Modules:
   left
 - :mod:`.writes` the write request: a chunk of prepared jobs as one ``enqueue.lua`` call, and
   what its answer (or its failure) means for each job
+- :mod:`.unknown_variables` variables with our prefixes that cio-pipeline never reads: refused
+  or warned about
 """
 
 from cio_pipeline.producer.api_client import APIClient
