@@ -15,6 +15,7 @@ from cio_pipeline.producer.client import _Producer
 from cio_pipeline.producer.errors import ValidationError
 from cio_pipeline.producer.ids import new_idempotency_key
 from cio_pipeline.producer.jobs import send_job
+from cio_pipeline.producer.normalize import check_text
 from cio_pipeline.producer.regions import Region, Regions
 from cio_pipeline.producer.requests import (
     SendEmailRequest,
@@ -68,6 +69,9 @@ class APIClient(_Producer):
             key = new_idempotency_key()
         elif not isinstance(key, str) or not 1 <= len(key) <= 200:
             raise ValidationError("idempotency_key", "must be a string of 1 to 200 characters")
+        else:
+            key = str.__str__(key)  # a plain str: a subclass would not survive the pickle
+            check_text(key, "idempotency_key")
         if not isinstance(skip, bool):
             raise ValidationError("skip_if_suppressed", "must be True or False")
         spec = send_job(op, key, self.keys)

@@ -23,6 +23,8 @@ from rq.exceptions import DequeueTimeout
 from rq.job import Job, JobStatus
 from rq.utils import as_text
 
+from cio_pipeline.worker.runner.unreadable import read_dequeued
+
 __all__ = ["BLOCK_S", "STUCK", "ReliableQueue", "put_back"]
 
 #: The failure text RQ's maintenance gives a job left in an intermediate list.
@@ -53,14 +55,19 @@ class ReliableQueue(Queue):
         def take(moved: tuple[str, Any] | None) -> tuple[Job, Queue] | None:
             if moved is None:
                 return None
-            return cls._fetch_dequeued_job(
-                connection,
+            queue = cls.from_queue_key(
                 moved[0],
-                as_text(moved[1]),
+                connection=connection,
                 job_class=job_class,
                 serializer=serializer,
                 death_penalty_class=death_penalty_class,
             )
+            # RQ's _fetch_dequeued_job, but a job RQ cannot read is dead-lettered (or set
+            # aside), not raised out of the worker's loop: see .unreadable.
+            job = read_dequeued(
+                connection, queue, as_text(moved[1]), queue.job_class, queue.serializer
+            )
+            return None if job is None else (job, queue)
 
         while True:
             for key in queue_keys:

@@ -31,6 +31,7 @@ from rq.job import Job
 
 from cio_pipeline.producer.keys import Keys
 from cio_pipeline.worker.clients.app import AppClient, SendKind
+from cio_pipeline.worker.clients.base import encode_json
 from cio_pipeline.worker.clients.outcomes import (
     Outcome,
     RateLimited,
@@ -103,6 +104,7 @@ def deliver_send(
     """
     attempt = begin_attempt(job)
     operation = f"send {kind}"
+    _check_encodable(job, operation, request)
     if skip_if_suppressed:
         reason = suppression_reason(ctx.connection, ctx.keys, request)
         if reason is not None:
@@ -124,6 +126,29 @@ def deliver_send(
     if claim.result is ClaimResult.OTHER_JOB:
         return _held_by_other_job(ctx, job, operation, attempt, claim.owner, claim.state)
     return _send(ctx, job, kind, request, idempotency_key, (operation, attempt))
+
+
+#: What building a request raises before anything goes out: a body JSON or UTF-8 cannot
+#: carry (a lone surrogate, a huge integer, bytes), or a send kind the App API does not have.
+_BEFORE_IT_LEAVES = (ValueError, TypeError, RecursionError)
+
+
+def _check_encodable(job: Job, operation: str, request: dict[str, Any]) -> None:
+    """Dead-letter, before its idempotency key is claimed, a send whose body cannot be
+    encoded (a job the producer would have refused, written by something else)."""
+    try:
+        encode_json(request)
+    except _BEFORE_IT_LEAVES as exc:
+        raise _unsendable(job, operation, exc) from None
+
+
+def _unsendable(job: Job, operation: str, exc: BaseException) -> Exception:
+    return dead_letter(
+        job,
+        operation,
+        f"the send cannot be built ({type(exc).__name__}: its body is not valid JSON "
+        "text); nothing was sent, and its idempotency key is free for a corrected send",
+    )
 
 
 def _skipped(ctx: SendParts, job: Job, operation: str, attempt: int, reason: str) -> dict[str, Any]:
@@ -153,7 +178,11 @@ def _send(
         raise RetryLater(
             ctx.limiters.transactional.paused_for(), "waiting for the rate limit"
         ) from None
-    outcome = app.send(cast(SendKind, kind), request)
+    try:
+        outcome = app.send(cast(SendKind, kind), request)
+    except _BEFORE_IT_LEAVES as exc:  # encoding the body, or an unknown kind: nothing left
+        ctx.outage.persist(lambda: ctx.records.release(idempotency_key, job.id))
+        raise _unsendable(job, operation, exc) from None
     ctx.tally.add("transactional_requests")  # written with the record or the job's failure
     if isinstance(outcome, RateLimited):
         ctx.tally.add("transactional_429")
