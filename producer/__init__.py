@@ -62,6 +62,8 @@ Modules:
   what its answer (or its failure) means for each job
 - :mod:`.unknown_variables` variables with our prefixes that cio-pipeline never reads: refused
   or warned about
+- :mod:`.scalars` scalar values as Customer.io and JSON readers take them: text, integers, unix
+  times
 """
 
 from cio_pipeline.producer.api_client import APIClient

@@ -27,6 +27,7 @@ from cio_pipeline.producer.errors import (
 from cio_pipeline.producer.ids import new_idempotency_key
 from cio_pipeline.producer.jobs import send_job
 from cio_pipeline.producer.marks import job_subjects
+from cio_pipeline.producer.normalize import check_text
 from cio_pipeline.producer.regions import Region, Regions
 from cio_pipeline.producer.requests import (
     SendEmailRequest,
@@ -50,6 +51,8 @@ _T = TypeVar("_T")
 def _check_key(key: Any) -> str:
     if not isinstance(key, str) or not 1 <= len(key) <= 200:
         raise ValidationError("idempotency_key", "must be a string of 1 to 200 characters")
+    key = str(str.__str__(key))  # a plain str: a subclass would not survive the pickle
+    check_text(key, "idempotency_key")
     return key
 
 

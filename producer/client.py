@@ -212,8 +212,10 @@ class CustomerIO(_Producer):
         device: dict[str, Any] = {"token": device_id, "platform": platform}
         if "last_used" in data:
             device["last_used"] = data.pop("last_used")
-        attributes = dict(data.pop("attributes", None) or {})
-        attributes.update(data)
+        attributes = data.pop("attributes", None) or {}
+        if not isinstance(attributes, dict):
+            raise ValidationError("device.attributes", "must be a dict")
+        attributes = {**attributes, **data}
         if attributes:
             device["attributes"] = attributes
         return self._track(person_op("add_device", customer_id, device=device))

@@ -106,6 +106,12 @@ class Keys:
         return f"{self.prefix}:claimed-meta:{partition}"
 
     @property
+    def set_aside(self) -> str:
+        """List of job ids a worker could neither read nor dead-letter (their key is not a
+        job hash): moved out of the queue so that the queue goes on."""
+        return f"{self.prefix}:set-aside"
+
+    @property
     def track_workers(self) -> str:
         """Live Track workers (a sorted set scored by heartbeat expiry), for fair leases."""
         return f"{self.prefix}:track-workers"

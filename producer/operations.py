@@ -82,8 +82,9 @@ def _identifiers(value: Any, field: str) -> tuple[dict[str, str], tuple[str, str
 def _event_name(name: Any, field: str = "name") -> str:
     if not isinstance(name, str) or not name.strip():
         raise ValidationError(field, "must be a non-blank string")
-    check_bytes(name, LIMITS.event_name_bytes, field)
-    return name
+    text: str = str.__str__(name)  # a plain str: a subclass would not survive the pickle
+    check_bytes(text, LIMITS.event_name_bytes, field)
+    return text
 
 
 def _event_id(value: Any) -> str:

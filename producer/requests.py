@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from typing import Any, ClassVar
 
-from cio_pipeline.producer.errors import CustomerIOException
+from cio_pipeline.producer.errors import CustomerIOException, ValidationError
 
 __all__ = [
     "SendEmailRequest",
@@ -134,7 +134,12 @@ class SendEmailRequest(SendRequest):
         if name in self.attachments:
             raise CustomerIOException(f"attachment {name} already exists")
         if encode:
-            raw = content.encode("utf-8") if isinstance(content, str) else content
+            try:
+                raw = content.encode("utf-8") if isinstance(content, str) else bytes(content)
+            except (UnicodeEncodeError, TypeError, ValueError):
+                raise ValidationError(
+                    "attachments", "content must be valid Unicode text or bytes"
+                ) from None
             content = base64.b64encode(raw).decode()
         self.attachments[name] = content
 

@@ -10,6 +10,13 @@ in a worker. So:
   produce time instead of becoming a job no worker can read.
 - :meth:`SafeSerializer.loads` uses an unpickler whose ``find_class`` refuses every global, so a
   forged job whose pickle names ``os.system`` (or anything else) fails to load and never runs.
+- It is bounded, so that no stored value can hold a worker's CPU or memory: at most
+  :data:`MAX_DATA_BYTES` of pickle, and a loaded value at most :data:`MAX_DEPTH` levels deep
+  with at most :data:`MAX_ITEMS` items in its tree, counting a shared object each time it is
+  reached (a 385-byte pickle can share one list 40 levels deep: 2**40 items once walked or
+  JSON-encoded). Anything over raises :class:`DataRefused`, after a walk that stops at the
+  bound. :func:`inflate` reads RQ's (optionally zlib-compressed) data field under the same
+  size bound.
 
 Pass ``cio_pipeline.worker.serializer`` paths as ``cio_pipeline.producer.serializer.SafeSerializer``
 to RQ.
@@ -20,15 +27,41 @@ from __future__ import annotations
 import io
 import pickle
 import threading
-from typing import Any, NoReturn
+import zlib
+from typing import Any, Final, NoReturn
 
-__all__ = ["ForbiddenGlobal", "SafeSerializer"]
+__all__ = [
+    "MAX_DATA_BYTES",
+    "MAX_DEPTH",
+    "MAX_ITEMS",
+    "DataRefused",
+    "ForbiddenGlobal",
+    "SafeSerializer",
+    "check_shape",
+    "inflate",
+]
+
+#: Largest job data (pickle bytes, after decompression) a worker reads. The producer's
+#: largest job, a send with 2 MB of attachments, is far below it.
+MAX_DATA_BYTES: Final = 8 * 1024 * 1024
+#: Deepest nesting of containers in a loaded value. The producer nests an operation's values
+#: at most 32 levels deep, and a job adds 3 around the operation.
+MAX_DEPTH: Final = 64
+#: Most items (of lists, tuples, sets, and dict keys and values) in a loaded value's tree,
+#: shared objects counted each time they are reached: ten times what the producer lets one
+#: operation hold.
+MAX_ITEMS: Final = 1_000_000
+_CONTAINERS: Final = (list, tuple, dict, set, frozenset)
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 
 class ForbiddenGlobal(pickle.UnpicklingError):
     """A pickle tried to load a global (class or function); refused."""
+
+
+class DataRefused(pickle.UnpicklingError):
+    """Job data over the size, depth or item bounds; refused unread (the message says which)."""
 
 
 class _PrimitivePickler(pickle.Pickler):
@@ -78,5 +111,61 @@ class SafeSerializer:
 
     @staticmethod
     def loads(data: bytes) -> Any:
-        """Unpickle ``data``; raises :class:`ForbiddenGlobal` if it names any global."""
-        return _NoGlobalsUnpickler(io.BytesIO(data)).load()
+        """Unpickle ``data``; raises :class:`ForbiddenGlobal` if it names any global and
+        :class:`DataRefused` if it is over the bounds (see the module docstring)."""
+        if len(data) > MAX_DATA_BYTES:
+            raise DataRefused(f"job data of {len(data)} bytes is over {MAX_DATA_BYTES}")
+        value = _NoGlobalsUnpickler(io.BytesIO(data)).load()
+        check_shape(value)
+        return value
+
+
+def check_shape(value: Any) -> None:
+    """Raise :class:`DataRefused` if ``value`` nests deeper than :data:`MAX_DEPTH` or holds
+    more than :data:`MAX_ITEMS` items, counting a shared object each time it is reached.
+
+    Each distinct container is walked once (its item count and height remembered), so a
+    value built from a few shared lists is measured in microseconds however large it would
+    be once encoded; a value that contains itself ends at the depth bound.
+    """
+    if type(value) in _CONTAINERS:
+        _measure(value, 0, {})
+
+
+def _measure(node: Any, depth: int, seen: dict[int, tuple[int, int]]) -> tuple[int, int]:
+    """(items in ``node``'s tree, its height); raises DataRefused over a bound."""
+    known = seen.get(id(node))  # ids are stable: ``value`` keeps every node alive
+    if known is None:
+        if depth >= MAX_DEPTH:
+            raise DataRefused(f"job data nests deeper than {MAX_DEPTH} levels")
+        children = (*node.keys(), *node.values()) if type(node) is dict else node
+        items, height = len(children), 1
+        for child in children:
+            if type(child) in _CONTAINERS:
+                size, below = _measure(child, depth + 1, seen)
+                items += size
+                height = max(height, below + 1)
+                if items > MAX_ITEMS:
+                    raise DataRefused(f"job data holds more than {MAX_ITEMS} items")
+        known = seen[id(node)] = (items, height)
+    if depth + known[1] > MAX_DEPTH:
+        raise DataRefused(f"job data nests deeper than {MAX_DEPTH} levels")
+    return known
+
+
+def inflate(data: bytes) -> bytes:
+    """RQ's stored ``data`` field as pickle bytes: decompressed when it is zlib data (RQ
+    reads uncompressed data too); raises :class:`DataRefused` over :data:`MAX_DATA_BYTES`
+    before or after decompression, without inflating more than that."""
+    if len(data) > MAX_DATA_BYTES:
+        raise DataRefused(f"job data of {len(data)} bytes is over {MAX_DATA_BYTES}")
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(data, MAX_DATA_BYTES)
+    except zlib.error:
+        return data
+    if inflater.unconsumed_tail:
+        raise DataRefused(f"job data inflates to more than {MAX_DATA_BYTES} bytes")
+    if not inflater.eof:
+        return data  # not a complete zlib stream: RQ takes such data as it is, so do we
+    return raw

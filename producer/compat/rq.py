@@ -9,9 +9,10 @@ Checked against the installed rq by ``tests/unit/test_compat_rq.py``; the declar
    refuse unknown jobs unrun, keep job arguments out of the log, hand back a job taken after
    ``rq suspend``, bound the stop); its exception handlers (public) run only after rq logged
    the job's arguments, so they cannot replace ``handle_exception``.
-2. :func:`fetch_dequeued_job`: ``Queue._fetch_dequeued_job``, what rq does with an id it
-   moved off a queue; our ``ReliableQueue.dequeue_any`` moves ids itself
-   (:mod:`cio_pipeline.worker.runner.dequeue`).
+2. :func:`restore_job`: ``Job.restore``, how ``Job.fetch`` turns a job hash's fields into a
+   job; our ``ReliableQueue.dequeue_any`` moves ids itself and reads the hash only after
+   checking its fields (:mod:`cio_pipeline.worker.runner.unreadable`), so that a hash rq
+   cannot parse is dead-lettered instead of raised out of the work loop.
 3. :data:`STUCK_MESSAGE`: the failure text rq's maintenance gives a job a dead worker left in
    an intermediate list; no exception type tells that case apart.
 4. :data:`JOB_HASH_FIELDS`: the job hash ``Queue.enqueue`` writes, which ``lua/enqueue.lua``
@@ -34,7 +35,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import rq
-from rq import Queue
 from rq.job import Job
 from rq.job_lifecycle import call_exception_handlers as _call_exception_handlers
 
@@ -48,7 +48,7 @@ __all__ = [
     "WORKER_OVERRIDES",
     "ask_pubsub_thread_to_stop",
     "call_exception_handlers",
-    "fetch_dequeued_job",
+    "restore_job",
     "scheduler_process",
     "stop_at_next_turn",
     "stop_requested",
@@ -95,19 +95,14 @@ JOB_HASH_FIELDS: Final = frozenset(
 PUBSUB_POLL_S: Final = 0.5
 
 
-def fetch_dequeued_job(
-    queue_class: type[Queue],
-    connection: Any,
-    queue_key: str,
-    job_id: str,
-    **options: Any,
-) -> tuple[Job, Queue] | None:
-    """(2) The job ``job_id`` just moved off ``queue_key``, and its queue; None if its hash is
-    gone. ``options``: ``job_class``, ``serializer``, ``death_penalty_class``."""
-    found: tuple[Job, Queue] | None = queue_class._fetch_dequeued_job(
-        connection, queue_key, job_id, **options
-    )
-    return found
+def restore_job(
+    job_class: type[Job], job_id: str, connection: Any, serializer: Any, raw: Mapping[bytes, bytes]
+) -> Job:
+    """(2) The job ``job_id`` read from its hash's fields ``raw`` (``Job.restore``, what
+    ``Job.fetch`` does after its ``HGETALL``); raises whatever rq's reader raises."""
+    job = job_class(job_id, connection=connection, serializer=serializer)
+    job.restore(raw)
+    return job
 
 
 def call_exception_handlers(worker: Any, job: Job, *exc_info: Any) -> None:

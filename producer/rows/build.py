@@ -130,8 +130,16 @@ def event_id_for(line: int, values: Mapping[str, Any], stamp: Any = None) -> str
     event's timestamp ``stamp`` when it is a readable date (else zero), so that ids still
     sort by time. Two different rows get different ids with overwhelming probability.
     """
-    text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
-    digest = hashlib.blake2b(f"{line}\x00{text}".encode(), digest_size=10).digest()
+    try:
+        text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    # Values JSON cannot carry (a huge integer, deep nesting, mixed key types): the row's
+    # operation is refused when it is validated, naming the column; any id will do until then.
+    except (ValueError, TypeError, RecursionError):
+        text = ""
+    # surrogatepass: a lone surrogate is likewise reported by validation, not here
+    digest = hashlib.blake2b(
+        f"{line}\x00{text}".encode("utf-8", "surrogatepass"), digest_size=10
+    ).digest()
     millis = 0
     if _present(stamp):
         try:

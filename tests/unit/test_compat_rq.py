@@ -53,17 +53,15 @@ def test_every_override_of_an_rq_method_is_listed_in_compat() -> None:
     assert ours == set(WORKER_OVERRIDES), "CioWorker's rq overrides and WORKER_OVERRIDES differ"
 
 
-def test_a_job_moved_off_its_queue_is_fetched_with_its_queue() -> None:
+def test_a_job_hash_is_restored_as_fetch_reads_it() -> None:
     fake = fakeredis.FakeRedis()
     queue = Queue("compat", connection=fake, serializer=SafeSerializer)
     job = queue.enqueue_call("cio_pipeline.worker.jobs.process_webhook", args=({"n": 1},))
-    moved = Queue.lmove(fake, queue.key, None)
-    assert moved is not None, changed("Queue.lmove")
-    found = compat.fetch_dequeued_job(
-        Queue, fake, moved[0], moved[1].decode(), serializer=SafeSerializer
+    raw = fake.hgetall(job.key)
+    found = compat.restore_job(Job, job.id, fake, SafeSerializer, raw)
+    assert (found.id, found.origin, found.args) == (job.id, "compat", ({"n": 1},)), changed(
+        "Job.restore"
     )
-    assert found is not None, changed("Queue._fetch_dequeued_job")
-    assert (found[0].id, found[1].name) == (job.id, "compat"), changed("_fetch_dequeued_job")
 
 
 def test_the_stuck_message_is_rqs() -> None:

@@ -84,7 +84,7 @@ def test_plain_attributes_bound_is_an_upper_bound() -> None:
             if kind == 0:
                 attributes[key] = "".join(rng.choice(alphabet) for _ in range(rng.randrange(250)))
             elif kind == 1:
-                attributes[key] = rng.randrange(-(10 ** rng.randrange(1, 60)), 10**60)
+                attributes[key] = rng.randrange(-(2**63), 2**63) >> rng.randrange(64)
             elif kind == 2:
                 attributes[key] = rng.choice([True, False])
             else:

@@ -23,7 +23,7 @@ from rq.exceptions import DequeueTimeout
 from rq.job import Job, JobStatus
 from rq.utils import as_text
 
-from cio_pipeline.producer.compat.rq import fetch_dequeued_job
+from cio_pipeline.worker.runner.unreadable import read_dequeued
 
 __all__ = ["BLOCK_S", "ReliableQueue", "put_back"]
 
@@ -52,15 +52,19 @@ class ReliableQueue(Queue):
         def take(moved: tuple[str, Any] | None) -> tuple[Job, Queue] | None:
             if moved is None:
                 return None
-            return fetch_dequeued_job(
-                cls,
-                connection,
+            queue = cls.from_queue_key(
                 moved[0],
-                as_text(moved[1]),
+                connection=connection,
                 job_class=job_class,
                 serializer=serializer,
                 death_penalty_class=death_penalty_class,
             )
+            # RQ's _fetch_dequeued_job, but a job RQ cannot read is dead-lettered (or set
+            # aside), not raised out of the worker's loop: see .unreadable.
+            job = read_dequeued(
+                connection, queue, as_text(moved[1]), queue.job_class, queue.serializer
+            )
+            return None if job is None else (job, queue)
 
         while True:
             for key in queue_keys:

@@ -350,15 +350,21 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     track = f"{ctx.keys.prefix}-track-0..{ctx.keys.partitions - 1}"
     log.info("worker_starting", name=worker.name, burst=burst, queues=[*names, track])
     drainer.start()
+    status = 0
     try:
         worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
         if burst:
             drainer.wait()
+        elif worker._shutdown_requested_date is None:  # set by RQ's SIGTERM/SIGINT handler
+            # RQ's loop gave up by itself (it logged why): never exit 0 unless asked to stop,
+            # so a supervisor sees a failure, not a worker that is done.
+            log.error("worker_loop_ended", name=worker.name)
+            status = 1
     except StopRequested:
         pass  # a stop signal after RQ's loop ended (burst mode): stop the drainer below
     finally:
         outage.stop()  # a Redis away now must not hold the stop (RQ's teardown did the same)
         drainer.stop(settings.http_connect_timeout_s + settings.http_read_timeout_s + 5)
         ctx.close()
-    log.info("worker_stopped", name=worker.name)
-    return 0
+    log.info("worker_stopped", name=worker.name, exit_status=status)
+    return status

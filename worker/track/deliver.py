@@ -184,7 +184,7 @@ class BatchDelivery:
         if segment[0].anonymous:
             body = segment[0].operation
             outcome = track.track_anonymous(
-                body["name"],
+                str(body.get("name", "")),
                 anonymous_id=body.get("anonymous_id"),
                 data=body.get("data"),
                 id=body.get("id"),

@@ -38,6 +38,8 @@ log = get_logger("cio.track")
 #: after a quiet spell waits at most 50 ms to be seen, plus the linger).
 _POLL_MIN_S = 0.01
 _POLL_MAX_S = 0.05
+#: How long a partition whose draining raised an unexpected error is held back.
+_ERROR_PAUSE_S = 5.0
 #: How often a worker below its fair share looks for partitions another worker gave back.
 _TOP_UP_EVERY_S = 0.25
 
@@ -145,7 +147,16 @@ class TrackDrainer:
                 break
             if paused or not (claimed or queued):
                 continue
-            worked |= self._drain_one(partition, claimed, queued)
+            try:
+                worked |= self._drain_one(partition, claimed, queued)
+            except redis.RedisError:
+                raise  # the loop's outage handling
+            except Exception:
+                # One partition's failure (a bug) must not starve the others: hold it back
+                # a while, go on with the rest. Its claimed batch stays at its head.
+                log.exception("track_partition_error", queue=self.ctx.keys.track_queue(partition))
+                self.ledger.pause(partition, _ERROR_PAUSE_S, "worker error")
+                worked = True
         return worked
 
     def _drain_one(self, partition: int, claimed: int, queued: int) -> bool:

@@ -8,13 +8,13 @@ request in its place.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from cio_pipeline.producer.jobs import ANONYMOUS_EVENT_FUNC
-from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.producer.normalize import LIMITS
+from cio_pipeline.producer.serializer import DataRefused, SafeSerializer, inflate
 from cio_pipeline.worker.clients.base import encode_json
 from cio_pipeline.worker.core.allowed_jobs import TRACK_JOBS, check_call
 
@@ -48,22 +48,37 @@ class Unreadable:
 
 
 def decode_item(job_id: str, data: bytes | None) -> Item | Unreadable:
-    """The delivery item of a job from its stored ``data`` field (as RQ writes it)."""
+    """The delivery item of a job from its stored ``data`` field (as RQ writes it), or why it
+    cannot be one. Never raises: whatever the data holds, the partition moves on.
+
+    Bounded (:mod:`cio_pipeline.producer.serializer`): the data's size before and after
+    decompression, and the loaded value's depth and item count, are checked before the
+    operation is encoded, so a forged job cannot hold the worker's CPU or memory.
+    """
     if data is None:
         return Unreadable(job_id, "the job's data is gone (deleted or expired)")
     try:
-        raw = zlib.decompress(data)
-    except zlib.error:
-        raw = data  # RQ reads uncompressed data too (our producer leaves small jobs so)
-    try:
-        func, instance, args, kwargs = SafeSerializer.loads(raw)
+        func, instance, args, kwargs = SafeSerializer.loads(inflate(data))
+    except DataRefused as exc:
+        return Unreadable(job_id, f"unreadable job data: {exc}")
     except Exception as exc:  # any failure to unpickle means "not a job we can deliver"
         return Unreadable(job_id, f"unreadable job data ({type(exc).__name__})")
     refusal = check_call(TRACK_JOBS, func, instance, args, kwargs)
     if refusal is not None:
         return Unreadable(job_id, refusal.reason)
     operation = args[0]
-    return Item(job_id, operation, encode_json(operation), func == ANONYMOUS_EVENT_FUNC)
+    try:
+        encoded = encode_json(operation)
+    # What JSON or UTF-8 cannot carry: bytes, sets, NaN, a lone surrogate, a huge integer.
+    except (ValueError, TypeError, RecursionError) as exc:
+        return Unreadable(job_id, f"operation cannot be encoded as JSON ({type(exc).__name__})")
+    if len(encoded) > LIMITS.operation_bytes:
+        return Unreadable(
+            job_id,
+            f"operation is {len(encoded)} bytes, over Customer.io's "
+            f"{LIMITS.operation_bytes}-byte limit",
+        )
+    return Item(job_id, operation, encoded, func == ANONYMOUS_EVENT_FUNC)
 
 
 def cut_segments(

@@ -33,6 +33,7 @@ from cio_pipeline.producer.keys import Keys
 from cio_pipeline.producer.serializer import SafeSerializer
 from cio_pipeline.worker.core.lua import LuaScript
 from cio_pipeline.worker.deadletters.record import META_KEY, DeadLetterRecord
+from cio_pipeline.worker.deadletters.unparsed import add_unparsed
 from cio_pipeline.worker.ops.counters import Tally, add_to_pipeline
 from cio_pipeline.worker.track.items import Item, Unreadable, decode_item
 
@@ -195,8 +196,11 @@ class Ledger:
         self.tally.add("track_skipped", len(lost))  # nothing left to deliver or keep
         counts = self.tally.take()
         with self.connection.pipeline() as pipe:
-            for job, (_, record) in zip(jobs, dead, strict=True):
+            for job, (job_id, record) in zip(jobs, dead, strict=True):
                 if job is None:
+                    continue
+                if isinstance(job, str) or not _savable(job):
+                    add_unparsed(pipe, self.connection, queue, job_id, record, ttl_s)
                     continue
                 meta = dict(job.meta)
                 meta[META_KEY] = record.to_meta()
@@ -223,20 +227,27 @@ class Ledger:
                 raise
         return lost
 
-    def _fetch_each(self, job_ids: list[str]) -> list[Job | None]:
+    def _fetch_each(self, job_ids: list[str]) -> list[Job | str | None]:
+        """Each job, or its id when its hash is there but RQ cannot parse it, or None when
+        it is gone."""
         try:
             return list(
                 Job.fetch_many(job_ids, connection=self.connection, serializer=SafeSerializer)
             )
-        except NoSuchJobError:  # one of them has a broken hash: fetch one by one
-            jobs: list[Job | None] = []
+        except Exception:  # one of them has a broken hash: fetch one by one
+            jobs: list[Job | str | None] = []
             for job_id in job_ids:
                 try:
                     jobs.append(
                         Job.fetch(job_id, connection=self.connection, serializer=SafeSerializer)
                     )
                 except NoSuchJobError:
-                    jobs.append(None)
+                    gone = not self.connection.exists(_JOB_PREFIX + job_id)
+                    jobs.append(None if gone else job_id)  # a hash without data
+                except redis.RedisError:
+                    raise
+                except Exception:  # a field RQ cannot parse: written raw, see add_unparsed
+                    jobs.append(job_id)
             return jobs
 
     def attempt(self, partition: int) -> tuple[int, float]:
@@ -282,6 +293,17 @@ class Ledger:
             p: (int(replies[3 * i]), int(replies[3 * i + 1]), bool(replies[3 * i + 2]))
             for i, p in enumerate(partitions)
         }
+
+
+def _savable(job: Job) -> bool:
+    """Whether RQ can write ``job`` back (``registry.add`` saves the whole job): a forged
+    job may hold fields it parsed but cannot write again."""
+    try:
+        job.to_dict(include_meta=False, include_result=False)
+        SafeSerializer.dumps(job.meta)
+    except Exception:
+        return False
+    return True
 
 
 def _pairs(args: list[Any]) -> dict[str, int]:

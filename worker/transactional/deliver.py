@@ -36,6 +36,7 @@ from rq.job import Job
 from cio_pipeline.producer.keys import Keys
 from cio_pipeline.producer.send_records import history_entry
 from cio_pipeline.worker.clients.app import AppClient, SendKind
+from cio_pipeline.worker.clients.base import encode_json
 from cio_pipeline.worker.clients.outcomes import (
     Outcome,
     RateLimited,
@@ -108,6 +109,7 @@ def deliver_send(
     """
     attempt = begin_attempt(job)
     operation = f"send {kind}"
+    _check_encodable(job, operation, request)
     if skip_if_suppressed:
         reason = suppression_reason(ctx.connection, ctx.keys, request)
         if reason is not None:
@@ -142,6 +144,29 @@ def _erased(ctx: SendParts, job: Job, operation: str, attempt: int) -> dict[str,
     flush(ctx.connection, ctx.keys, ctx.tally, "transactional_erased")
     _log(job, operation, attempt, "erased", None, 0.0, reason="the person was erased")
     return {"erased": True}
+
+
+#: What building a request raises before anything goes out: a body JSON or UTF-8 cannot
+#: carry (a lone surrogate, a huge integer, bytes), or a send kind the App API does not have.
+_BEFORE_IT_LEAVES = (ValueError, TypeError, RecursionError)
+
+
+def _check_encodable(job: Job, operation: str, request: dict[str, Any]) -> None:
+    """Dead-letter, before its idempotency key is claimed, a send whose body cannot be
+    encoded (a job the producer would have refused, written by something else)."""
+    try:
+        encode_json(request)
+    except _BEFORE_IT_LEAVES as exc:
+        raise _unsendable(job, operation, exc) from None
+
+
+def _unsendable(job: Job, operation: str, exc: BaseException) -> Exception:
+    return dead_letter(
+        job,
+        operation,
+        f"the send cannot be built ({type(exc).__name__}: its body is not valid JSON "
+        "text); nothing was sent, and its idempotency key is free for a corrected send",
+    )
 
 
 def _skipped(ctx: SendParts, job: Job, operation: str, attempt: int, reason: str) -> dict[str, Any]:
@@ -192,7 +217,11 @@ def _send(
         raise RetryLater(
             ctx.limiters.transactional.paused_for(), "waiting for the rate limit"
         ) from None
-    outcome = app.send(cast(SendKind, kind), request)
+    try:
+        outcome = app.send(cast(SendKind, kind), request)
+    except _BEFORE_IT_LEAVES as exc:  # encoding the body, or an unknown kind: nothing left
+        ctx.outage.persist(lambda: ctx.records.release(idempotency_key, job.id))
+        raise _unsendable(job, operation, exc) from None
     ctx.tally.add("transactional_requests")  # written with the record or the job's failure
     if isinstance(outcome, RateLimited):
         ctx.tally.add("transactional_429")
