@@ -51,9 +51,9 @@ _T = TypeVar("_T")
 def _check_key(key: Any) -> str:
     if not isinstance(key, str) or not 1 <= len(key) <= 200:
         raise ValidationError("idempotency_key", "must be a string of 1 to 200 characters")
-    key = str(str.__str__(key))  # a plain str: a subclass would not survive the pickle
-    check_text(key, "idempotency_key")
-    return key
+    plain: str = str.__str__(key)  # a plain str: a subclass would not survive the pickle
+    check_text(plain, "idempotency_key")
+    return plain
 
 
 class APIClient(_Producer):
