@@ -28,6 +28,18 @@ from cio_pipeline.producer.errors import CustomerIOException
 from cio_pipeline.producer.settings import Settings
 from cio_pipeline.worker.core.logs import get_logger
 
+_DESCRIPTION = """\
+Erase a person everywhere in the pipeline (docs/privacy.md): from now on none of their queued,
+claimed, retrying, held or dead-lettered operations or sends is delivered, their personal data
+is removed from Redis, a Track delete (or, with --suppress, a suppress) goes out as their last
+operation, and new calls for them are refused for CIO_ERASE_RETENTION_S.
+
+CUSTOMER_ID is read as the producer's calls read it (an id, cio_<id>, or an address); "-"
+reads it from the first line of standard input, so that it does not show in the process list.
+Output, logs and the audit entry hold counts, never an identifier. Exit codes: 0 done (also
+--dry-run and --list); 2 errors (bad arguments, Redis unreachable: one line); 70 an internal
+error."""
+
 __all__ = ["register"]
 
 log = get_logger("cio.erase")
@@ -127,7 +139,7 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "erase",
         help="erase a person everywhere in the pipeline (or --list past erasures)",
-        description=__doc__,
+        description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("customer_id", nargs="?", metavar="CUSTOMER_ID")
@@ -145,6 +157,8 @@ def register(subparsers: Any) -> None:
         help="how long to wait for sends and batches already in flight (default 30)",
     )
     parser.add_argument("--list", action="store_true", help="past erasures, newest first")
-    parser.add_argument("--limit", type=int, default=100, help="with --list: how many")
+    parser.add_argument(
+        "--limit", type=int, default=100, help="with --list: how many (default: 100)"
+    )
     parser.add_argument("--json", action="store_true", help="with --list: one JSON array")
     parser.set_defaults(func=_run)

@@ -170,21 +170,36 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add ``cio-pipeline sends cancel|show|list``."""
     parser = subparsers.add_parser(
-        "sends", help="cancel a queued transactional send, or follow one to its inbox"
+        "sends",
+        help="cancel a queued transactional send, or follow one to its inbox",
+        description="Transactional sends by their idempotency key: cancel one that has not "
+        "left yet, show the life of one (queued, attempts, sent with its delivery_id, then the "
+        "reporting webhooks for it), or list recent sends by state (docs/sends.md).",
     )
     sub = parser.add_subparsers(dest="sends_command", metavar="ACTION", required=True)
     cancel = sub.add_parser(
         "cancel",
         help="make sure a queued send never goes out (exit 0; 1 if it already left or is "
         "leaving; 3 if unknown)",
+        description="Make sure a queued send never goes out: exit 0 when it is cancelled (also "
+        "when it was before), 1 when it already went out (with its delivery_id) or is being "
+        "sent, 3 when no send has that key.",
     )
     cancel.add_argument("key", metavar="KEY", help="the send's idempotency key")
     show = sub.add_parser(
-        "show", help="the life of one send: attempts, delivery_id, reporting webhooks"
+        "show",
+        help="the life of one send: attempts, delivery_id, reporting webhooks",
+        description="The life of one send: queued, each attempt and its outcome, sent (with "
+        "its delivery_id), then each reporting webhook for it. Exit 0 when found, 3 when not.",
     )
     show.add_argument("key", metavar="KEY", help="the send's idempotency key")
     show.add_argument("--json", action="store_true", help="one JSON object")
-    listing = sub.add_parser("list", help="recent sends, newest first")
+    listing = sub.add_parser(
+        "list",
+        help="recent sends, newest first",
+        description="Recent sends, newest first, with their state (kept as long as delivery "
+        "records: CIO_DELIVERY_RECORD_TTL_S).",
+    )
     listing.add_argument("--state", choices=STATES, help="only sends in this state")
     listing.add_argument(
         "--since",
@@ -192,6 +207,8 @@ def register(subparsers: Any) -> None:
         metavar="DURATION",
         help="only sends enqueued within this long (90s, 15m, 2h, 7d; default: all kept)",
     )
-    listing.add_argument("--limit", type=int, default=1000, help="at most this many (1000)")
+    listing.add_argument(
+        "--limit", type=int, default=1000, help="at most this many (default: 1000)"
+    )
     listing.add_argument("--json", action="store_true", help="a JSON list")
     parser.set_defaults(func=_run)
