@@ -120,7 +120,10 @@ def erase(
     with client.pipeline(transaction=False) as pipe:
         for subject in person.subjects():
             pipe.set(keys.erased(key.mark(subject)), report.erase_id, ex=retention_s)
-        pipe.execute()
+        pipe.ttl(keys.erasing)
+        left_s = pipe.execute()[-1]
+    if left_s < retention_s:  # the flag lasts as long as the longest marker
+        client.set(keys.erasing, "1", ex=retention_s)
     jobs = find_jobs(client, keys, person)
     if jobs:
         client.sadd(keys.erased_jobs, *(job.job_id for job in jobs))
