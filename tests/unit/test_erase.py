@@ -259,3 +259,21 @@ def test_erase_drops_exactly_the_persons_jobs(operations: list[tuple[str, str]])
     assert report.dropped_total == len(mine)
     for job, person in ids.items():
         assert fake.exists(f"rq:job:{job}") == (job not in mine), person
+
+
+def test_the_command_exits_2_on_bad_arguments_and_unreachable_redis(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cio_pipeline.worker.cli import main
+
+    for name in [n for n in __import__("os").environ if n.startswith(("CIO_", "REDIS_URL"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("CIO_REDIS_TIMEOUT_S", "0.2")
+    assert main(["erase"]) == 2  # neither CUSTOMER_ID nor --list
+    assert main(["erase", "pat", "--list"]) == 2
+    assert main(["erase", "pat", "--email", "not-an-address"]) == 2
+    assert main(["erase", "pat", "--email", ADDRESS]) == 2  # nothing listens on port 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ADDRESS not in err and "pat" not in err.replace("path", "")
+    assert all(line.startswith("cio-pipeline erase: ") for line in err.splitlines())
