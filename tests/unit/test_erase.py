@@ -277,3 +277,39 @@ def test_the_command_exits_2_on_bad_arguments_and_unreachable_redis(
     err = capsys.readouterr().err
     assert "Traceback" not in err and ADDRESS not in err and "pat" not in err.replace("path", "")
     assert all(line.startswith("cio-pipeline erase: ") for line in err.splitlines())
+
+
+def test_webhook_events_that_mention_the_person_are_removed() -> None:
+    from cio_pipeline.producer.jobs import Enqueuer, JobSpec
+    from cio_pipeline.worker.core.allowed_jobs import WEBHOOK_FUNC
+
+    fake, cio, _ = _clients()
+    enqueuer = Enqueuer(fake, 1.0, KEYS)
+
+    def event(address: str) -> str:
+        raw = {
+            "event_id": f"ev-{address}",
+            "object_type": "email",
+            "metric": "opened",
+            "timestamp": 1700000000,
+            "data": {"identifiers": {"email": address}, "recipient": address},
+        }
+        return enqueuer.enqueue(JobSpec(WEBHOOK_FUNC, raw, KEYS.webhooks_queue, "cio webhook"))
+
+    theirs, other = event(ADDRESS.lower()), event("other@example.com")
+    report = cio.erase("pat", emails=[ADDRESS])
+    assert report.dropped == {f"{KEYS.webhooks_queue} queued": 1}
+    assert not fake.exists(f"rq:job:{theirs}")
+    assert fake.lrange(f"rq:queue:{KEYS.webhooks_queue}", 0, -1) == [other.encode()]
+
+
+def test_skip_if_suppressed_still_sees_a_suppression_kept_under_its_hash() -> None:
+    from cio_pipeline.worker.transactional.suppressed import suppression_reason
+
+    fake, cio, _ = _clients()
+    subject = f"email:{ADDRESS.lower()}"
+    fake.hset(KEYS.suppression(subject), "spammed", "1700000000 ev1")
+    cio.erase("pat", emails=[ADDRESS])
+    request = {"to": f"Pat <{ADDRESS}>", "identifiers": {"id": "someone"}}
+    assert suppression_reason(fake, KEYS, request) == "spammed"
+    assert suppression_reason(fake, KEYS, {"to": "x@example.com"}) is None
