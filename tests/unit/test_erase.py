@@ -4,6 +4,8 @@ suppressions survive under a keyed hash, and the audit entry holds no identifier
 
 from __future__ import annotations
 
+import os
+import time
 import zlib
 from typing import Any
 
@@ -266,7 +268,7 @@ def test_the_command_exits_2_on_bad_arguments_and_unreachable_redis(
 ) -> None:
     from cio_pipeline.worker.cli import main
 
-    for name in [n for n in __import__("os").environ if n.startswith(("CIO_", "REDIS_URL"))]:
+    for name in [n for n in os.environ if n.startswith(("CIO_", "REDIS_URL"))]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     monkeypatch.setenv("CIO_REDIS_TIMEOUT_S", "0.2")
@@ -313,3 +315,23 @@ def test_skip_if_suppressed_still_sees_a_suppression_kept_under_its_hash() -> No
     request = {"to": f"Pat <{ADDRESS}>", "identifiers": {"id": "someone"}}
     assert suppression_reason(fake, KEYS, request) == "spammed"
     assert suppression_reason(fake, KEYS, {"to": "x@example.com"}) is None
+
+
+def test_a_retrying_batch_is_not_waited_for_and_is_dropped_at_its_next_attempt() -> None:
+    from cio_pipeline.producer.ids import partition_for
+
+    fake, cio, _ = _clients()
+    partition = partition_for("id", "pat", SETTINGS.partitions)
+    queue = f"rq:queue:{KEYS.track_queue(partition)}"
+    theirs = cio.identify("pat", secret_attr="x")
+    fake.lrem(queue, 1, theirs)
+    fake.rpush(KEYS.claimed(partition), theirs)  # claimed, then a 503: backing off
+    fake.set(KEYS.partition_pause(partition), "503", px=300_000)
+    started = time.monotonic()
+    report = cio.erase("pat", wait_s=30)
+    assert time.monotonic() - started < 5
+    assert report.in_flight == 0
+    assert report.dropped == {"track retrying (dropped at its next attempt)": 1}
+    assert not fake.exists(f"rq:job:{theirs}")
+    fake.delete(KEYS.partition_pause(partition))
+    assert theirs not in _claim(fake, partition)
