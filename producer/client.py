@@ -29,6 +29,7 @@ from cio_pipeline.producer.jobs import (
     track_job,
 )
 from cio_pipeline.producer.keys import Keys
+from cio_pipeline.producer.marks import route_subjects
 from cio_pipeline.producer.operations import (
     TrackOp,
     anonymous_event,
@@ -96,7 +97,9 @@ class _Producer:
         route = op.route
         queue = self._track_queues[partition_for(route[0], route[1], self.keys.partitions)]
         func = ANONYMOUS_EVENT_FUNC if op.anonymous else TRACK_OPERATION_FUNC
-        job = self._enqueuer.prepare_parts(func, op.operation, queue, op.description)
+        job = self._enqueuer.prepare_parts(
+            func, op.operation, queue, op.description, None, route_subjects(route, op.operation)
+        )
         writer.add(job)
         return job.id
 

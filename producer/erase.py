@@ -120,10 +120,14 @@ def erase(
     with client.pipeline(transaction=False) as pipe:
         for subject in person.subjects():
             pipe.set(keys.erased(key.mark(subject)), report.erase_id, ex=retention_s)
-        pipe.execute()
+        pipe.ttl(keys.erasing)
+        left_s = pipe.execute()[-1]
+    if left_s < retention_s:  # the flag lasts as long as the longest marker
+        client.set(keys.erasing, "1", ex=retention_s)
     jobs = find_jobs(client, keys, person)
-    if jobs:
-        client.sadd(keys.erased_jobs, *(job.job_id for job in jobs))
+    ids = [job.job_id for job in jobs]
+    for first in range(0, len(ids), 1000):
+        client.sadd(keys.erased_jobs, *ids[first : first + 1000])
     in_flight = _drop(client, keys, jobs, report)
     _wait_and_clean(client, keys, person, jobs, in_flight, report, wait_s)
     sends = [job.idempotency_key for job in jobs if job.idempotency_key]
@@ -192,7 +196,17 @@ def _wait_and_clean(
     """Wait (at most ``wait_s``) for the jobs workers held to resolve, then delete what is
     left of them and take the resolved ids out of the erased-jobs set."""
     track_ids = {job.job_id for job in jobs if job.place in _TRACK}
-    claimed_keys = [keys.claimed(p) for p in person.partitions(keys.partitions)]
+    partitions = person.partitions(keys.partitions)
+    with client.pipeline(transaction=False) as pipe:
+        for p in partitions:
+            pipe.exists(keys.partition_pause(p))
+        paused = [p for p, pause in zip(partitions, pipe.execute(), strict=True) if pause]
+    # A paused partition's claimed batch waits for its backoff, not in flight: its erased
+    # jobs are dropped at its next attempt (their data is already deleted), no need to wait.
+    retrying = _claimed(client, [keys.claimed(p) for p in paused], track_ids)
+    if retrying:
+        report.dropped["track retrying (dropped at its next attempt)"] = len(retrying)
+    claimed_keys = [keys.claimed(p) for p in partitions if p not in paused]
     deadline = time.monotonic() + wait_s
     held = first_held = _claimed(client, claimed_keys, track_ids)
     running = _running(client, sends)

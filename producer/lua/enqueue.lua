@@ -15,12 +15,15 @@
 -- hashes, producer/marks.py). Every marker is checked before the first write; if one exists,
 -- nothing of the chunk is written (all-or-nothing stays true) and the erased jobs are named.
 -- The erase key id the producer hashed with is checked first: a producer holding a key that
--- is no longer Redis's (a flushed database) would check markers nobody can match.
+-- is no longer Redis's (a flushed database) would check markers nobody can match. Markers are
+-- only looked up while an erase's retention runs (KEYS[3] exists): otherwise a chunk costs
+-- one EXISTS more than before, not one per job.
 --
 -- KEYS[1]              the set of all queue keys (rq:queues)
 -- KEYS[2]              the erase key hash (<prefix>:erase-key; field "id")
--- KEYS[3 .. q+2]       the queue keys (rq:queue:<name>) jobs may go to, numbered 1..q
--- KEYS[q+3 ..]         per job, in order: its hash key (rq:job:<id>), then its m markers
+-- KEYS[3]              the erasing flag (<prefix>:erasing), set for the longest retention
+-- KEYS[4 .. q+3]       the queue keys (rq:queue:<name>) jobs may go to, numbered 1..q
+-- KEYS[q+4 ..]         per job, in order: its hash key (rq:job:<id>), then its m markers
 --                      (<prefix>:erased:<mark>)
 -- ARGV[1]              q, the number of queue keys
 -- ARGV[2]              the erase key id the markers were made with
@@ -36,8 +39,9 @@ if redis.call('HGET', KEYS[2], 'id') ~= ARGV[2] then
   return {'erase-key'}
 end
 local refused = nil
-local k, pos, job = q + 3, q + 5, 0
-while k <= #KEYS do
+local checking = redis.call('EXISTS', KEYS[3]) == 1
+local k, pos, job = q + 4, q + 5, 0
+while checking and k <= #KEYS do
   local m = tonumber(ARGV[pos + 5])
   for j = 1, m do
     if redis.call('EXISTS', KEYS[k + j]) == 1 then
@@ -53,7 +57,7 @@ if refused then
 end
 local timeout, status = ARGV[q + 3], ARGV[q + 4]
 local ids = {}
-k, pos = q + 3, q + 5
+k, pos, job = q + 4, q + 5, 0
 while k <= #KEYS do
   local n = tonumber(ARGV[pos + 1])
   local created = ARGV[pos + 2]
@@ -66,13 +70,13 @@ while k <= #KEYS do
     ids[n] = queued
   end
   queued[#queued + 1] = ARGV[pos]
-  k, pos = k + 1 + tonumber(ARGV[pos + 5]), pos + 6
+  k, pos, job = k + 1 + tonumber(ARGV[pos + 5]), pos + 6, job + 1
 end
 for n, queued in pairs(ids) do
-  redis.call('SADD', KEYS[1], KEYS[n + 2])
+  redis.call('SADD', KEYS[1], KEYS[n + 3])
   -- In slices: unpack() is bounded by Lua's C stack (about 8000 values).
   for first = 1, #queued, 1000 do
-    redis.call('RPUSH', KEYS[n + 2], unpack(queued, first, math.min(first + 999, #queued)))
+    redis.call('RPUSH', KEYS[n + 3], unpack(queued, first, math.min(first + 999, #queued)))
   end
 end
 return job

@@ -4,6 +4,8 @@ suppressions survive under a keyed hash, and the audit entry holds no identifier
 
 from __future__ import annotations
 
+import os
+import time
 import zlib
 from typing import Any
 
@@ -259,3 +261,77 @@ def test_erase_drops_exactly_the_persons_jobs(operations: list[tuple[str, str]])
     assert report.dropped_total == len(mine)
     for job, person in ids.items():
         assert fake.exists(f"rq:job:{job}") == (job not in mine), person
+
+
+def test_the_command_exits_2_on_bad_arguments_and_unreachable_redis(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cio_pipeline.worker.cli import main
+
+    for name in [n for n in os.environ if n.startswith(("CIO_", "REDIS_URL"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    monkeypatch.setenv("CIO_REDIS_TIMEOUT_S", "0.2")
+    assert main(["erase"]) == 2  # neither CUSTOMER_ID nor --list
+    assert main(["erase", "pat", "--list"]) == 2
+    assert main(["erase", "pat", "--email", "not-an-address"]) == 2
+    assert main(["erase", "pat", "--email", ADDRESS]) == 2  # nothing listens on port 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ADDRESS not in err and "pat" not in err.replace("path", "")
+    assert all(line.startswith("cio-pipeline erase: ") for line in err.splitlines())
+
+
+def test_webhook_events_that_mention_the_person_are_removed() -> None:
+    from cio_pipeline.producer.jobs import Enqueuer, JobSpec
+    from cio_pipeline.worker.core.allowed_jobs import WEBHOOK_FUNC
+
+    fake, cio, _ = _clients()
+    enqueuer = Enqueuer(fake, 1.0, KEYS)
+
+    def event(address: str) -> str:
+        raw = {
+            "event_id": f"ev-{address}",
+            "object_type": "email",
+            "metric": "opened",
+            "timestamp": 1700000000,
+            "data": {"identifiers": {"email": address}, "recipient": address},
+        }
+        return enqueuer.enqueue(JobSpec(WEBHOOK_FUNC, raw, KEYS.webhooks_queue, "cio webhook"))
+
+    theirs, other = event(ADDRESS.lower()), event("other@example.com")
+    report = cio.erase("pat", emails=[ADDRESS])
+    assert report.dropped == {f"{KEYS.webhooks_queue} queued": 1}
+    assert not fake.exists(f"rq:job:{theirs}")
+    assert fake.lrange(f"rq:queue:{KEYS.webhooks_queue}", 0, -1) == [other.encode()]
+
+
+def test_skip_if_suppressed_still_sees_a_suppression_kept_under_its_hash() -> None:
+    from cio_pipeline.worker.transactional.suppressed import suppression_reason
+
+    fake, cio, _ = _clients()
+    subject = f"email:{ADDRESS.lower()}"
+    fake.hset(KEYS.suppression(subject), "spammed", "1700000000 ev1")
+    cio.erase("pat", emails=[ADDRESS])
+    request = {"to": f"Pat <{ADDRESS}>", "identifiers": {"id": "someone"}}
+    assert suppression_reason(fake, KEYS, request) == "spammed"
+    assert suppression_reason(fake, KEYS, {"to": "x@example.com"}) is None
+
+
+def test_a_retrying_batch_is_not_waited_for_and_is_dropped_at_its_next_attempt() -> None:
+    from cio_pipeline.producer.ids import partition_for
+
+    fake, cio, _ = _clients()
+    partition = partition_for("id", "pat", SETTINGS.partitions)
+    queue = f"rq:queue:{KEYS.track_queue(partition)}"
+    theirs = cio.identify("pat", secret_attr="x")
+    fake.lrem(queue, 1, theirs)
+    fake.rpush(KEYS.claimed(partition), theirs)  # claimed, then a 503: backing off
+    fake.set(KEYS.partition_pause(partition), "503", px=300_000)
+    started = time.monotonic()
+    report = cio.erase("pat", wait_s=30)
+    assert time.monotonic() - started < 5
+    assert report.in_flight == 0
+    assert report.dropped == {"track retrying (dropped at its next attempt)": 1}
+    assert not fake.exists(f"rq:job:{theirs}")
+    fake.delete(KEYS.partition_pause(partition))
+    assert theirs not in _claim(fake, partition)

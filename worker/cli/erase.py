@@ -24,7 +24,7 @@ import redis
 
 from cio_pipeline.producer.client import CustomerIO
 from cio_pipeline.producer.erase import ErasureReport, list_erasures
-from cio_pipeline.producer.errors import CustomerIOException
+from cio_pipeline.producer.errors import CustomerIOException, EnqueueError
 from cio_pipeline.producer.settings import Settings
 from cio_pipeline.worker.core.logs import get_logger
 
@@ -122,6 +122,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         cio = CustomerIO(settings=Settings.from_env())
         return _list(cio, args) if args.list else _erase(cio, args)
+    except EnqueueError as exc:  # the reason alone: an erase enqueues no job of the caller's
+        print(f"cio-pipeline erase: {exc.reason}", file=sys.stderr)
+        return EXIT_ERROR
     except CustomerIOException as exc:
         print(f"cio-pipeline erase: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -54,7 +54,7 @@ __all__ = [
 
 #: The surfaces counted and the outcomes of one operation.
 SURFACES: Final = ("track", "transactional", "webhooks")
-OUTCOMES: Final = ("delivered", "retried", "dead", "skipped", "ambiguous")
+OUTCOMES: Final = ("delivered", "retried", "dead", "skipped", "ambiguous", "erased")
 #: Upper bounds (seconds) of the latency histogram's buckets; one more bucket is +Inf.
 LATENCY_BOUNDS_S: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 #: A minute bucket outlives the hour ``stats`` reads by 5 minutes (clock skew between hosts).
