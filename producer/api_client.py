@@ -42,6 +42,7 @@ from cio_pipeline.producer.send_records import CancelOutcome, cancel_send, queue
 from cio_pipeline.producer.send_status import SendStatus, SendSummary, recent_sends, send_status
 from cio_pipeline.producer.sends import send_payload
 from cio_pipeline.producer.settings import Settings
+from cio_pipeline.producer.writes import EraseKeyChanged
 
 __all__ = ["APIClient"]
 
@@ -109,10 +110,16 @@ class APIClient(_Producer):
         subjects = job_subjects(spec.func, spec.operation)
         marks = [self.keys.erased(erase_key.mark(s)) for s in subjects]
         noted = self._redis_call(
-            lambda: queue_send(self.redis, self.keys, key, job.id, ttl_s, marks),
+            lambda: queue_send(self.redis, self.keys, key, job.id, ttl_s, erase_key.key_id, marks),
             "noting the send",
             [job.id],
         )
+        if noted == "erase-key":
+            self._enqueuer.erase_keys.forget()
+            raise EraseKeyChanged(
+                "the erase key changed in Redis (database flushed?); nothing written, retry",
+                not_written_ids=[job.id],
+            )
         if noted is None:
             raise PersonErased(
                 "1 job(s) concern an erased person (refused for the erase's retention period)",

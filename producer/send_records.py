@@ -137,11 +137,14 @@ def queue_send(
     idempotency_key: str,
     job_id: str,
     ttl_s: int,
+    erase_key_id: str = "",
     marks: Sequence[str] = (),
-) -> bool | None:
+) -> bool | str | None:
     """Note a send about to be enqueued as job ``job_id`` (before its job is written); True
-    when its record was created, False when the key already had one (a repeat send), None
-    (nothing written) when one of the erase ``marks`` is set: the send's person was erased."""
+    when its record was created, False when the key already had one (a repeat send). Nothing
+    is written, as the job's own write would refuse it, when one of the erase ``marks`` is set
+    (None: the send's person was erased) or Redis's erase key is not ``erase_key_id``
+    (``"erase-key"``)."""
     now = time.time()
     ttl_ms = ttl_s * 1000
     created = _QUEUE(
@@ -150,6 +153,7 @@ def queue_send(
             keys.delivery_record(idempotency_key),
             keys.send_history(idempotency_key),
             keys.sends,
+            keys.erase_key,
             *marks,
         ],
         [
@@ -160,8 +164,11 @@ def queue_send(
             history_entry("queued", now, job_id=job_id),
             HISTORY_MAX,
             int(now * 1000) - ttl_ms,
+            erase_key_id,
         ],
     )
+    if created == -2:
+        return "erase-key"
     return None if created == -1 else bool(created)
 
 

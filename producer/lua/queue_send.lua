@@ -14,10 +14,16 @@
 -- ARGV[5]  the history entry to append (JSON)
 -- ARGV[6]  the most history entries kept
 -- ARGV[7]  sends enqueued before this (unix milliseconds) leave the sorted set
--- KEYS[4..] the erase markers of the people the send concerns (producer/marks.py)
--- Returns  1 when the record was created ("queued:<job id>"), 0 when one was there, -1 (and
---          nothing written) when one of the people was erased (the job is refused too)
-for i = 4, #KEYS do
+-- KEYS[4]  the erase key hash (<prefix>:erase-key; field "id")
+-- KEYS[5..] the erase markers of the people the send concerns (producer/marks.py)
+-- ARGV[8]  the erase key id the markers were made with ("" when no markers are checked)
+-- Returns  1 when the record was created ("queued:<job id>"), 0 when one was there; nothing
+--          written, -1 when one of the people was erased, -2 when the erase key id is not
+--          Redis's (the job's own write would be refused for either, see enqueue.lua)
+if ARGV[8] ~= '' and redis.call('HGET', KEYS[4], 'id') ~= ARGV[8] then
+  return -2
+end
+for i = 5, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then
     return -1
   end
