@@ -79,7 +79,9 @@ class Stopper:
         self.client.flushdb()  # the test's own database: no jobs left from the last stop
         if situation == "busy":
             self.emulator.set_faults(app={"latency_ms": IN_FLIGHT_MS})
-            enqueue_sends(self.redis_url, 1, self.count * 1000)
+            # A few, so one is in flight whenever the worker is seen busy (a poll can miss
+            # one short send on a loaded machine).
+            enqueue_sends(self.redis_url, 5, self.count * 1000)
         elif situation == "draining":
             self.emulator.set_faults(app={"latency_ms": 5}, track={"latency_ms": 5})
             enqueue_sends(self.redis_url, 200, self.count * 1000)

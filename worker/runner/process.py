@@ -17,6 +17,7 @@ its delivery record (:func:`cio_pipeline.worker.transactional.requeue_abandoned_
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import signal
@@ -353,4 +354,8 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
         drainer.stop(settings.http_connect_timeout_s + settings.http_read_timeout_s + 5)
         ctx.close()
     log.info("worker_stopped", name=worker.name)
+    # The process exits next. Its final garbage collection of every object the worker made
+    # took 0.3-0.8 s of the stop on 2 busy cores (supervisord's stopwaitsecs counts it);
+    # frozen objects are left to the exit, and atexit handlers still run.
+    gc.freeze()
     return 0
