@@ -102,10 +102,16 @@ class CioWorker(SimpleWorker):
             super().teardown()  # type: ignore[no-untyped-call]
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("worker_deregister_failed", name=self.name, error=type(exc).__name__)
+        self._join_scheduler()
 
     def stop_scheduler(self) -> None:
-        """Stop the scheduler process, bounded: during an outage it is waiting for Redis and
-        would not see the SIGTERM until Redis returns."""
+        """Ask the scheduler process to stop, without waiting: RQ calls this from its signal
+        handler while a job runs, where a wait would hold the job; :meth:`teardown` waits."""
+        self._signal_scheduler()
+
+    def _join_scheduler(self) -> None:
+        """Wait for the scheduler process, bounded: during an outage it is waiting for Redis
+        and would not see the SIGTERM until Redis returns."""
         process = self._signal_scheduler()
         if process is None:
             return
