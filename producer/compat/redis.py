@@ -37,7 +37,6 @@ from typing import Any, Final
 
 import redis
 from redis.client import PubSubWorkerThread
-from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection
 
 __all__ = [
@@ -126,8 +125,3 @@ def stop_pubsub_thread(thread: PubSubWorkerThread, timeout_s: float) -> bool:
         thread.stop()
         thread.join(timeout_s)
     return not thread.is_alive()
-
-
-def _retry_call_parameters() -> tuple[str, ...]:
-    """``Retry.call_with_retry``'s parameters in the installed redis-py (for the test)."""
-    return tuple(inspect.signature(Retry.call_with_retry).parameters)[1:]

@@ -29,7 +29,6 @@ Checked against the installed rq by ``tests/unit/test_compat_rq.py``; the declar
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -163,8 +162,3 @@ def unsubscribe(worker: Any, timeout_s: float) -> bool:
     if ended and pubsub is not None:
         pubsub.close()  # already closed by the thread: a no-op kept for a thread that raised
     return ended
-
-
-def _parameters(function: Any) -> tuple[str, ...]:
-    """A function's parameter names after ``self`` (for the contract tests)."""
-    return tuple(inspect.signature(function).parameters)[1:]
