@@ -14,7 +14,12 @@ range (``pyproject.toml``) is tested at both ends by ``.ci/deps``.
    (a refusal, certainly not run), so it calls the read of the class after it in the MRO.
 4. :data:`RETRY_CALL_PARAMETERS`: the worker's ``Retry`` subclass overrides
    ``Retry.call_with_retry`` (wait out an outage, report it); redis-py calls it with two
-   arguments up to 5.x and with ``is_retryable``/``with_failure_count`` since.
+   arguments up to 5.x and with ``is_retryable``/``with_failure_count`` since. And
+   :data:`CONNECT_ERRORS`: redis-py 5.0 retries a connect only around the raw socket connect,
+   whose errors are ``OSError`` (turned into ``ConnectionError`` after the retry), and nothing
+   retries the connect of a pooled connection above it; later releases retry the whole
+   connect. So the retry policy must take ``OSError`` too, or a refused connect reaches RQ's
+   work loop, which quits.
 5. :func:`sentinel_master`: ``Sentinel(...).master_for``, whose annotations differ across the
    range (untyped before 8.x, typed with optional master names after): called through
    ``Any`` so one source type-checks at both ends.
@@ -32,10 +37,10 @@ from typing import Any, Final
 
 import redis
 from redis.client import PubSubWorkerThread
-from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelManagedConnection
 
 __all__ = [
+    "CONNECT_ERRORS",
     "REDIS_VERSION",
     "RETRY_CALL_PARAMETERS",
     "plain_read_response",
@@ -52,6 +57,10 @@ REDIS_VERSION: Final = f"redis-py {redis.__version__}"
 #: The parameters our ``Retry.call_with_retry`` override accepts (after ``self``): redis-py
 #: must call it with no other (4).
 RETRY_CALL_PARAMETERS: Final = ("do", "fail", "is_retryable", "with_failure_count")
+
+#: (4) What a retry policy that waits out an outage must retry besides redis-py's
+#: ``ConnectionError``/``TimeoutError``: the raw errors of a socket connect.
+CONNECT_ERRORS: Final[tuple[type[Exception], ...]] = (OSError,)
 
 
 @cache
@@ -116,8 +125,3 @@ def stop_pubsub_thread(thread: PubSubWorkerThread, timeout_s: float) -> bool:
         thread.stop()
         thread.join(timeout_s)
     return not thread.is_alive()
-
-
-def _retry_call_parameters() -> tuple[str, ...]:
-    """``Retry.call_with_retry``'s parameters in the installed redis-py (for the test)."""
-    return tuple(inspect.signature(Retry.call_with_retry).parameters)[1:]

@@ -30,7 +30,6 @@ Checked against the installed rq by ``tests/unit/test_compat_rq.py``; the declar
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
@@ -63,7 +62,8 @@ RQ_VERSION: Final = f"rq {rq.__version__}"
 WORKER_OVERRIDES: Final[Mapping[str, tuple[str, ...]]] = {
     # Our teardown stops outage waits first, and logs a Redis away at the stop.
     "teardown": (),
-    # Bounded: during an outage the scheduler would not see the SIGTERM until Redis returns.
+    # Signal only (rq calls it from its signal handler while a job runs); teardown waits,
+    # bounded: during an outage the scheduler would not see the SIGTERM until Redis returns.
     "stop_scheduler": (),
     # A job taken after `rq suspend` goes back, untouched.
     "dequeue_job_and_maintain_ttl": ("timeout", "max_idle_time"),
@@ -92,7 +92,7 @@ JOB_HASH_FIELDS: Final = frozenset(
 )
 
 #: (8) How often the pubsub thread looks up from its wait: the longest a stop waits for it.
-PUBSUB_POLL_S: Final = 0.5
+PUBSUB_POLL_S: Final = 0.2
 
 
 def restore_job(
@@ -157,8 +157,3 @@ def unsubscribe(worker: Any, timeout_s: float) -> bool:
     if ended and pubsub is not None:
         pubsub.close()  # already closed by the thread: a no-op kept for a thread that raised
     return ended
-
-
-def _parameters(function: Any) -> tuple[str, ...]:
-    """A function's parameter names after ``self`` (for the contract tests)."""
-    return tuple(inspect.signature(function).parameters)[1:]

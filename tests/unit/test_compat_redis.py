@@ -107,3 +107,21 @@ def test_stopping_a_slow_polling_pubsub_thread_is_still_bounded() -> None:
     threading.Thread(target=stop, daemon=True).start()
     assert done.wait(10), changed("PubSubWorkerThread.stop (it no longer honours a bound)")
     assert result == [not thread.is_alive()]
+
+
+def test_the_outage_retry_waits_out_a_refused_connect() -> None:
+    # redis-py 5.0 retries only the raw socket connect, whose errors are OSError.
+    from cio_pipeline.worker.core.outage import RedisOutage
+
+    outage = RedisOutage()
+    retry = OutageRetry(outage, cap_s=0.01)
+    attempts: list[int] = []
+
+    def connect() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return "connected"
+
+    assert retry.call_with_retry(connect, lambda error: None) == "connected"
+    assert len(attempts) == 3

@@ -33,6 +33,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from cio_pipeline.producer.compat.redis import CONNECT_ERRORS
 from cio_pipeline.producer.errors import SettingsError
 from cio_pipeline.worker.core.logs import get_logger
 
@@ -185,7 +186,13 @@ class OutageRetry(Retry):
     def __init__(self, outage: RedisOutage, cap_s: float, *, wait_when_full: bool = False) -> None:
         # READONLY: the server we hold was demoted in a failover; reconnecting finds the new
         # master (Sentinel asks again; a managed endpoint's name moves), like a lost connection.
-        errors: tuple[type[Exception], ...] = (*_UNAVAILABLE, socket.timeout, redis.ReadOnlyError)
+        # OSError: a refused or reset socket connect, before redis-py names it (compat.redis).
+        errors: tuple[type[Exception], ...] = (
+            *_UNAVAILABLE,
+            socket.timeout,
+            *CONNECT_ERRORS,
+            redis.ReadOnlyError,
+        )
         if wait_when_full:
             errors += (redis.exceptions.OutOfMemoryError,)
         super().__init__(

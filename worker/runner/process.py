@@ -17,6 +17,7 @@ its delivery record (:func:`cio_pipeline.worker.transactional.requeue_abandoned_
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import signal
@@ -102,10 +103,16 @@ class CioWorker(SimpleWorker):
             super().teardown()  # type: ignore[no-untyped-call]
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning("worker_deregister_failed", name=self.name, error=type(exc).__name__)
+        self._join_scheduler()
 
     def stop_scheduler(self) -> None:
-        """Stop the scheduler process, bounded: during an outage it is waiting for Redis and
-        would not see the SIGTERM until Redis returns."""
+        """Ask the scheduler process to stop, without waiting: RQ calls this from its signal
+        handler while a job runs, where a wait would hold the job; :meth:`teardown` waits."""
+        self._signal_scheduler()
+
+    def _join_scheduler(self) -> None:
+        """Wait for the scheduler process, bounded: during an outage it is waiting for Redis
+        and would not see the SIGTERM until Redis returns."""
         process = self._signal_scheduler()
         if process is None:
             return
@@ -367,4 +374,8 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
         drainer.stop(settings.http_connect_timeout_s + settings.http_read_timeout_s + 5)
         ctx.close()
     log.info("worker_stopped", name=worker.name, exit_status=status)
+    # The process exits next. Its final garbage collection of every object the worker made
+    # took 0.3-0.8 s of the stop on 2 busy cores (supervisord's stopwaitsecs counts it);
+    # frozen objects are left to the exit, and atexit handlers still run.
+    gc.freeze()
     return status
