@@ -168,12 +168,19 @@ class WorkerFleet:
             if worker.process.poll() is None:
                 worker.process.terminate()
         deadline = time.monotonic() + timeout_s
-        for worker in self.workers:
-            try:
-                worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                worker.process.kill()
-                worker.process.wait(timeout=10)
+        try:
+            for worker in self.workers:
+                try:
+                    worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    pass  # killed below
+        finally:
+            # also when the wait is cut short (pytest-timeout): a worker left running would
+            # take the next test's jobs from the same Redis database
+            for worker in self.workers:
+                if worker.process.poll() is None:
+                    worker.process.kill()
+                    worker.process.wait(timeout=10)
 
 
 def wait_until(

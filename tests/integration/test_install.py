@@ -38,9 +38,13 @@ def core_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for package in ("producer", "worker"):
+    # the import root (its links to the folders beside it kept as links) and those folders
+    for package in ("cio_pipeline", "producer", "worker", "devtools"):
         shutil.copytree(
-            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+            ROOT / package,
+            source / package,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("__pycache__"),
         )
     venv = base / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
@@ -118,7 +122,7 @@ def test_dlq_list_and_producer_against_real_redis(
     core_venv: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
     code = (
-        "from producer import CustomerIO, Settings; import os; "
+        "from cio_pipeline.producer import CustomerIO, Settings; import os; "
         "cio = CustomerIO(settings=Settings(redis_url=os.environ['REDIS_URL'])); "
         "print(cio.identify('42', email='ann@example.com'))"
     )
