@@ -30,32 +30,12 @@ settings.register_profile("slow", max_examples=1500, deadline=None)
 _INTEGRATION_DIR = os.path.join(os.path.dirname(__file__), "integration")
 
 
-def _uses_a_module_fixture(item: pytest.Item) -> bool:
-    """The test uses a module-scoped fixture (an emulator process, a venv, ...)."""
-    info = getattr(item, "_fixtureinfo", None)  # pytest's own record of the test's fixtures
-    if info is None:
-        return False
-    return any(
-        definitions and definitions[-1].scope == "module"
-        for definitions in info.name2fixturedefs.values()
-    )
-
-
-# tryfirst: pytest-xdist reads the xdist_group marks in a hook of its own (--dist loadgroup)
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test under tests/integration is an ``integration`` test (real Redis, processes),
-    so ``-m "not integration"`` runs the fast, hermetic unit tests alone.
-
-    Under pytest-xdist (``--dist loadgroup``), the tests of a module that uses a module-scoped
-    fixture form one ``xdist_group``: they run on one worker, so the fixture is made once
-    instead of once per worker that happens to get one of them. Other tests spread freely.
-    """
+    so ``-m "not integration"`` runs the fast, hermetic unit tests alone."""
     for item in items:
         if str(item.path).startswith(_INTEGRATION_DIR):
             item.add_marker(pytest.mark.integration)
-        if _uses_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
 
 
 BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
