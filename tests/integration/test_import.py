@@ -47,36 +47,61 @@ def _write_csv(path: Path, rows: int) -> set[int]:
     return bad
 
 
+# Runs the import as its own child and reports the child's pid, then its exit code and peak
+# RSS. The import must not be the test process's own child: Linux counts, in a child's peak RSS,
+# the address space it was forked with before its exec, so a pytest (xdist) worker that has
+# grown past 150 MB would be measured instead of the import. This launcher is small.
+_LAUNCHER = """
+import os, subprocess, sys
+with open(sys.argv[1], "w") as out:
+    child = subprocess.Popen(sys.argv[2:], stdout=out, stderr=subprocess.STDOUT)
+print(child.pid, flush=True)
+_, status, usage = os.wait4(child.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss, flush=True)
+"""
+
+
 def _import(
     argv: list[str], env: dict[str, str], cwd: Path, interrupt_when: Any = None
 ) -> tuple[int, str, int]:
     """Run an import to its end (SIGINT once ``interrupt_when()`` holds); returns its exit
-    code, stdout and peak RSS in bytes (the child's own rusage)."""
+    code, stdout and peak RSS in bytes (the import process's own rusage)."""
     out = cwd / f"import-{len(list(cwd.glob('import-*')))}.out"
-    with out.open("w") as stdout:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cio_pipeline.worker.cli", "import", *argv],
-            env=env,
-            cwd=cwd,
-            stdout=stdout,
-            stderr=subprocess.STDOUT,
-        )
+    launcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _LAUNCHER,
+            str(out),
+            sys.executable,
+            "-m",
+            "cio_pipeline.worker.cli",
+            "import",
+            *argv,
+        ],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
+        assert launcher.stdout is not None  # we asked for a pipe
+        pid = int(launcher.stdout.readline())
         if interrupt_when is not None:
             wait_until(
-                lambda: interrupt_when() or process.poll() is not None,
+                lambda: interrupt_when() or launcher.poll() is not None,
                 120,
                 "the import to get halfway",
             )
-            assert process.poll() is None, "the import finished before it could be interrupted"
-            process.send_signal(signal.SIGINT)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
+            assert launcher.poll() is None, "the import finished before it could be interrupted"
+            os.kill(pid, signal.SIGINT)
+        code, maxrss_kb = (int(word) for word in launcher.stdout.readline().split())
+        launcher.wait(timeout=30)
     finally:
-        if process.returncode is None:
-            process.kill()
-            process.wait(timeout=10)
-    return process.returncode, out.read_text(), usage.ru_maxrss * 1024
+        if launcher.poll() is None:
+            launcher.kill()
+            launcher.wait(timeout=10)
+    return code, out.read_text(), maxrss_kb * 1024
 
 
 @pytest.mark.timeout(420)
