@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import redis
 from support import WorkerFleet, track_drained, wait_until
@@ -166,7 +167,11 @@ def test_import_interrupted_and_resumed_delivers_every_good_row_once(
 
     # every good row delivered exactly once, in file order per person
     seqs: dict[str, list[int]] = defaultdict(list)
-    for request in emulator.requests("track"):
+    # the log of every request with its body: with 200,000 rows the emulator takes longer to
+    # serialise it than its handle's 10 s read timeout on a busy machine
+    log = httpx.get(f"{emulator.url}/_emulator/requests", params={"surface": "track"}, timeout=120)
+    log.raise_for_status()
+    for request in log.json():
         assert request["status"] == 200, request
         for op in request["body"]["batch"]:
             seqs[op["identifiers"]["id"]].append(int(op["attributes"]["seq"]))
