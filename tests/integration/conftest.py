@@ -55,12 +55,6 @@ def emu(module_emulator: Any) -> Any:
     return module_emulator
 
 
-#: How long a fixture's teardown waits for its workers before SIGKILL (supervisord's default
-#: stopwaitsecs). Tests that check a stop call ``WorkerProcess.stop()`` themselves, with its
-#: own bound; here nothing is checked, and a slow stop must not hold the suite.
-TEARDOWN_STOP_S = 10.0
-
-
 def _fleet_env(redis_url: str, emulator: Any) -> dict[str, str]:
     env = {
         key: value
@@ -77,7 +71,7 @@ def fleet(redis_url: str, emulator: Any, tmp_path: Path) -> Iterator[WorkerFleet
     """Worker subprocesses pointed at the test's Redis database and the emulator."""
     workers = WorkerFleet(_fleet_env(redis_url, emulator), tmp_path, [])
     yield workers
-    workers.stop_all(TEARDOWN_STOP_S)
+    workers.stop_all()
 
 
 @pytest.fixture
@@ -87,4 +81,4 @@ def private_fleet(
     """Worker subprocesses pointed at the test's private redis-server and the emulator."""
     workers = WorkerFleet(_fleet_env(private_redis.url, emulator), tmp_path, [])
     yield workers
-    workers.stop_all(TEARDOWN_STOP_S)
+    workers.stop_all()
