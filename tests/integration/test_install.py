@@ -66,7 +66,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(ROOT / "cio_pipeline", source / "cio_pipeline", symlinks=True)
     for package in ("producer", "worker", "devtools"):
         shutil.copytree(
-            ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__")
+            ROOT / package,
+            source / package,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("__pycache__"),
         )
     command = [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir"]
     built = subprocess.run(

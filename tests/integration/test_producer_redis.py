@@ -389,9 +389,7 @@ attribute_names = st.one_of(
 )
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     customer_id=identifiers,
     name=st.one_of(st.text(max_size=110), st.none()),

@@ -243,17 +243,17 @@ def test_worker_without_app_api_key_exits_at_once_naming_it(
     redis_client: redis.Redis, fleet: WorkerFleet
 ) -> None:
     env = {k: v for k, v in fleet.env.items() if k != "CUSTOMERIO_APP_API_KEY"}
-    started = time.monotonic()
+    # It exits by itself (a worker that started would wait for jobs until the timeout here,
+    # a generous deadline: a busy machine takes seconds just to start Python)
     done = subprocess.run(
         [sys.executable, "-m", "cio_pipeline.worker.cli", "worker"],
         env=env,
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=45,
     )
     assert done.returncode != 0
     assert "CUSTOMERIO_APP_API_KEY" in done.stderr
-    assert time.monotonic() - started < 15
     assert Worker.all(connection=redis_client) == []  # it never registered
 
 

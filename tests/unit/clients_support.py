@@ -38,7 +38,7 @@ class Recorder:
 
 
 def load_spec() -> dict[str, Any]:
-    """The Track API spec: the copy bundled with the emulator, or the reference one."""
+    """The Track API spec: the copy bundled with the emulator."""
     for path in SPEC_PATHS:
         if path.exists():
             loaded: dict[str, Any] = json.loads(path.read_text())
