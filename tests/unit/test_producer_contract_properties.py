@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import os
 from collections.abc import Callable
 from datetime import UTC, timedelta, timezone
 from enum import IntEnum, StrEnum
@@ -495,9 +496,14 @@ def test_the_hostile_values_reach_the_producer() -> None:
 @pytest.fixture(scope="module", autouse=True)
 def _report_calls(request: pytest.FixtureRequest) -> Any:
     yield
+    line = (
+        f"producer contract: {CALLS['made']} calls, {CALLS['refused']} refused with a "
+        f"typed error, {CALLS['enqueued']} enqueued and checked by the worker's reader"
+    )
     terminal = request.config.pluginmanager.get_plugin("terminalreporter")
     if terminal is not None:
-        terminal.write_line(
-            f"producer contract: {CALLS['made']} calls, {CALLS['refused']} refused with a "
-            f"typed error, {CALLS['enqueued']} enqueued and checked by the worker's reader"
-        )
+        terminal.write_line(line)
+    report = os.environ.get("CIO_CONTRACT_REPORT")  # a file (xdist workers print nothing)
+    if report:
+        with open(report, "a", encoding="utf-8") as out:
+            out.write(line + "\n")
