@@ -145,10 +145,14 @@ def _device(device: Any, *, needs_platform: bool) -> dict[str, Any]:
         raise ValidationError("device.token", "must be a non-blank string")
     if needs_platform and device.get("platform") not in _PLATFORMS:
         raise ValidationError("device.platform", f"must be one of {_PLATFORMS}")
+    if device.get("last_used") is None:
+        device.pop("last_used", None)  # the spec's last_used is an integer, never null
     if "attributes" in device:
-        check_attributes(
-            normalize_mapping(device["attributes"], "device.attributes"), "device.attributes"
-        )
+        attributes = normalize_mapping(device["attributes"], "device.attributes")
+        check_attributes(attributes, "device.attributes")
+        for name, value in attributes.items():
+            if not isinstance(value, str):  # Customer.io's spec: device attributes are strings
+                raise ValidationError(f"device.attributes.{name}", "must be a string")
     return dict(device)
 
 

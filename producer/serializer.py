@@ -120,36 +120,39 @@ class SafeSerializer:
         return value
 
 
-def check_shape(value: Any) -> None:
-    """Raise :class:`DataRefused` if ``value`` nests deeper than :data:`MAX_DEPTH` or holds
-    more than :data:`MAX_ITEMS` items, counting a shared object each time it is reached.
+def check_shape(value: Any, *, max_depth: int = MAX_DEPTH, max_items: int = MAX_ITEMS) -> None:
+    """Raise :class:`DataRefused` if ``value`` nests deeper than ``max_depth`` or holds more
+    than ``max_items`` items, counting a shared object each time it is reached.
 
     Each distinct container is walked once (its item count and height remembered), so a
     value built from a few shared lists is measured in microseconds however large it would
     be once encoded; a value that contains itself ends at the depth bound.
     """
     if type(value) in _CONTAINERS:
-        _measure(value, 0, {})
+        _measure(value, 0, {}, (max_depth, max_items))
 
 
-def _measure(node: Any, depth: int, seen: dict[int, tuple[int, int]]) -> tuple[int, int]:
+def _measure(
+    node: Any, depth: int, seen: dict[int, tuple[int, int]], limits: tuple[int, int]
+) -> tuple[int, int]:
     """(items in ``node``'s tree, its height); raises DataRefused over a bound."""
+    max_depth, max_items = limits
     known = seen.get(id(node))  # ids are stable: ``value`` keeps every node alive
     if known is None:
-        if depth >= MAX_DEPTH:
-            raise DataRefused(f"job data nests deeper than {MAX_DEPTH} levels")
+        if depth >= max_depth:
+            raise DataRefused(f"job data nests deeper than {max_depth} levels")
         children = (*node.keys(), *node.values()) if type(node) is dict else node
         items, height = len(children), 1
         for child in children:
             if type(child) in _CONTAINERS:
-                size, below = _measure(child, depth + 1, seen)
+                size, below = _measure(child, depth + 1, seen, limits)
                 items += size
                 height = max(height, below + 1)
-                if items > MAX_ITEMS:
-                    raise DataRefused(f"job data holds more than {MAX_ITEMS} items")
+                if items > max_items:
+                    raise DataRefused(f"job data holds more than {max_items} items")
         known = seen[id(node)] = (items, height)
-    if depth + known[1] > MAX_DEPTH:
-        raise DataRefused(f"job data nests deeper than {MAX_DEPTH} levels")
+    if depth + known[1] > max_depth:
+        raise DataRefused(f"job data nests deeper than {max_depth} levels")
     return known
 
 

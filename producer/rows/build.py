@@ -27,7 +27,8 @@ from typing import Any, Final
 from ulid import ULID
 
 from cio_pipeline.producer.errors import CustomerIOException, ValidationError
-from cio_pipeline.producer.normalize import to_unix
+from cio_pipeline.producer.normalize import MAX_NESTING, MAX_VALUES, to_unix
+from cio_pipeline.producer.serializer import DataRefused, check_shape
 
 __all__ = [
     "TYPES",
@@ -131,10 +132,12 @@ def event_id_for(line: int, values: Mapping[str, Any], stamp: Any = None) -> str
     sort by time. Two different rows get different ids with overwhelming probability.
     """
     try:
+        # Bounded first: a few lists shared 40 levels deep would take json.dumps forever.
+        check_shape(dict(values), max_depth=MAX_NESTING + 1, max_items=MAX_VALUES)
         text = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
     # Values JSON cannot carry (a huge integer, deep nesting, mixed key types): the row's
     # operation is refused when it is validated, naming the column; any id will do until then.
-    except (ValueError, TypeError, RecursionError):
+    except (DataRefused, ValueError, TypeError, RecursionError):
         text = ""
     # surrogatepass: a lone surrogate is likewise reported by validation, not here
     digest = hashlib.blake2b(

@@ -193,3 +193,34 @@ def test_replayed_dead_letter_starts_a_fresh_round_of_attempts() -> None:
     assert deliver_send(ctx, job, "email", REQUEST, "k")["delivery_id"] == "d-1"
     assert job.meta["attempts"] == 1
     assert job.meta["replayed_from"]["status"] == 400
+
+
+@pytest.mark.parametrize(
+    "value", ["Jos\ud800", 10**5000, b"bytes"], ids=["surrogate", "huge int", "bytes"]
+)
+def test_a_send_that_cannot_be_encoded_is_dead_lettered_and_its_key_stays_free(
+    value: Any,
+) -> None:
+    ctx, seen = _context(ok)
+    bad = {**REQUEST, "message_data": {"name": value}}
+    with pytest.raises(DeadLetter) as info:
+        deliver_send(ctx, _job(ctx), "email", bad, "k")
+    record = info.value.record
+    assert (record.operation, record.attempts, record.status, record.ambiguous) == (
+        "send email",
+        1,
+        None,
+        False,
+    )
+    assert "cannot be built" in record.reason and not seen
+    assert ctx.records.get("k") is None
+    # The corrected send with the same idempotency key goes out.
+    assert deliver_send(ctx, _job(ctx), "email", REQUEST, "k")["delivery_id"] == "d-1"
+
+
+def test_a_send_that_fails_while_its_request_is_built_releases_its_claim() -> None:
+    ctx, seen = _context(ok)
+    with pytest.raises(DeadLetter) as info:
+        deliver_send(ctx, _job(ctx), "fax", REQUEST, "k")  # no such App API endpoint
+    assert "cannot be built (ValueError" in info.value.record.reason and not seen
+    assert ctx.records.get("k") is None

@@ -363,3 +363,14 @@ def test_event_ids_are_ulids_and_callers_kept() -> None:
         }
     )
     assert given.operation["id"] == ULID
+
+
+def test_device_attributes_are_strings_and_a_null_last_used_is_left_out(
+    cio: CustomerIO, fake: fakeredis.FakeRedis
+) -> None:
+    """Customer.io's spec: device attributes are strings, last_used an integer."""
+    with pytest.raises(ValidationError) as info:
+        cio.add_device("42", "tok", "ios", app_version=3)
+    assert info.value.field == "device.attributes.app_version"
+    assert fake.dbsize() == 0
+    cio.add_device("42", "tok", "ios", last_used=None, app_version="3")

@@ -164,8 +164,9 @@ def _unsendable(job: Job, operation: str, exc: BaseException) -> Exception:
     return dead_letter(
         job,
         operation,
-        f"the send cannot be built ({type(exc).__name__}: its body is not valid JSON "
-        "text); nothing was sent, and its idempotency key is free for a corrected send",
+        f"the send cannot be built ({type(exc).__name__}: a body JSON cannot carry, such as "
+        "a lone surrogate or a huge integer, or an unknown kind); nothing was sent, and its "
+        "idempotency key is free for a corrected send",
     )
 
 
