@@ -4,9 +4,8 @@ Every write to Redis is one Lua call that is all-or-nothing. A ``pipeline()`` bl
 size, or a long ``batch()``, is written as a series of such chunks, each bounded
 
 - in jobs, because Redis runs a script to completion while every other client waits: a chunk
-  of :data:`MAX_CHUNK_JOBS` (250) took the server about 2.3 ms (Redis 7.0 on a loaded 2-core
-  machine, ``commandstats``: ~9 us per job), a pause the workers do not notice. Larger chunks
-  cost more per job (1000 jobs: ~14 ms, ~14 us per job, measured in the same run), so
+  of :data:`MAX_CHUNK_JOBS` (250) holds the server for a couple of milliseconds, a pause the
+  workers do not notice, and larger chunks cost more per job (docs/performance.md), so
   bigger is not faster;
 - in bytes, because the chunk's request and its answer must fit ``CIO_REDIS_TIMEOUT_S``:
   :data:`MAX_CHUNK_BYTES` is 1 MiB, about 8 ms on a 1 Gbit/s link (typical jobs are 250-400

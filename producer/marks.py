@@ -5,8 +5,8 @@ matching) without their identifier or address staying in Redis. Both are stored 
 the keyed BLAKE2b hash (RFC 7693's keyed mode, a MAC like HMAC) of the subject under the
 erase key, 128 bits in hex, where a subject is ``id:<id>``, ``email:<address>`` (stripped,
 lower-cased, as the suppression store does), ``cio_id:<cio id>`` or ``anonymous_id:<id>``.
-Keyed BLAKE2b rather than HMAC-SHA256 because every producer call computes one: measured on
-this machine, 0.8 us against 3.7 us per mark (the producer's whole per-call work is ~10 us).
+Keyed BLAKE2b rather than HMAC-SHA256 because every producer call computes one, and BLAKE2b
+costs a fraction of HMAC's per mark (docs/performance.md).
 
 The erase key is 32 random bytes generated on first use and kept in Redis
 (:meth:`Keys.erase_key`, a hash with the key and a random key id), so no setting is needed and

@@ -12,7 +12,7 @@ unread while the application makes the next chunk's calls; the answer is read ju
 next chunk is sent (or when the block ends). So at most one chunk is ever in flight, and a
 failure stays exact: if the in-flight chunk's answer is lost, its ids are unknown and the
 chunk being filled is not written (it was never sent). Before this, the client sat idle for
-each chunk's Redis time (measured, about a quarter of a block's time). A single-connection
+each chunk's Redis time, a large share of a block's time (docs/performance.md). A single-connection
 client (``single_connection_client=True``) writes each chunk synchronously instead: its one
 connection must not carry an unread answer while the application uses the same client.
 

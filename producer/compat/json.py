@@ -3,9 +3,8 @@
 ``json.JSONEncoder.encode`` (and ``json.dumps`` with any option) builds CPython's C encoder
 (``json.encoder.c_make_encoder``) anew on every call. The producer sizes every operation as
 compact JSON before it is enqueued (Customer.io's limits), so it builds that encoder once:
-measured on this project's 2 shared cores, 9.4 us per operation against 12.8 us with
-``json.dumps(separators=..., ensure_ascii=False)`` and 14.8 us with a reused
-``JSONEncoder`` (the size check is on every producer call). Where the C encoder is missing
+the public ``json.dumps`` and a reused ``JSONEncoder`` cost a third to a half more per
+operation, on every producer call (docs/performance.md). Where the C encoder is missing
 (another Python implementation) the public encoder does the same job. Checked against the
 running Python by ``tests/unit/test_compat_json.py`` (same text as ``json.dumps`` for
 generated values), which ``.ci/deps`` runs on every supported Python.

@@ -91,7 +91,7 @@ class Row:
 
     ``raw`` is what the rejects file writes back: the CSV cells, or the JSON line's text.
     Treat it as read-only; it is not frozen because a frozen dataclass's ``__init__`` costs
-    0.8 us against 0.14 (measured), a third of parsing the CSV record itself.
+    several times a plain one's, a third of parsing the CSV record (docs/performance.md).
     """
 
     line: int

@@ -4,10 +4,9 @@ The Track backlog is every job a worker has yet to settle: the partition queues 
 claimed lists (one ``LLEN`` each, in one pipelined round trip). A bulk import asks
 :meth:`BacklogGate.wait_for_room` before each window of rows; the gate returns once the
 window fits under the limit, so the backlog the import causes never passes ``max_backlog``
-and Redis cannot fill because of it. Measured (``bench/import.py``, Redis 7 on a private
-server): a queued identify with six attributes holds 965 bytes of Redis memory (job hash and
-queue entry), so the default limit of 300,000 queued jobs keeps an import's backlog near
-300 MB, well under a gigabyte.
+and Redis cannot fill because of it. A queued identify holds about a kilobyte of Redis
+memory (job hash and queue entry; docs/performance.md), so the default limit of 300,000
+queued jobs keeps an import's backlog well under a gigabyte.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from cio_pipeline.producer.keys import Keys
 
 __all__ = ["DEFAULT_MAX_BACKLOG", "BacklogGate", "track_backlog"]
 
-#: Queued Track jobs an import lets pile up before it waits (about 300 MB of Redis, measured).
+#: Queued Track jobs an import lets pile up before it waits (a few hundred MB of Redis).
 DEFAULT_MAX_BACKLOG: Final = 300_000
 _QUEUE_PREFIX: Final = Queue.redis_queue_namespace_prefix
 

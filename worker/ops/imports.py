@@ -140,8 +140,8 @@ def _submit(pipe: CustomerIO, op: dict[str, Any]) -> str:
 
     ``identify``/``track`` when the SDK's reading of the identifier by its shape (``@``: an
     email, ``cio_``: a cio_id) gives the row's own identifier type: that path validates once
-    (``batch()`` normalises the whole operation and then its attributes again: measured 30,000
-    vs 20,000 calls/s). Anything else goes through ``batch()`` with explicit identifiers,
+    (``batch()`` normalises the whole operation and then its attributes again, a third slower:
+    docs/performance.md). Anything else goes through ``batch()`` with explicit identifiers,
     e.g. an e-mail that starts with ``cio_`` (the SDK would read it as a cio_id).
     """
     ((id_type, value),) = op["identifiers"].items()

@@ -31,8 +31,8 @@ def build_limiters(
     rate. The limiter's guarantee holds at the moment Redis grants a token; the requests
     reach Customer.io a few milliseconds later, each with its own delay, and evenly spaced
     grants sit exactly at the limit, so any jitter would put one request too many into some
-    1-second window. The headroom absorbs that jitter (measured: +/-4 ms between workers on
-    one host; 3 % at 100/s absorbs 30 ms).
+    1-second window. The headroom absorbs that jitter (3 % at 100/s absorbs 30 ms; the jitter
+    measured between workers is in docs/performance.md).
 
     ``keys`` defaults to the prefix and partition count of ``settings.queue``.
     """
