@@ -20,8 +20,9 @@ Checked against the installed rq by ``tests/unit/test_compat_rq.py``; the declar
 5. :func:`call_exception_handlers`: the worker's handler stack (``_exc_handlers``).
 6. :func:`scheduler_process`: the scheduler's process (``scheduler._process``), stopped with a
    bound (rq's ``stop_scheduler`` joins it without one).
-7. :func:`stop_at_next_turn` / :func:`stop_requested`: the work loop's stop flag
-   (``_stop_requested``), for a stop signal that came before rq's handlers were installed.
+7. :func:`stop_at_next_turn` / :func:`stop_requested`: the work loop's stop flags
+   (``_stop_requested``, ``_shutdown_requested_date``), for a stop signal that came before
+   rq's handlers were installed, and to tell a requested stop from a loop that gave up.
 8. :func:`subscribe` / :func:`unsubscribe`: the worker's pubsub thread (``rq`` commands).
    rq starts it polling every 60 s and stops it without a bound (see
    :func:`cio_pipeline.producer.compat.redis.stop_pubsub_thread`); ours polls every
@@ -122,8 +123,10 @@ def stop_at_next_turn(worker: Any) -> None:
 
 
 def stop_requested(worker: Any) -> bool:
-    """(7) Whether ``worker`` was asked to stop after its job in hand."""
-    return bool(worker._stop_requested)
+    """(7) Whether ``worker`` was asked to stop: after its job in hand (``_stop_requested``,
+    also set by :func:`stop_at_next_turn`), or by rq's SIGTERM/SIGINT handler
+    (``_shutdown_requested_date``)."""
+    return bool(worker._stop_requested) or worker._shutdown_requested_date is not None
 
 
 def subscribe(worker: Any, on_error: Callable[[Exception, Any, Any], None]) -> None:

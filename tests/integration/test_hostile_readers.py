@@ -68,7 +68,7 @@ def test_a_bounce_in_milliseconds_is_dead_lettered_not_recorded(
     assert "webhook_implausible_timestamp" in log_path.read_text()
     fleet.run_burst()
     show = _cli(env, "suppressions", "show", "ms@example.com")
-    assert (show.returncode, show.stdout.strip()) == (1, "not suppressed")
+    assert show.returncode == 1 and "not suppressed" in show.stderr, (show.stdout, show.stderr)
     listing = _cli(env, "dlq", "list", "--queue", "cio-webhooks")
     assert listing.returncode == 0, listing.stderr
     assert "not applied: timestamp" in listing.stdout and "1 dead letter(s)" in listing.stdout
@@ -140,7 +140,7 @@ def test_dlq_lists_past_damaged_records_and_keeps_to_its_own_queues(
     assert typo.returncode == 2 and "cio-transactional, cio-webhooks" in typo.stderr
     for action in ("purge", "replay"):
         other = _cli(env, "dlq", action, "--all", "--queue", "otherapp")
-        assert other.returncode == 2 and "not a queue of this project" in other.stderr
+        assert other.returncode == 2 and "is not a queue of this" in other.stderr
         by_id = _cli(env, "dlq", action, theirs.id)
         assert by_id.returncode == 1 and "another application" in by_id.stderr
     purged = _cli(env, "dlq", "purge", "--all")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -165,7 +166,8 @@ def test_ambiguous_send_is_not_sent_twice(
 
     # A plain replay (or rq-dashboard's Requeue) does not resend an ambiguous send.
     out = _cli(fleet.env, "dlq", "replay", job_id)
-    assert "skipped" in out.stdout
+    assert out.returncode == 1 and "skipped" in out.stderr  # refused, with the resend command
+    assert f"--resend-ambiguous {job_id}" in out.stderr
     FailedJobRegistry(QUEUE, connection=redis_client, serializer=SafeSerializer).requeue(job_id)
     fleet.run_burst()
     assert len(emulator.state()["sends"]) == 1
@@ -220,7 +222,7 @@ def test_permanent_error_dead_letters_and_replays_after_fix(
     table = _cli(fleet.env, "dlq", "list")
     assert job_ids[0] in table.stdout and "emulated fault" in table.stdout
     shown = _cli(fleet.env, "dlq", "show", job_ids[0])
-    assert "HTTP status: 400" in shown.stdout
+    assert re.search(r"^HTTP status:\s+400$", shown.stdout, re.M), shown.stdout
 
     with _dashboard(fleet.env, redis_url) as base:
         failed = httpx.get(f"{base}/0/data/jobs/{QUEUE}/failed/10/asc/1.json", timeout=10)

@@ -17,6 +17,7 @@ from cio_pipeline.worker.core.settings import WorkerSettings
 from cio_pipeline.worker.deadletters.record import DeadLetter
 from cio_pipeline.worker.runner.context import WorkerContext
 from cio_pipeline.worker.transactional.deliver import deliver_send
+from cio_pipeline.worker.transactional.records import DeliveryState
 
 REQUEST = {"transactional_message_id": 1, "to": "a@x.io", "identifiers": {"id": "1"}}
 
@@ -223,4 +224,6 @@ def test_a_send_that_fails_while_its_request_is_built_releases_its_claim() -> No
     with pytest.raises(DeadLetter) as info:
         deliver_send(ctx, _job(ctx), "fax", REQUEST, "k")  # no such App API endpoint
     assert "cannot be built (ValueError" in info.value.record.reason and not seen
-    assert ctx.records.get("k") is None
+    # released: back to queued (a corrected send with the same key may claim it), not pending
+    record = ctx.records.get("k")
+    assert record is None or record.state is DeliveryState.QUEUED

@@ -362,7 +362,7 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
         worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level.upper())
         if burst:
             drainer.wait()
-        elif worker._shutdown_requested_date is None:  # set by RQ's SIGTERM/SIGINT handler
+        elif not rq_compat.stop_requested(worker):  # a stop signal, early or through RQ
             # RQ's loop gave up by itself (it logged why): never exit 0 unless asked to stop,
             # so a supervisor sees a failure, not a worker that is done.
             log.error("worker_loop_ended", name=worker.name)

@@ -91,9 +91,15 @@ class SuppressionStore:
         (:attr:`Removal.NOT_SUPPRESSED`); says what is still in force when a newer change
         wins (:attr:`Removal.KEPT`). A damaged entry is cleared like any other."""
         names = _subjects(address)
-        if not lookup(self.connection, self.keys, names):
+        found = lookup(self.connection, self.keys, names)
+        if not found:
             return RemoveResult(Removal.NOT_SUPPRESSED, [])
-        self.change(names, "clear", list(REASONS), _now(at))
+        when = _now(at)
+        if at is None:
+            # A person's remove right after an add (or an event) in the same second must win:
+            # times are whole seconds and a tie keeps the suppression, so clear just after it.
+            when = max([when, *(entry.at + 1 for entry in found if entry.at <= when)])
+        self.change(names, "clear", list(REASONS), when)
         remaining = lookup(self.connection, self.keys, names)
         return RemoveResult(Removal.KEPT if remaining else Removal.REMOVED, remaining)
 
