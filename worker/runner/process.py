@@ -318,10 +318,19 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     """Run one worker until it is stopped (or, with ``burst``, until the queues are empty)."""
     configure_logging(settings.log_format, settings.log_level)
     # Until RQ installs its handlers (after start-up), a stop signal is remembered here and
-    # honoured then: the process exits 0 after a clean stop, whenever the signal came.
+    # honoured then: the process exits 0 after a clean stop, whenever the signal came. While
+    # the worker is still connecting (a Redis that is away is waited for, without end), it
+    # stops at once instead: nothing has been taken yet.
     early: list[int] = []
+    connecting = [True]
+
+    def on_stop_signal(number: int, _frame: object) -> None:
+        early.append(number)
+        if connecting[0]:
+            raise _StoppedWhileStarting
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda number, _frame: early.append(number))
+        signal.signal(signum, on_stop_signal)
     # RQ forks its scheduler from the worker: it must not outlive a SIGKILLed worker.
     os.register_at_fork(after_in_child=die_with_parent)
     # ... and must not inherit the early stop handler below (it would swallow the SIGTERM
@@ -331,6 +340,24 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     outage = RedisOutage(
         address=describe_redis(queue.redis_url, queue.redis_sentinels, queue.redis_sentinel_master)
     )
+    try:
+        connection, ctx = _connect(settings, outage)
+    except _StoppedWhileStarting:
+        outage.stop()
+        log.info("worker_stopped_while_starting")
+        return 0
+    connecting[0] = False
+    return _run_connected(settings, burst, name, early, outage, connection, ctx)
+
+
+class _StoppedWhileStarting(BaseException):
+    """A stop signal while the worker waits for Redis at start-up (a BaseException, so that no
+    retry loop's ``except Exception`` swallows it)."""
+
+
+def _connect(settings: WorkerSettings, outage: RedisOutage) -> tuple[redis.Redis, WorkerContext]:
+    """The worker's connection and context, once Redis answers (waited for, logged)."""
+    queue = settings.queue
     connection = worker_connection(settings, outage)
     ctx = WorkerContext(settings, connection, outage=outage)
     # Fail now, naming the missing variable, rather than at the first job.
@@ -342,6 +369,19 @@ def run_worker(settings: WorkerSettings, *, burst: bool, name: str | None) -> in
     # naming the setting); a Redis that is away is waited for here (and logged).
     check_sentinel_master(connection, queue.redis_sentinel_master)
     connection.ping()
+    return connection, ctx
+
+
+def _run_connected(
+    settings: WorkerSettings,
+    burst: bool,
+    name: str | None,
+    early: list[int],
+    outage: RedisOutage,
+    connection: redis.Redis,
+    ctx: WorkerContext,
+) -> int:
+    """The worker from its RQ loop on: drain until stopped (or, with ``burst``, empty)."""
     # RQ's loop gets a client of its own that waits out a full Redis (its loop would quit on
     # the error); the Track drainer's does not wait, since draining is what frees memory.
     rq_connection = worker_connection(settings, outage, wait_when_full=True)
