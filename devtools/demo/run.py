@@ -23,6 +23,7 @@ from rich.live import Live
 
 from cio_pipeline.devtools.demo.cleanup import delete_demo_keys
 from cio_pipeline.devtools.demo.hints import keep_command, look_next
+from cio_pipeline.devtools.demo.privacy import Privacy, cancel_and_erase
 from cio_pipeline.devtools.demo.processes import ChildFailed, DemoProcesses, child_environment
 from cio_pipeline.devtools.demo.progress import JobCounts, count_jobs, read_traffic
 from cio_pipeline.devtools.demo.redis_server import DemoRedis, NoRedis, open_redis, safe_url
@@ -58,6 +59,8 @@ _REFRESH_S = 0.25
 _WAVE_PAUSE_S = 0.3
 #: The forced burst: this many Track requests answered 429 once half the waves are produced.
 _BURST_429 = 3
+#: How long the erase's delete may take to reach the emulator once the workers resume.
+_PRIVACY_S = 30.0
 _WILL = {"bounced": "will bounce", "spammed": "will complain (mark it as spam)"}
 
 
@@ -71,6 +74,7 @@ def run_demo(*, operations: int, workers: int, keep: bool, console: Console | No
     started = time.monotonic()
     logdir = Path(tempfile.mkdtemp(prefix="cio-demo-logs-"))
     produced = Produced()
+    extra_ids: list[str] = []  # the cancel's and the erase's jobs: not the workload's
     stack = ExitStack()
     code = 1
     try:
@@ -84,7 +88,9 @@ def run_demo(*, operations: int, workers: int, keep: bool, console: Console | No
             _plain(console, f"Deleted the keys an earlier demo left under '{DEMO_PREFIX}'.")
         if not keep:
             # registered before the processes, so it runs after they have stopped
-            stack.callback(lambda: delete_demo_keys(connection, DEMO_PREFIX, produced.job_ids))
+            stack.callback(
+                lambda: delete_demo_keys(connection, DEMO_PREFIX, produced.job_ids + extra_ids)
+            )
         processes = DemoProcesses(
             child_environment(os.environ, demo_redis.env, DEMO_PREFIX), logdir
         )
@@ -100,7 +106,15 @@ def run_demo(*, operations: int, workers: int, keep: bool, console: Console | No
             + ", ".join(f"{a} {_WILL[o]}" for a, o in PLANNED_OUTCOMES.items()),
         )
         code = _drive(
-            console, demo_redis, connection, processes, emulator, operations, produced, started
+            console,
+            demo_redis,
+            connection,
+            processes,
+            emulator,
+            operations,
+            produced,
+            started,
+            extra_ids,
         )
         if keep:
             _keep_running(console, demo_redis, processes)
@@ -137,9 +151,10 @@ def _drive(
     operations: int,
     produced: Produced,
     started: float,
+    extra_ids: list[str],
 ) -> int:
     """Produce the workload with live progress, wait for it and the webhook loop to settle,
-    send the guarded receipt, print the summary."""
+    send the guarded receipt, cancel a reminder and erase a person, print the summary."""
     # a generous Redis budget: the demo may share a busy Redis (and CPU) with other work,
     # and each wave is one pipelined write of a few hundred jobs
     settings = replace(demo_redis.settings, queue_prefix=DEMO_PREFIX, redis_timeout_s=10.0)
@@ -181,16 +196,27 @@ def _drive(
                 guarded = guarded_outcome(connection, keys, guarded)
         counts, loop = refresh()
     console.print()  # the live panel's last frame ends without a newline off a terminal
+    privacy = cancel_and_erase(
+        connection, cio, api, emulator, time.monotonic() + _PRIVACY_S, extra_ids
+    )
     cio.close()
     api.close()
     traffic = read_traffic(emulator.requests())
     dead = DeadLetters(connection, keys).list()
     console.print(
         summary_table(
-            produced, counts, traffic, dead, time.monotonic() - started, TRACK_LIMIT, loop, guarded
+            produced,
+            counts,
+            traffic,
+            dead,
+            time.monotonic() - started,
+            TRACK_LIMIT,
+            loop,
+            guarded,
+            privacy,
         )
     )
-    return _verdict(console, produced, counts, Ending(loop, guarded), demo_redis)
+    return _verdict(console, produced, counts, Ending(loop, guarded, privacy), demo_redis)
 
 
 @dataclass(frozen=True)
@@ -199,6 +225,7 @@ class Ending:
 
     loop: LoopState
     guarded: GuardedSend | None
+    privacy: Privacy | None = None
 
 
 def _problems(produced: Produced, counts: JobCounts, ending: Ending) -> list[str]:
@@ -223,6 +250,11 @@ def _problems(produced: Produced, counts: JobCounts, ending: Ending) -> list[str
     if ending.guarded is None or not ending.guarded.skipped_as_planned:
         result = ending.guarded.result if ending.guarded else "not sent"
         problems.append(f"the guarded send was not skipped as planned: {result}")
+    privacy = ending.privacy
+    if privacy is None or not privacy.cancel_as_planned:
+        problems.append(f"the reminder was not cancelled as planned: {privacy}")
+    if privacy is None or not privacy.erase_as_planned:
+        problems.append(f"the erase did not go as planned: {privacy}")
     return problems
 
 
@@ -240,7 +272,8 @@ def _verdict(
         f"{counts.delivered} delivered, 1 dead-lettered (the poison identify). "
         f"Webhook loop: {loop.received} events received and processed, "
         f"{len(loop.suppressed)} addresses suppressed ({reasons}), the guarded send "
-        f"to a bounced address skipped.",
+        f"to a bounced address skipped. The cancelled reminder was never sent; the erased "
+        f"person's queued operations were dropped and their delete delivered.",
         soft_wrap=True,
     )
     url = safe_url(demo_redis.url) if not demo_redis.embedded else "URL"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from cio_pipeline.devtools.demo.privacy import Privacy
 from cio_pipeline.devtools.demo.progress import JobCounts, Traffic
 from cio_pipeline.devtools.demo.webhook_loop import GuardedSend, LoopState
 from cio_pipeline.devtools.demo.workload import Produced
@@ -62,6 +63,7 @@ def summary_table(
     track_limit: float,
     loop: LoopState,
     guarded: GuardedSend | None,
+    privacy: Privacy | None = None,
 ) -> Table:
     """The closing summary."""
     table = Table(title="cio-pipeline demo: summary", show_header=False, min_width=52)
@@ -102,5 +104,16 @@ def summary_table(
             else str(result or "not finished")
         )
         table.add_row(f"  guarded send to {guarded.address}", shown)
+    if privacy is not None:
+        table.add_row(
+            "cancelled send",
+            f"{privacy.cancel_result}: "
+            + ("[red]sent[/]" if privacy.reminder_sent else "never sent"),
+        )
+        delete = "delete delivered" if privacy.delete_delivered else "[red]delete not delivered[/]"
+        table.add_row(
+            "erased person",
+            f"{privacy.dropped} of {privacy.queued_for_erased} queued operations dropped, {delete}",
+        )
     table.add_row("wall time", f"{wall_s:.1f} s")
     return table

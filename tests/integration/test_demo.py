@@ -97,6 +97,13 @@ def _assert_planned_end(result: subprocess.CompletedProcess[str]) -> None:
         "(1 bounced, 1 spammed), the guarded send to a bounced address skipped."
     ) in result.stdout
     assert "skipped: bounced" in result.stdout  # the summary's guarded-send row
+    # the cancel and the erase, done while the workers were held
+    assert (
+        "The cancelled reminder was never sent; the erased person's queued operations were "
+        "dropped and their delete delivered."
+    ) in result.stdout
+    assert "cancelled: never sent" in result.stdout
+    assert "3 of 3 queued operations dropped" in result.stdout
     assert "Traceback" not in result.stderr
 
 

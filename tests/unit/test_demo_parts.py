@@ -4,6 +4,7 @@ children's environment, the webhook loop's reading and verdict, and the clean-up
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import fakeredis
@@ -12,6 +13,7 @@ import pytest
 from rq import Queue
 
 from cio_pipeline.devtools.demo.cleanup import delete_demo_keys
+from cio_pipeline.devtools.demo.privacy import Privacy
 from cio_pipeline.devtools.demo.processes import child_environment
 from cio_pipeline.devtools.demo.progress import read_traffic
 from cio_pipeline.devtools.demo.redis_server import open_redis, redis_environment, safe_url
@@ -209,6 +211,34 @@ def test_a_guarded_send_is_as_planned_only_when_skipped_for_the_bounce() -> None
     assert not GuardedSend("j", address, {"skipped": True, "reason": "spammed"}).skipped_as_planned
     assert not GuardedSend("j", address, {"delivery_id": "d"}).skipped_as_planned
     assert not GuardedSend("j", address).skipped_as_planned
+
+
+_PRIVACY = Privacy(
+    cancel_result="cancelled",
+    reminder_sent=False,
+    queued_for_erased=3,
+    dropped=3,
+    dropped_in_all=5,
+    delete_delivered=True,
+    person_gone=True,
+)
+
+
+def test_the_cancel_is_as_planned_only_when_cancelled_and_never_sent() -> None:
+    assert _PRIVACY.cancel_as_planned
+    assert not replace(_PRIVACY, reminder_sent=True).cancel_as_planned
+    assert not replace(_PRIVACY, cancel_result="in_flight").cancel_as_planned
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"dropped": 2}, {"delete_delivered": False}, {"person_gone": False}],
+)
+def test_the_erase_is_as_planned_only_when_all_dropped_and_the_delete_delivered(
+    changes: dict[str, Any],
+) -> None:
+    assert _PRIVACY.erase_as_planned
+    assert not replace(_PRIVACY, **changes).erase_as_planned
 
 
 def _emulator(seen: list[tuple[str, Any]], counters: dict[str, int]) -> httpx.Client:
