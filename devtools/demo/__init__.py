@@ -30,4 +30,6 @@ Modules:
 - :mod:`.cleanup` delete what the demo wrote to Redis: keys under its prefix and the jobs it
   produced
 - :mod:`.view` the demo's screens (rich): the live progress panel and the closing summary
+- :mod:`.privacy` the demo's cancel and erase, made deterministic by holding the workers (RQ's
+  suspension)
 """
