@@ -25,8 +25,8 @@ def test_every_suggested_program_exists_from_the_folder_the_demo_ran_in(
     lines = [keep_command(), *look_next("redis://127.0.0.1:6390/0", "ciodemo")]
     for line in lines:
         program = _program(line)
-        assert program.startswith(".venv/bin/") or Path(program).is_absolute(), line
-        assert Path(program).is_file(), line
+        # a path from the folder the demo ran in (the venv's, e.g. .venv/bin/...), or absolute
+        assert "/bin/" in program and Path(program).is_file(), line
 
 
 def test_no_redis_url_in_the_dashboards_arguments() -> None:
