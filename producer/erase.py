@@ -133,6 +133,7 @@ def erase(
     sends = [job.idempotency_key for job in jobs if job.idempotency_key]
     if sends:
         report.delivery_records = int(client.delete(*(keys.delivery_record(k) for k in sends)))
+        client.delete(*(keys.send_claim(k) for k in sends))
     report.suppressions_removed, report.suppressions_kept = rehash_suppressions(
         client, keys, person, key, suppress
     )

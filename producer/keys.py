@@ -75,6 +75,11 @@ class Keys:
         """Record of a transactional send, holding its ``delivery_id``."""
         return f"{self.prefix}:delivery:{idempotency_key}"
 
+    def send_claim(self, idempotency_key: str) -> str:
+        """The token of the claim that last set a send's record to pending (a random value
+        per claim call), so a claim re-run after its reply was lost recognises itself."""
+        return f"{self.prefix}:send-claim:{idempotency_key}"
+
     def send_history(self, idempotency_key: str) -> str:
         """The life of a transactional send (a list of JSON entries, oldest first)."""
         return f"{self.prefix}:send-history:{idempotency_key}"

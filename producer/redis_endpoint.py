@@ -35,7 +35,7 @@ from redis.connection import (
 )
 from redis.sentinel import SentinelManagedConnection, SentinelManagedSSLConnection
 
-from cio_pipeline.producer.compat.redis import sentinel_master
+from cio_pipeline.producer.compat.redis import SentinelReconnect, sentinel_master
 from cio_pipeline.producer.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -148,7 +148,11 @@ def _sentinel_client(
     kwargs.pop("host", None)
     kwargs.pop("port", None)
     base = SentinelManagedSSLConnection if tls else SentinelManagedConnection
-    cls = _compose((*mixins, CertificateCheck) if tls else mixins, base)
+    # SentinelReconnect: a reconnect asks the Sentinels again (compat.redis, 7)
+    cls = _compose(
+        (*mixins, SentinelReconnect, CertificateCheck) if tls else (*mixins, SentinelReconnect),
+        base,
+    )
     # Sentinels are asked with bounded waits (a Sentinel that hangs must not stall a
     # reconnect) and over the same TLS as the data nodes when REDIS_URL is rediss://.
     timeout = kwargs.get("socket_timeout") or 5.0

@@ -27,6 +27,14 @@ range (``pyproject.toml``) is tested at both ends by ``.ci/deps``.
    redis-py 8.1 and, from 8.2, also joins the thread without a bound (``stop(timeout=None)``);
    rq starts that thread with a 60 s poll, so a stop could wait a minute. We stop it with a
    bound on every version.
+7. :class:`SentinelReconnect`: a Sentinel-managed connection asks the Sentinels for the
+   master in ``connect()``, but from redis-py 6 a connection that lost its socket reconnects
+   inside its command's retry through ``connect_check_health()``, which reuses the address it
+   had (redis-py issue 3874). After a failover that is the old master: refused while it is
+   down, ``READONLY`` once it is back as a replica, for as long as the retry lasts (for a
+   worker, for ever: seen in ``tests/integration/test_redis_sentinel.py``). The mixin sends
+   that reconnect through ``connect()``. Before redis-py 6 the method does not exist and the
+   reconnect already went through ``connect()``.
 """
 
 from __future__ import annotations
@@ -37,12 +45,14 @@ from typing import Any, Final
 
 import redis
 from redis.client import PubSubWorkerThread
+from redis.connection import AbstractConnection
 from redis.sentinel import Sentinel, SentinelManagedConnection
 
 __all__ = [
     "CONNECT_ERRORS",
     "REDIS_VERSION",
     "RETRY_CALL_PARAMETERS",
+    "SentinelReconnect",
     "plain_read_response",
     "pool_connection",
     "read_reply",
@@ -125,3 +135,24 @@ def stop_pubsub_thread(thread: PubSubWorkerThread, timeout_s: float) -> bool:
         thread.stop()
         thread.join(timeout_s)
     return not thread.is_alive()
+
+
+class SentinelReconnect(AbstractConnection):
+    """Mixin in front of ``SentinelManagedConnection``: every reconnect asks the Sentinels
+    for the current master (7)."""
+
+    _asking_sentinels = False
+
+    def connect_check_health(self, *args: Any, **kwargs: Any) -> None:
+        """Connect to the master the Sentinels name now (redis-py >= 6 calls this, not
+        ``connect()``, when a command finds the connection closed)."""
+        if getattr(self, "_sock", None) is not None or self._asking_sentinels:
+            # connected already, or called back by connect_to() with the fresh address
+            super().connect_check_health(*args, **kwargs)
+            return
+        self._asking_sentinels = True
+        try:
+            connect: Any = self.connect  # untyped in some releases of the range
+            connect()  # SentinelManagedConnection.connect: ask, then connect_to()
+        finally:
+            self._asking_sentinels = False

@@ -237,8 +237,14 @@ class SentinelGroup:
             stop(process)
 
 
-def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
-    """Poll ``predicate`` (bounded; Redis errors count as "not yet")."""
+def wait_for(
+    predicate: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    explain: Callable[[], str] | None = None,
+) -> None:
+    """Poll ``predicate`` (bounded; Redis errors count as "not yet"); on a timeout the
+    failure adds what ``explain`` returns (logs worth reading)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -247,7 +253,8 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, what: str) -> None
         except redis.RedisError:
             pass
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+            detail = f"\n{explain()}" if explain is not None else ""
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}{detail}")
         time.sleep(0.05)
 
 

@@ -1,7 +1,9 @@
 """A Sentinel failover mid-drain, with CIO_REDIS_MIN_REPLICAS=1.
 
 Real processes on loopback: a master, one replica, three Sentinels, two workers draining
-Track operations and sends while a producer keeps producing. The master is SIGKILLed; the
+Track operations and sends while a producer keeps producing until the failover is behind it
+(it is stopped only once it has had operations confirmed by the new master, so the outage
+always falls inside its run, however fast or slow the machine). The master is SIGKILLed; the
 Sentinels promote the replica; the old master comes back and Sentinel makes it the new
 master's replica (with one replica required, nothing is counted until one exists). Workers
 and producer follow without restarting: every operation the producer was told was enqueued
@@ -14,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -26,10 +28,17 @@ from ha_support import MASTER_NAME, SentinelGroup, fleet_env, wait_for
 from support import WorkerFleet, track_drained
 
 from cio_pipeline.producer import APIClient, CustomerIO, EnqueueError, SendEmailRequest, Settings
+from cio_pipeline.worker.core.outage import RedisOutage
+from cio_pipeline.worker.core.settings import WorkerSettings
+from cio_pipeline.worker.runner.context import worker_connection
 
 pytestmark = pytest.mark.integration
 
-PEOPLE, STEPS, SEND_EVERY = 30, 8, 8
+PEOPLE, SEND_EVERY = 30, 8
+#: A bound on the production, should the test thread never stop it (it fails before then).
+MAX_STEPS = 400
+#: Operations the producer must have confirmed after the promotion before it is stopped.
+AFTER_FAILOVER = 2 * PEOPLE
 WORKER_ENV = {
     "CIO_BATCH_MAX_OPS": "10",
     "CIO_LEASE_TTL_S": "3",
@@ -53,9 +62,11 @@ class ProducerLog:
     """What the producer was told: confirmed operations, failures, the longest stall."""
 
     confirmed: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    total: int = 0  # operations confirmed so far
     sends: list[int] = field(default_factory=list)
     failed_calls: Counter[str] = field(default_factory=Counter)
     longest_stall_s: float = 0.0
+    stop: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
     error: BaseException | None = None
 
@@ -83,17 +94,18 @@ def _retrying(log: ProducerLog, call: Any) -> None:
 def _produce(settings: Settings, log: ProducerLog) -> None:
     cio, api = CustomerIO(settings=settings), APIClient("unused", settings=settings)
     try:
-        count = 0
-        for step in range(STEPS):
+        for step in range(MAX_STEPS):
             for person in range(PEOPLE):
+                if log.stop.is_set():
+                    return
                 name = f"u{person}"
                 if step % 2 == 0:
                     _retrying(log, partial(cio.identify, name, seq=step))
                 else:
                     _retrying(log, partial(cio.track, name, "step", {"seq": step}))
                 log.confirmed[name].append(step)
-                count += 1
-                if count % SEND_EVERY == 0:
+                log.total += 1
+                if log.total % SEND_EVERY == 0:
                     n, key = len(log.sends), f"send-{len(log.sends)}"
                     request = SendEmailRequest(
                         transactional_message_id=1,
@@ -114,6 +126,51 @@ def _produce(settings: Settings, log: ProducerLog) -> None:
         log.done.set()
 
 
+def test_a_connection_held_through_a_failover_reconnects_to_the_new_master(
+    group: SentinelGroup,
+) -> None:
+    """One connection, held across the failover (a command in flight when the master dies),
+    retried by the worker's policy: it must reach the new master, not the old address. Before
+    compat.redis.SentinelReconnect, redis-py >= 6 reconnected it to the old master's address
+    for ever: refused while it was down, READONLY once it was back as a replica."""
+    settings = WorkerSettings(
+        queue=Settings(
+            redis_url="redis://127.0.0.1/0",
+            redis_sentinels=group.sentinels,
+            redis_sentinel_master=MASTER_NAME,
+        ),
+        redis_retry_cap_s=0.2,
+    )
+    outage = RedisOutage()
+    pool = worker_connection(settings, outage).connection_pool
+    client = redis.Redis(connection_pool=pool, single_connection_client=True)
+    client.set("k", "before")
+    old = group.master_port()
+    group.kill("a")
+    wait_for(lambda: group.master_port() != old, 60, "the Sentinels to promote the replica")
+    group.start_node("a", replica_of=group.master_port())
+
+    done = threading.Event()
+    writer = threading.Thread(target=lambda: (client.set("k", "after"), done.set()), daemon=True)
+    writer.start()
+    try:
+        assert done.wait(30), "the held connection never reached the new master"
+    finally:
+        outage.stop()  # a writer still retrying gives up now
+        writer.join(10)
+    assert group.client("b").get("k") == b"after"
+    assert client.connection is not None and client.connection.port == group.master_port()
+    client.close()
+
+
+def _tails(fleet: WorkerFleet) -> Callable[[], str]:
+    """The end of each worker's log, for a phase that timed out."""
+    return lambda: "\n".join(
+        f"--- worker {n}:\n" + "\n".join(w.log().splitlines()[-15:])
+        for n, w in enumerate(fleet.workers)
+    )
+
+
 def _assert_delivered_in_order(emulator: Any, log: ProducerLog) -> None:
     seen: dict[str, list[int]] = defaultdict(list)
     track = [r for r in emulator.requests("track") if r["status"] == 200]
@@ -128,10 +185,11 @@ def _assert_delivered_in_order(emulator: Any, log: ProducerLog) -> None:
         assert positions == sorted(positions), f"{person} out of order: {arrived}"
 
 
-# Its phases are bounded one by one (60 s to get under way, to promote, to resume; 120 s for
-# the producer; 90 s to drain), and on a busy machine their sum outgrows the suite's default
-# 120 s: the phase that stalls should say so, not pytest-timeout's stack dump.
-@pytest.mark.timeout(420)
+# Its phases are bounded one by one (60 s to get under way, to promote, to resume, for the
+# producer to write to the new master; 120 s for it to stop; 90 s to drain), and on a busy
+# machine their sum outgrows the suite's default 120 s: the phase that stalls should say so,
+# not pytest-timeout's stack dump.
+@pytest.mark.timeout(480)
 def test_workers_and_producer_follow_a_failover_and_lose_nothing(
     group: SentinelGroup, emulator: Any, tmp_path: Path
 ) -> None:
@@ -170,14 +228,20 @@ def test_workers_and_producer_follow_a_failover_and_lose_nothing(
         # say (a node started on command-line flags has none; Sentinel alone takes ~10 s
         # more to convert a returning master).
         group.start_node("a", replica_of=group.master_port())
-        delivered = sum(r["ops"] for r in emulator.requests("track"))
+        delivered, confirmed = sum(r["ops"] for r in emulator.requests("track")), log.total
         wait_for(
             lambda: sum(r["ops"] for r in emulator.requests("track")) > delivered,
             60,
             "delivery to resume",
+            _tails(fleet),
         )
         resumed_at = time.monotonic()
-
+        wait_for(
+            lambda: log.total >= confirmed + AFTER_FAILOVER or log.done.is_set(),
+            60,
+            "the producer to write to the new master",
+        )
+        log.stop.set()
         assert log.done.wait(120), "the producer did not finish"
         assert log.error is None, repr(log.error)
         master = redis.Redis(port=group.master_port())
@@ -185,6 +249,7 @@ def test_workers_and_producer_follow_a_failover_and_lose_nothing(
             lambda: track_drained(master) and len(emulator.state()["sends"]) >= len(log.sends),
             90,
             "everything delivered on the new master",
+            _tails(fleet),
         )
         for worker, pid in zip(workers, pids, strict=True):
             assert worker.process.pid == pid and worker.process.poll() is None, worker.log()
@@ -199,5 +264,6 @@ def test_workers_and_producer_follow_a_failover_and_lose_nothing(
         f"\nfailover: promoted {promoted_at - killed_at:.1f} s after the kill; delivery "
         f"resumed {resumed_at - killed_at:.1f} s after it; producer: "
         f"{sum(log.failed_calls.values())} failed call(s) {dict(log.failed_calls)}, "
-        f"longest stall {log.longest_stall_s:.1f} s"
+        f"longest stall {log.longest_stall_s:.1f} s; {log.total} operations, "
+        f"{len(log.sends)} sends"
     )

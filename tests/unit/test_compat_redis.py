@@ -125,3 +125,27 @@ def test_the_outage_retry_waits_out_a_refused_connect() -> None:
 
     assert retry.call_with_retry(connect, lambda error: None) == "connected"
     assert len(attempts) == 3
+
+
+def test_a_closed_sentinel_connection_reconnects_through_the_sentinels() -> None:
+    """(7) Whatever redis-py calls to reopen a closed connection before a command must lead
+    to ``SentinelManagedConnection.connect`` (which asks the Sentinels): here it is recorded
+    instead of connecting."""
+    from cio_pipeline.producer.compat.redis import SentinelReconnect
+
+    asked: list[str] = []
+
+    class Recording(SentinelReconnect, SentinelManagedConnection):
+        def connect(self) -> None:
+            asked.append("sentinels")
+            raise redis.ConnectionError("recorded")
+
+    class Proxy:  # what SentinelConnectionPool hands its connections
+        is_master, check_connection = True, False
+
+    conn = Recording(connection_pool=Proxy(), host="127.0.0.1", port=1)
+    try:
+        conn.send_command("PING")
+    except redis.ConnectionError:
+        pass
+    assert asked == ["sentinels"], changed("how a closed connection is reopened")

@@ -47,6 +47,24 @@ def test_own_and_other_claims_are_told_apart(records: DeliveryRecords) -> None:
     )
 
 
+def test_a_claim_run_again_with_its_own_token_is_still_claimed() -> None:
+    """The client runs a script again when its reply was lost (a failover): the same token
+    is the same claim, so nothing was sent in between; another token is an earlier attempt."""
+    from cio_pipeline.worker.transactional.records import _CLAIM
+
+    client, keys = fakeredis.FakeRedis(), Keys()
+    claim_keys = [keys.delivery_record("k"), keys.erased_jobs, keys.send_claim("k")]
+
+    def run(token: str) -> list[bytes]:
+        return list(_CLAIM(client, keys=claim_keys, args=["job-1", 60_000, "0", token]))
+
+    assert run("t1") == [b"claimed"]
+    assert run("t1") == [b"claimed"]  # the same call, its reply lost: claimed again
+    assert run("t2") == [b"self", b"pending"]  # a later attempt: outcome unknown
+    client.set(keys.delivery_record("k"), "ambiguous:job-1")
+    assert run("t1") == [b"self", b"ambiguous"]  # only a pending record is recognised
+
+
 def test_release_hands_back_only_this_jobs_pending_claim(records: DeliveryRecords) -> None:
     records.claim("k", "job-1")
     records.release("k", "job-2")  # not its claim

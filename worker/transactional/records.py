@@ -16,6 +16,7 @@ key join that reporting webhooks are matched with.
 from __future__ import annotations
 
 import enum
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -80,13 +81,22 @@ class DeliveryRecords:
         self._ttl_ms = ttl_s * 1000
 
     def claim(self, idempotency_key: str, job_id: str, *, override_own: bool = False) -> SendClaim:
-        """Claim ``idempotency_key`` for ``job_id`` unless the record says otherwise."""
+        """Claim ``idempotency_key`` for ``job_id`` unless the record says otherwise.
+
+        Each call carries a new random token (``claim_send.lua``): when the connection drops
+        after the script ran and the client runs it again, the second run recognises its own
+        claim instead of reporting an earlier attempt of unknown outcome."""
+        keys = self._keys
         reply = [
             _text(part)
             for part in _CLAIM(
                 self._client,
-                keys=[self._keys.delivery_record(idempotency_key), self._keys.erased_jobs],
-                args=[job_id, self._ttl_ms, "1" if override_own else "0"],
+                keys=[
+                    keys.delivery_record(idempotency_key),
+                    keys.erased_jobs,
+                    keys.send_claim(idempotency_key),
+                ],
+                args=[job_id, self._ttl_ms, "1" if override_own else "0", secrets.token_hex(8)],
             )
         ]
         result = ClaimResult(reply[0])
