@@ -281,9 +281,13 @@ def test_the_printed_install_command_adds_the_extra(
     tmp_path: Path, wheel: Path, constraints: Path
 ) -> None:
     own = _make_app(tmp_path / "app", wheel, constraints)
-    line = _missing_extra_line(own, "cio-pipeline", "metrics")
-    command = line.split("is not installed): ", 1)[1]
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
+    # uv installed the application (INSTALLER=uv), so uv is on its owner's PATH
+    path = f"{Path(_uv()).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    result = own.run(own.bin("cio-pipeline"), "metrics", env={"PATH": path})
+    assert result.returncode == 2, result.stderr
+    command = result.stderr.strip().split("is not installed): ", 1)[1]
+    assert command.startswith("uv pip install --python "), command
+    env = {**os.environ, "PATH": path, "UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1"}
     installed = subprocess.run(
         command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240
     )

@@ -110,3 +110,18 @@ def test_scripts_are_named_by_their_path_beside_this_interpreter(
     )
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # a bin without ours
     assert script_command("cio-pipeline") == "cio-pipeline"
+
+
+@pytest.mark.parametrize(("has_pip", "tool"), [(True, "pip"), (False, "uv")])
+def test_a_uv_install_with_no_uv_to_be_found_falls_back_to_pip_when_there_is_one(
+    monkeypatch: pytest.MonkeyPatch, has_pip: bool, tool: str
+) -> None:
+    from cio_pipeline.worker.core import install
+
+    monkeypatch.setattr(install, "_uv", lambda: "uv")  # neither on PATH nor pinned
+    monkeypatch.setattr(install, "_has_pip", lambda: has_pip)
+    words = shlex.split(install_command("metrics", InstallOrigin("/src", False, "uv")))
+    if tool == "pip":
+        assert words == [sys.executable, "-m", "pip", "install", "/src[metrics]"]
+    else:  # nothing better to offer: the tool that installed it
+        assert words == ["uv", "pip", "install", "--python", sys.executable, "/src[metrics]"]

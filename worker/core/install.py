@@ -10,8 +10,9 @@ distribution's ``direct_url.json`` (PEP 610) and the tool in ``INSTALLER``:
 - an index (no ``direct_url.json``): ``... install 'cio-pipeline[x]'``
 
 The command names the interpreter that runs this code (``/venv/bin/python -m pip``, or
-``uv pip install --python /venv/bin/python`` when uv installed it: uv's venvs hold no pip), so
-it installs into the environment that lacks the extra, activated or not.
+``uv pip install --python /venv/bin/python`` when uv installed it: uv's venvs hold no pip; but
+``python -m pip`` when no uv is to be found and the environment has pip), so it installs into
+the environment that lacks the extra, activated or not.
 """
 
 from __future__ import annotations
@@ -102,8 +103,10 @@ def install_command(extra: str, origin: InstallOrigin | None = None) -> str:
     origin = origin or install_origin()
     target = _with_extra(origin.requirement, extra)
     editable = ["-e"] if origin.editable else []
-    if origin.installer == "uv":
-        tool = [_uv(), "pip", "install", "--python", sys.executable]
+    uv = _uv() if origin.installer == "uv" else None
+    if uv is not None and (uv != "uv" or not _has_pip()):
+        # uv's venvs hold no pip; a bare "uv" (none found) only when pip is not there either
+        tool = [uv, "pip", "install", "--python", sys.executable]
     else:
         tool = [sys.executable, "-m", "pip", "install"]
     return shlex.join([*tool, *editable, target])
@@ -116,6 +119,12 @@ def _with_extra(requirement: str, extra: str) -> str:
         return f"{DISTRIBUTION}[{extra}] @ {requirement}"
     # pip and uv both accept a local path followed by extras: '/path/to/checkout[x]'
     return f"{requirement}[{extra}]"
+
+
+def _has_pip() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pip") is not None
 
 
 def _uv() -> str:
