@@ -15,7 +15,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rq import Queue, SimpleWorker
+from rq import Queue
 from rq.job import Job, JobStatus
 
 from cio_pipeline.producer import (
@@ -32,6 +32,8 @@ from cio_pipeline.producer import (
 )
 from cio_pipeline.producer.ids import is_ulid, partition_for
 from cio_pipeline.producer.serializer import SafeSerializer
+from cio_pipeline.worker.runner.dequeue import ReliableQueue
+from cio_pipeline.worker.runner.process import CioWorker
 
 pytestmark = pytest.mark.integration
 
@@ -300,11 +302,13 @@ def test_forged_job_naming_a_global_is_refused_without_running(
         def __reduce__(self) -> tuple[Any, ...]:
             return (os.system, (f"touch {marker}",))
 
-    queue = Queue("cio-transactional", connection=redis_client, serializer=SafeSerializer)
+    queue = ReliableQueue("cio-transactional", connection=redis_client, serializer=SafeSerializer)
     job = queue.enqueue("builtins.print", "harmless")
     # An attacker with write access to Redis swaps the job's data for a malicious pickle.
     redis_client.hset(job.key, "data", pickle.dumps(("builtins.print", None, (Exploit(),), {})))
-    worker = SimpleWorker([queue], connection=redis_client, serializer=SafeSerializer)
+    # Our worker class: RQ's own stops its pubsub thread with an unbounded join on redis-py
+    # 8.2 (up to a minute, compat.redis), which is not what this test is about.
+    worker = CioWorker([queue], connection=redis_client, serializer=SafeSerializer)
     worker.work(burst=True, max_jobs=1)
     assert not marker.exists()
     assert Job.fetch(job.id, connection=redis_client, serializer=SafeSerializer).get_status() == (
