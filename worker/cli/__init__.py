@@ -11,14 +11,8 @@ and a missing extra costs one line, not a traceback.
 
 Modules: ``errors`` (the exit codes and the boundary), one per command (``worker``, ``dlq``,
 ``check``, ``import_cmd``, ``stats``, ``health``, ``metrics``, ``webhooks``,
-``suppressions``), ``__main__`` (``python -m``).
-
-Modules:
-
-- :mod:`.erase` ``cio-pipeline erase``: erase a person everywhere in the pipeline
-  (docs/privacy.md)
-- :mod:`.sends` ``cio-pipeline sends cancel|show|list``: one transactional send, by its
-  idempotency key
+``suppressions``, ``sends``: one transactional send by its idempotency key, ``erase``: a
+person everywhere in the pipeline, docs/privacy.md), ``__main__`` (``python -m``).
 """
 
 from __future__ import annotations
