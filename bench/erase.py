@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,54 +37,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import redis  # noqa: E402
 
 from cio_pipeline.devtools.emulator_process import die_with_parent, running_emulator  # noqa: E402
+from cio_pipeline.devtools.redis_server import RedisStartError, start_redis_server  # noqa: E402
 from cio_pipeline.producer import CustomerIO, Settings  # noqa: E402
 from cio_pipeline.producer.erase_scan import Person  # noqa: E402
 from cio_pipeline.producer.keys import Keys  # noqa: E402
 
 P, Q = "bench-person-p", "bench-person-q"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_redis(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not on PATH")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            return process, url
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise SystemExit("the private redis-server did not start") from None
-            time.sleep(0.05)
 
 
 def _fill(url: str, ops: int, people: int, person_ops: int) -> float:
@@ -208,7 +165,11 @@ def main() -> None:
     parser.add_argument("--window-s", type=float, default=6.0)
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="cio-bench-erase-")
-    server, url = _start_redis(workdir)
+    try:
+        server, port = start_redis_server(workdir)
+    except RedisStartError as error:
+        raise SystemExit(str(error)) from None
+    url = f"redis://127.0.0.1:{port}/0"
     try:
         client = redis.Redis.from_url(url)
         keys = Keys()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,6 +33,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import redis  # noqa: E402
 
+from cio_pipeline.devtools.redis_server import RedisStartError, start_redis_server  # noqa: E402
+
 _LOOP = """
 import csv, sys
 from cio_pipeline.producer import CustomerIO, Settings
@@ -43,12 +44,6 @@ with open(sys.argv[1], newline="") as f:
         person = row.pop("id")
         cio.identify(person, **{k: v for k, v in row.items() if v != ""})
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _write_csv(path: Path, rows: int) -> None:
@@ -79,37 +74,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     rows = parser.parse_args().rows
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not on PATH")
     work = Path(tempfile.mkdtemp(prefix="cio-bench-import-"))
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(work),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    try:
+        server, port = start_redis_server(str(work))
+    except RedisStartError as error:
+        shutil.rmtree(work, ignore_errors=True)
+        raise SystemExit(str(error)) from None
     try:
         url = f"redis://127.0.0.1:{port}/0"
         client = redis.Redis.from_url(url)
-        for _ in range(200):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.02)  # the server exposes no readiness event
         csv_path = work / "people.csv"
         _write_csv(csv_path, rows)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CIO_", "REDIS_URL"))}

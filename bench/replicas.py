@@ -10,8 +10,6 @@ three alike; the table prints each p50 and its ratio to PING's.
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,58 +24,25 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import redis  # noqa: E402
 
+from cio_pipeline.devtools.redis_server import RedisStartError, start_redis_server  # noqa: E402
 from cio_pipeline.producer import CustomerIO, Settings  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(port: int, workdir: str, *extra: str) -> subprocess.Popen[bytes]:
-    binary = shutil.which("redis-server") or sys.exit("redis-server is not installed")
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port, socket_connect_timeout=0.2)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            return process
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                process.kill()
-                sys.exit(f"redis-server on {port} did not start")
-            time.sleep(0.02)  # no readiness event to wait on
+def _start(workdir: str, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
+    try:
+        return start_redis_server(workdir, *extra)
+    except RedisStartError as error:
+        sys.exit(str(error))
 
 
 @contextmanager
 def master_and_replica() -> Iterator[int]:
     """A master and its replica on loopback; yields the master's port."""
     with tempfile.TemporaryDirectory() as master_dir, tempfile.TemporaryDirectory() as rdir:
-        master_port, replica_port = _free_port(), _free_port()
-        processes = [_start(master_port, master_dir)]
+        master_process, master_port = _start(master_dir)
+        processes = [master_process]
         try:
-            processes.append(
-                _start(replica_port, rdir, "--replicaof", "127.0.0.1", str(master_port))
-            )
+            processes.append(_start(rdir, "--replicaof", "127.0.0.1", str(master_port))[0])
             master = redis.Redis(port=master_port)
             deadline = time.monotonic() + 30
             while master.info("replication").get("slave0", {}).get("state") != "online":

@@ -12,10 +12,7 @@ microseconds and as a multiple of PING.
 from __future__ import annotations
 
 import argparse
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,8 +22,7 @@ from pathlib import Path
 # This script is named like nothing in the package, but keep its folder off the path anyway.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
 
-import redis  # noqa: E402
-
+from cio_pipeline.devtools.redis_server import RedisStartError, start_redis_server  # noqa: E402
 from cio_pipeline.producer import APIClient, SendEmailRequest, Settings  # noqa: E402
 from cio_pipeline.producer.jobs import send_job  # noqa: E402
 from cio_pipeline.producer.sends import send_payload  # noqa: E402
@@ -36,43 +32,15 @@ REQUEST = SendEmailRequest(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_redis(workdir: str) -> tuple[subprocess.Popen[bytes], int]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed")
-    port = _free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            return process, port
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise SystemExit("private redis-server did not start") from None
-            time.sleep(0.02)  # a server with no readiness event
-        finally:
-            client.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     calls = parser.parse_args().calls
     with tempfile.TemporaryDirectory() as workdir:
-        process, port = _start_redis(workdir)
+        try:
+            process, port = start_redis_server(workdir)
+        except RedisStartError as error:
+            raise SystemExit(str(error)) from None
         try:
             _measure(f"redis://127.0.0.1:{port}/0", calls)
         finally:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import httpx
 from cio_pipeline.devtools.emulator.cli import LISTENING_PREFIX
 from cio_pipeline.devtools.emulator.config import DEV_API_KEY, DEV_APP_API_KEY, DEV_SITE_ID
 from cio_pipeline.devtools.emulator_process import EmulatorHandle
+from cio_pipeline.devtools.redis_server import free_port
 from cio_pipeline.worker.core.lifecycle import die_with_parent, listening_url
 from cio_pipeline.worker.webhooks.serve import LISTENING_PREFIX as RECEIVER_LISTENING_PREFIX
 
@@ -106,7 +106,7 @@ class DemoProcesses:
         """``python -m cio_pipeline.devtools.emulator`` on a free port, Track limited to
         ``track_rate``/s, posting webhooks to ``cio-pipeline webhooks`` on another; (emulator,
         receiver URL)."""
-        receiver_url = f"http://127.0.0.1:{_free_port()}"
+        receiver_url = f"http://127.0.0.1:{free_port()}"
         self.receiver_process = self._popen_announcing(
             "webhooks",
             [
@@ -205,12 +205,6 @@ class DemoProcesses:
 
 
 _TITLES = {"emulator": "the emulator", "webhooks": "the webhook receiver"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _stop(processes: list[subprocess.Popen[bytes]] | list[subprocess.Popen[str]]) -> None:

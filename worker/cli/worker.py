@@ -1,5 +1,5 @@
 """``cio-pipeline worker``: the command line over
-:func:`cio_pipeline.worker.runner.process.run_worker`.
+:func:`cio_pipeline.worker.runner.startup.run_worker`.
 
 Exit codes: 0 stopped (SIGTERM, or ``--burst`` and the queues are empty); 2 could not start
 (bad settings, a ``CIO_WEBHOOK_HOOK`` that does not import, credentials Redis refuses, a
@@ -12,7 +12,7 @@ import argparse
 from typing import Any
 
 from cio_pipeline.worker.core.settings import WorkerSettings
-from cio_pipeline.worker.runner.process import run_worker
+from cio_pipeline.worker.runner.startup import run_worker
 from cio_pipeline.worker.webhooks.hook import add_import_paths
 
 __all__ = ["register"]
