@@ -10,6 +10,7 @@ workers then deliver everybody else in order and, for P, only the suppress.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -132,10 +133,14 @@ def _holding(client: redis.Redis, needle: str) -> list[bytes]:
 
 
 def _erase_command(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return _cli(redis_url, "erase", *args)
+
+
+def _cli(redis_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CIO_", "REDIS_URL"))}
     env["REDIS_URL"] = redis_url
     return subprocess.run(
-        [sys.executable, "-m", "cio_pipeline.worker.cli", "erase", *args],
+        [sys.executable, "-m", "cio_pipeline.worker.cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -224,6 +229,12 @@ def test_erase_with_no_worker_leaves_only_the_suppress_and_delivers_everyone_els
     # The suppress went out with the last batches; its job is deleted as that batch settled.
     assert _holding(redis_client, P) == []
     assert _holding(redis_client, P_ADDRESS) == []
+    # The workers dropped P's 500 queued Track operations at their claim and counted them.
+    shown = _cli(redis_url, "stats", "--json")
+    assert shown.returncode == 0, shown.stderr
+    stats = json.loads(shown.stdout)
+    assert stats["counters"]["total"]["track_erased"] == 500
+    assert stats["counters"]["last_60m"]["track_erased"] == 500
     listed = _erase_command(redis_url, "--list")
     assert listed.returncode == 0 and "1 erasure(s)" in listed.stdout
     assert P not in listed.stdout

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rq.suspension import resume, suspend
 from support import WorkerFleet, enqueue_sends, free_port, track_drained, wait_until
 
-from cio_pipeline.producer import CustomerIO, Settings
+from cio_pipeline.producer import APIClient, CustomerIO, SendEmailRequest, Settings
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -35,6 +35,17 @@ def _produce(redis_url: str) -> None:
     cio.close()
 
 
+def _cancelled_send(redis_url: str) -> None:
+    """A send cancelled while queued: its job finishes as cancelled, nothing sent."""
+    api = APIClient("unused", settings=Settings(redis_url=redis_url))
+    request = SendEmailRequest(
+        transactional_message_id=1, to="c@example.com", identifiers={"id": "c"}
+    )
+    api.send_email(request, idempotency_key="ops-cancelled")
+    assert api.cancel_send("ops-cancelled").message == "cancelled"
+    api.close()
+
+
 def test_stats_health_and_metrics_agree_with_what_happened(
     redis_url: str, redis_client: redis.Redis, fleet: WorkerFleet
 ) -> None:
@@ -42,12 +53,14 @@ def test_stats_health_and_metrics_agree_with_what_happened(
     assert _cli(env, "health").returncode == 1  # no worker yet
     _produce(redis_url)
     enqueue_sends(redis_url, 5)
+    _cancelled_send(redis_url)
     fleet.start(1)
     wait_until(
         lambda: (
             track_drained(redis_client)
             and redis_client.llen("rq:queue:cio-transactional") == 0
             and redis_client.hget("cio:counters", "transactional_delivered") == b"5"
+            and redis_client.hget("cio:counters", "transactional_cancelled") == b"1"
         ),
         60,
         "everything delivered",
@@ -59,8 +72,17 @@ def test_stats_health_and_metrics_agree_with_what_happened(
     assert total["track_delivered"] == 200
     assert total["track_dead"] == 1
     assert total["transactional_delivered"] == 5
+    assert total["transactional_cancelled"] == total["sends_cancelled"] == 1
+    assert "transactional_skipped" not in total  # one outcome per operation
     assert stats["counters"]["last_60m"]["track_delivered"] == 200
     assert stats["counters"]["last_60m"]["transactional_delivered"] == 5
+    assert stats["counters"]["last_60m"]["transactional_cancelled"] == 1
+    text = _cli(env, "stats")
+    assert text.returncode == 0, text.stderr
+    (last_hour,) = [
+        line for line in text.stdout.splitlines() if line.startswith("counters last_60m")
+    ]
+    assert "sends_cancelled 1" in last_hour and "transactional_cancelled 1" in last_hour
     assert total["track_requests"] >= 1 and total["track_request_ops"] == 201
     assert stats["latency"]["track"]["count"] == 200
     assert stats["dead_letters"] == 1
@@ -118,6 +140,10 @@ def test_stats_health_and_metrics_agree_with_what_happened(
         == total["track_delivered"]
     )
     assert samples[("cio_operations_total", (("outcome", "dead"), ("surface", "track")))] == 1
+    cancelled = ("cio_operations_total", (("outcome", "cancelled"), ("surface", "transactional")))
+    assert samples[cancelled] == 1
+    skipped = ("cio_operations_total", (("outcome", "skipped"), ("surface", "transactional")))
+    assert samples[skipped] == 0
     assert samples[("cio_http_requests_total", (("surface", "track"),))] == total["track_requests"]
     assert samples[("cio_delivery_latency_seconds_count", (("surface", "track"),))] == 200
     assert samples[("cio_live_workers", ())] == 1

@@ -20,12 +20,14 @@ from cio_pipeline.producer.erase import list_erasures
 from cio_pipeline.producer.keys import Keys
 from cio_pipeline.producer.marks import EraseKeys, recipient_addresses, send_subjects
 from cio_pipeline.worker.core.lua import LuaScript
+from cio_pipeline.worker.ops.counters import MINUTE_TTL_S
 from cio_pipeline.worker.transactional.records import ClaimResult, DeliveryRecords
 
 SETTINGS = Settings(partitions=4)
 KEYS = Keys.of(SETTINGS)
 ADDRESS = "Pat.Secret@Example.com"
 _CLAIM_BATCH = LuaScript("cio_pipeline.worker.track", "claim_batch.lua")
+_MINUTE = 30_000_000  # the minute bucket _claim counts into
 
 
 def _clients() -> tuple[fakeredis.FakeRedis, CustomerIO, APIClient]:
@@ -155,8 +157,9 @@ def _claim(fake: fakeredis.FakeRedis, partition: int, n: int = 100) -> list[str]
             KEYS.claimed_meta(partition),
             KEYS.erased_jobs,
             KEYS.counters,
+            KEYS.counters_minute(_MINUTE),
         ],
-        args=["w1", n],
+        args=["w1", n, MINUTE_TTL_S],
     )
     return [i.decode() for i in reply[2:]]
 
@@ -177,6 +180,7 @@ def test_the_claim_drops_an_erased_persons_queued_and_claimed_jobs() -> None:
     assert _claim(fake, partition) == [ids[3]]
     assert fake.scard(KEYS.erased_jobs) == 0
     assert int(fake.hget(KEYS.counters, "track_erased") or 0) == 2
+    assert int(fake.hget(KEYS.counters_minute(_MINUTE), "track_erased") or 0) == 2
 
 
 def test_a_head_of_only_erased_jobs_does_not_stall_the_partition() -> None:

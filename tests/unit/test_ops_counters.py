@@ -1,14 +1,22 @@
-"""Counters: the tally, its Lua and pipeline writes, and the windows stats reads."""
+"""Counters: the tally, its Lua and pipeline writes, the windows stats reads, and what
+``stats`` and ``metrics`` show of them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import fakeredis
+from prometheus_client import generate_latest
+from prometheus_client.core import CollectorRegistry
+from prometheus_client.parser import text_string_to_metric_families
 
 from cio_pipeline.producer.keys import Keys
 from cio_pipeline.worker.core.settings import WorkerSettings
 from cio_pipeline.worker.ops.counters import MINUTE_TTL_S, Tally, count, flush, latency_field
+from cio_pipeline.worker.ops.metrics import SnapshotCollector
 from cio_pipeline.worker.ops.stats import snapshot
-from cio_pipeline.worker.ops.view import sparkline
+from cio_pipeline.worker.ops.view import plain_lines, sparkline
+from cio_pipeline.worker.track.ledger import Ledger
 
 KEYS = Keys()
 NOW = 1_800_000_000.0  # a whole minute
@@ -86,3 +94,62 @@ def test_rate_now_weights_the_previous_minute_and_counts_429s() -> None:
 def test_sparkline_scales_to_the_largest() -> None:
     assert sparkline([0, 4, 8]) == " ▄█"
     assert sparkline([0, 0]) == "  "
+
+
+def _operations(s: dict[str, Any]) -> dict[tuple[str, str], float]:
+    """``cio_operations_total`` as ``/metrics`` serves it for snapshot ``s``, by (surface,
+    outcome)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(lambda: s))
+    return {
+        (sample.labels["surface"], sample.labels["outcome"]): sample.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for sample in family.samples
+        if sample.name == "cio_operations_total"
+    }
+
+
+def _erase_two_track_jobs_at_the_claim(fake: fakeredis.FakeRedis, tally: Tally) -> None:
+    """A worker's claim drops two erased jobs of partition 0 (claim_batch.lua)."""
+    fake.set(KEYS.lease(0), "w1")
+    fake.rpush(f"rq:queue:{KEYS.track_queue(0)}", "erased-1", "erased-2", "kept")
+    fake.sadd(KEYS.erased_jobs, "erased-1", "erased-2")
+    claimed = Ledger(fake, KEYS, "w1", tally).claim(0, 10)
+    assert [item.job_id for item in claimed.items] == ["kept"]
+
+
+def test_erased_and_cancelled_operations_show_in_stats_and_metrics() -> None:
+    fake = fakeredis.FakeRedis()
+    tally = Tally(clock=lambda: NOW + 5)
+    _erase_two_track_jobs_at_the_claim(fake, tally)
+    tally.add("sends_cancelled")  # what a cancelled send's job writes (worker/transactional)
+    flush(fake, KEYS, tally, "transactional_cancelled")
+    count(fake, KEYS, {"sends_skipped_suppressed": 1, "transactional_skipped": 1}, now_s=NOW)
+    s = snapshot(fake, KEYS, WorkerSettings(), now=NOW + 10)
+    counted = {
+        "sends_cancelled": 1,
+        "sends_skipped_suppressed": 1,
+        "track_erased": 2,
+        "transactional_cancelled": 1,
+        "transactional_skipped": 1,
+    }
+    assert s["counters"]["total"] == counted
+    assert s["counters"]["last_1m"] == counted  # the minute hash too, not only all time
+    assert 0 < fake.ttl(KEYS.counters_minute(int(NOW // 60))) <= MINUTE_TTL_S
+    (row,) = [line for line in plain_lines(s) if line.startswith("counters last_1m ")]
+    assert row.endswith(
+        "  sends_cancelled 1, sends_skipped_suppressed 1, track_erased 2, "
+        "transactional_cancelled 1, transactional_skipped 1"
+    )
+    ops = _operations(s)
+    assert ops[("track", "erased")] == 2
+    assert ops[("transactional", "cancelled")] == 1
+    assert ops[("transactional", "skipped")] == 1  # the suppressed send only: one outcome each
+    assert ops[("track", "cancelled")] == 0 and ops[("transactional", "erased")] == 0
+
+
+def test_with_counting_off_a_claim_still_counts_erased_jobs_all_time_only() -> None:
+    fake = fakeredis.FakeRedis()
+    _erase_two_track_jobs_at_the_claim(fake, Tally(enabled=False, clock=lambda: NOW))
+    assert fake.hgetall(KEYS.counters) == {b"track_erased": b"2"}
+    assert not fake.exists(KEYS.counters_minute(int(NOW // 60)))

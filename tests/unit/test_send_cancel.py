@@ -63,6 +63,11 @@ def test_a_cancelled_send_is_never_sent_and_its_job_finishes_as_cancelled() -> N
     assert world.run(job) == {"cancelled": True}
     assert world.requests == []
     assert world.counter("sends_cancelled") == 1
+    # Its outcome is "cancelled" (cio_operations{outcome="cancelled"}), not also "skipped".
+    assert (world.counter("transactional_cancelled"), world.counter("transactional_skipped")) == (
+        1,
+        0,
+    )
     status = world.api.send_status("K1")
     assert status is not None and status.state == "cancelled"
     assert [e["event"] for e in status.history] == ["queued", "cancelled", "not_sent"]

@@ -6,7 +6,12 @@ Two hashes hold the same fields: ``<prefix>:counters`` (all time) and
 The fields:
 
 - ``<surface>_<outcome>``: operations per surface (``track``, ``transactional``,
-  ``webhooks``) and outcome (:data:`OUTCOMES`);
+  ``webhooks``) and outcome (:data:`OUTCOMES`); each operation counts under one outcome
+  (``track_erased``: an erased person's Track operations dropped at the claim;
+  ``transactional_cancelled``: sends cancelled while queued, never sent);
+- ``sends_skipped_suppressed`` and ``sends_cancelled``: sends not sent because their
+  recipient is suppressed (their outcome is ``skipped``) or because they were cancelled
+  (the same count as ``transactional_cancelled``, the field docs/sends.md names);
 - ``<surface>_requests`` and ``<surface>_429``: HTTP requests and 429 answers;
   ``track_request_ops``: operations carried by Track requests (ops per request = this /
   ``track_requests``);
@@ -19,7 +24,8 @@ in memory and they are written with the next write the path makes anyway (the Tr
 and attempt scripts take them as ARGV; the transactional delivery record's write is a
 pipeline with :func:`add_to_pipeline`). Rare outcomes (a retry, a dead letter) may call
 :func:`count` directly: one pipelined round trip. The Track path's long-standing
-``track_delivered`` total is written by ``settle_batch.lua`` itself.
+``track_delivered`` total is written by ``settle_batch.lua`` itself, ``track_erased`` by
+``claim_batch.lua`` (both into the minute hash too, unless counting is off).
 
 Other paths (webhooks) count into the per-minute buckets with
 ``count(connection, keys, {"webhooks_processed": 1})`` or, inside a pipeline they already
@@ -54,7 +60,7 @@ __all__ = [
 
 #: The surfaces counted and the outcomes of one operation.
 SURFACES: Final = ("track", "transactional", "webhooks")
-OUTCOMES: Final = ("delivered", "retried", "dead", "skipped", "ambiguous", "erased")
+OUTCOMES: Final = ("delivered", "retried", "dead", "skipped", "ambiguous", "erased", "cancelled")
 #: Upper bounds (seconds) of the latency histogram's buckets; one more bucket is +Inf.
 LATENCY_BOUNDS_S: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 #: A minute bucket outlives the hour ``stats`` reads by 5 minutes (clock skew between hosts).

@@ -15,8 +15,11 @@
 -- KEYS[4]  the claimed batch's attempt hash (field "attempts": failed attempts so far)
 -- KEYS[5]  the erased-jobs set (<prefix>:erased-jobs)
 -- KEYS[6]  the counters hash (<prefix>:counters; field track_erased += dropped)
+-- KEYS[7]  this minute's counters hash (<prefix>:counters:<minute>; the same field)
 -- ARGV[1]  this worker's id
 -- ARGV[2]  the most job ids to claim
+-- ARGV[3]  the minute hash's TTL in seconds (0 = counting is off: KEYS[7] untouched; the
+--          all-time count is kept regardless, like settle_batch.lua's track_delivered)
 -- Returns  false when the lease is not ours; else
 --          {already_claimed (0|1), failed attempts so far, job ids...}
 -- Flag allow-oom: it must run while Redis is at maxmemory, since delivering is what
@@ -44,6 +47,11 @@ end
 local function counted(reply)
   if dropped > 0 then
     redis.call('HINCRBY', KEYS[6], 'track_erased', dropped)
+    local ttl = tonumber(ARGV[3])
+    if ttl > 0 then
+      redis.call('HINCRBY', KEYS[7], 'track_erased', dropped)
+      redis.call('EXPIRE', KEYS[7], ttl)
+    end
   end
   return reply
 end

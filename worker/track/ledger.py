@@ -34,7 +34,7 @@ from cio_pipeline.producer.serializer import SafeSerializer
 from cio_pipeline.worker.core.lua import LuaScript
 from cio_pipeline.worker.deadletters.record import META_KEY, DeadLetterRecord
 from cio_pipeline.worker.deadletters.unparsed import add_unparsed
-from cio_pipeline.worker.ops.counters import Tally, add_to_pipeline
+from cio_pipeline.worker.ops.counters import MINUTE_TTL_S, Tally, add_to_pipeline, minute_of
 from cio_pipeline.worker.track.items import Item, Unreadable, decode_item
 
 __all__ = ["ClaimedBatch", "LeaseLost", "Ledger"]
@@ -109,8 +109,9 @@ class Ledger:
                 self.keys.claimed_meta(partition),
                 self.keys.erased_jobs,
                 self.keys.counters,
+                self.keys.counters_minute(minute_of(self.tally.clock())),
             ],
-            args=[self.worker_id, max_ops],
+            args=[self.worker_id, max_ops, MINUTE_TTL_S if self.tally.enabled else 0],
         )
         if reply is None:
             raise LeaseLost(f"partition {partition}")

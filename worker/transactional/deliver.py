@@ -181,10 +181,11 @@ def _skipped(ctx: SendParts, job: Job, operation: str, attempt: int, reason: str
 def _cancelled(
     ctx: SendParts, job: Job, operation: str, attempt: int, idempotency_key: str
 ) -> dict[str, Any]:
-    """A cancelled send's job: finished, not sent, logged, counted and noted in its history."""
+    """A cancelled send's job: finished, not sent, logged, counted (outcome ``cancelled``,
+    and ``sends_cancelled``) and noted in its history."""
     ctx.records.note(idempotency_key, history_entry("not_sent", reason="cancelled", job_id=job.id))
     ctx.tally.add("sends_cancelled")
-    flush(ctx.connection, ctx.keys, ctx.tally, "transactional_skipped")
+    flush(ctx.connection, ctx.keys, ctx.tally, "transactional_cancelled")
     _log(job, operation, attempt, "cancelled", None, 0.0)
     return {"cancelled": True}
 
