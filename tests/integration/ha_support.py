@@ -219,6 +219,12 @@ class SentinelGroup:
         _host, port = self.client("s0").sentinel_get_master_addr_by_name(MASTER_NAME)
         return int(port)
 
+    def master(self) -> redis.Redis:
+        """A client of the node the first Sentinel names master now."""
+        port = self.master_port()
+        name = next(n for n, p in self.ports.items() if p == port)
+        return self.client(name)
+
     def _sentinels_see_replica(self) -> bool:
         for i in range(3):
             replicas = self.client(f"s{i}").sentinel_slaves(MASTER_NAME)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -163,12 +163,36 @@ def test_a_connection_held_through_a_failover_reconnects_to_the_new_master(
     client.close()
 
 
-def _tails(fleet: WorkerFleet) -> Callable[[], str]:
-    """The end of each worker's log, for a phase that timed out."""
-    return lambda: "\n".join(
-        f"--- worker {n}:\n" + "\n".join(w.log().splitlines()[-15:])
-        for n, w in enumerate(fleet.workers)
-    )
+def _explain(fleet: WorkerFleet, group: SentinelGroup, emulator: Any, log: ProducerLog) -> str:
+    """For a phase that timed out: what is left in Redis, which sends did not arrive, and
+    the end of each worker's log (its warnings first)."""
+    lines = []
+    try:
+        views = [
+            group.client(f"s{i}").sentinel_get_master_addr_by_name(MASTER_NAME) for i in range(3)
+        ]
+        roles = {n: group.client(n).info("replication")["role"] for n in ("a", "b")}
+        lines.append(f"ports {group.ports}; Sentinels name {views}; roles {roles}")
+        master = group.master()
+        queues = {p: master.llen(f"rq:queue:cio-track-{p}") for p in range(8)}
+        claimed = {p: master.llen(f"cio:claimed:{p}") for p in range(8)}
+        leases = {k.decode(): master.get(k) for k in master.keys("cio:lease:*")}
+        lines.append(f"track queued {queues} claimed {claimed} leases {leases}")
+        tx = "cio-transactional"
+        lines.append(
+            f"sends queued {master.llen(f'rq:queue:{tx}')}, in progress "
+            f"{master.zcard(f'rq:wip:{tx}')}, scheduled {master.zcard(f'rq:scheduled:{tx}')}, "
+            f"failed {master.zcard(f'rq:failed:{tx}')}"
+        )
+    except redis.RedisError as exc:
+        lines.append(f"Redis: {exc!r}")
+    arrived = {s["request"]["message_data"]["n"] for s in emulator.state()["sends"]}
+    lines.append(f"sends confirmed but not arrived: {sorted(set(log.sends) - arrived)}")
+    for n, worker in enumerate(fleet.workers):
+        text = worker.log().splitlines()
+        warnings = [line for line in text if '"level": "warning"' in line][-8:]
+        lines += [f"--- worker {n} (warnings, then the end):", *warnings, *text[-8:]]
+    return "\n".join(lines)
 
 
 def _assert_delivered_in_order(emulator: Any, log: ProducerLog) -> None:
@@ -233,7 +257,7 @@ def test_workers_and_producer_follow_a_failover_and_lose_nothing(
             lambda: sum(r["ops"] for r in emulator.requests("track")) > delivered,
             60,
             "delivery to resume",
-            _tails(fleet),
+            partial(_explain, fleet, group, emulator, log),
         )
         resumed_at = time.monotonic()
         wait_for(
@@ -244,12 +268,15 @@ def test_workers_and_producer_follow_a_failover_and_lose_nothing(
         log.stop.set()
         assert log.done.wait(120), "the producer did not finish"
         assert log.error is None, repr(log.error)
-        master = redis.Redis(port=group.master_port())
         wait_for(
-            lambda: track_drained(master) and len(emulator.state()["sends"]) >= len(log.sends),
+            # the master as the Sentinels name it now (on a loaded machine they may fail over
+            # again), asked afresh each time
+            lambda: (
+                track_drained(group.master()) and len(emulator.state()["sends"]) >= len(log.sends)
+            ),
             90,
             "everything delivered on the new master",
-            _tails(fleet),
+            partial(_explain, fleet, group, emulator, log),
         )
         for worker, pid in zip(workers, pids, strict=True):
             assert worker.process.pid == pid and worker.process.poll() is None, worker.log()
