@@ -96,3 +96,42 @@ def test_the_console_keeps_a_readable_traceback(
     # Plain text, or rich's coloured panel when rich is installed (the demo extra).
     err = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().err)
     assert "job_crashed" in err and "Traceback" in err and "ValueError: bad input" in err
+
+
+class _Stream:
+    """A stderr whose write raises ``error`` once (a signal arriving mid-write)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error: BaseException | None = error
+        self.written: list[str] = []
+
+    def write(self, text: str) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+        self.written.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_a_stop_raised_while_a_line_is_written_reaches_the_work_loop(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RQ raises StopRequested from its SIGTERM handler wherever the main thread is; inside
+    a log write, logging would report it as a failed write and the stop would be lost."""
+    from rq.exceptions import StopRequested
+
+    from cio_pipeline.worker.core.logs import StopSafeHandler
+
+    configure_logging("json")
+    (handler,) = logging.getLogger().handlers
+    assert isinstance(handler, StopSafeHandler)
+    handler.setStream(_Stream(StopRequested()))  # type: ignore[arg-type]
+    with pytest.raises(StopRequested):
+        logging.getLogger("rq.worker").info("cleaning registries")
+    # any other failed write is still logging's to report, and the next line goes out
+    handler.setStream(_Stream(OSError("disk full")))  # type: ignore[arg-type]
+    logging.getLogger("rq.worker").info("second")
+    assert "Logging error" in capsys.readouterr().err
+    logging.getLogger("rq.worker").info("third")

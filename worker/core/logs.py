@@ -21,6 +21,7 @@ from types import TracebackType
 from typing import Any
 
 import structlog
+from rq.exceptions import StopRequested
 from structlog.tracebacks import ExceptionDictTransformer
 
 __all__ = ["configure_logging", "get_logger"]
@@ -59,7 +60,7 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StopSafeHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
@@ -76,6 +77,23 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
         # Python prints uncaught exceptions as raw multi-line text on stderr; log them instead.
         sys.excepthook = _log_uncaught
         threading.excepthook = _log_uncaught_in_thread
+
+
+class StopSafeHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stderr handler that lets a stop through.
+
+    RQ answers SIGTERM on an idle worker by raising ``StopRequested`` from its signal handler,
+    wherever the main thread is. When that is inside a log line being written, logging's
+    ``emit`` catches it as a failed write (``--- Logging error ---``) and the stop is lost:
+    the worker goes on until it is killed (seen in tests/integration/test_worker_stop.py).
+    Here the stop goes on to the work loop; any other error in writing a line is still
+    logging's to report.
+    """
+
+    def handleError(self, record: logging.LogRecord) -> None:  # logging names it so
+        if isinstance(sys.exc_info()[1], StopRequested):
+            raise  # the exception emit() is handling
+        super().handleError(record)
 
 
 def _log_uncaught(
