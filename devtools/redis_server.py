@@ -23,7 +23,7 @@ import redis
 
 from cio_pipeline.worker.core.lifecycle import die_with_parent, stop
 
-__all__ = ["RedisStartError", "free_port", "redis_binary", "start_redis_server"]
+__all__ = ["RedisStartError", "free_port", "redis_binary", "server_args", "start_redis_server"]
 
 _START_TIMEOUT_S = 10.0
 _PORT_TRIES = 3
@@ -71,22 +71,7 @@ def start_redis_server(
     for _ in range(_PORT_TRIES):
         port = free_port()
         process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                workdir,
-                "--daemonize",
-                "no",
-                *extra,
-            ],
+            [binary, *server_args(port, workdir), "--daemonize", "no", *extra],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -96,6 +81,15 @@ def start_redis_server(
             return process, port
         stop(process)
     raise RedisStartError(f"the private redis-server ({binary}) did not start")
+
+
+def server_args(port: int, workdir: str | Path) -> list[str]:
+    """redis-server's arguments for a private, throwaway server: ``port`` on loopback only,
+    nothing saved to disk, its files (if any) in ``workdir``."""
+    return [
+        "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        "--dir", str(workdir),
+    ]  # fmt: skip
 
 
 def _await_ping(process: subprocess.Popen[bytes], port: int) -> bool:

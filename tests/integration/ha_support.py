@@ -17,6 +17,7 @@ import redis
 from support import free_port
 
 from cio_pipeline.devtools.emulator_process import die_with_parent
+from cio_pipeline.devtools.redis_server import server_args
 
 MASTER_NAME = "cio"
 
@@ -122,18 +123,7 @@ def stop(process: subprocess.Popen[bytes] | None) -> None:
 
 
 def _plain_args(port: int, workdir: Path) -> list[str]:
-    return [
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(workdir),
-    ]
+    return server_args(port, workdir)
 
 
 def start_tls_redis(workdir: Path, certs: Certificates) -> tuple[int, subprocess.Popen[bytes]]:

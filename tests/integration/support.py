@@ -17,6 +17,7 @@ import pytest
 import redis
 
 from cio_pipeline.devtools.emulator_process import die_with_parent
+from cio_pipeline.devtools.redis_server import server_args
 
 
 def free_port() -> int:
@@ -50,16 +51,7 @@ class PrivateRedis:
         self.process = subprocess.Popen(
             [
                 binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
+                *server_args(self.port, self.workdir),
                 *(
                     ["--maxmemory", self.maxmemory, "--maxmemory-policy", "noeviction"]
                     if self.maxmemory
