@@ -41,6 +41,7 @@ from cio_pipeline.devtools.redis_server import RedisStartError, start_redis_serv
 from cio_pipeline.producer import CustomerIO, Settings  # noqa: E402
 from cio_pipeline.producer.erase_scan import Person  # noqa: E402
 from cio_pipeline.producer.keys import Keys  # noqa: E402
+from cio_pipeline.worker.core.lifecycle import stop  # noqa: E402
 
 P, Q = "bench-person-p", "bench-person-q"
 
@@ -191,8 +192,7 @@ def main() -> None:
         print(f"  dropped {report.dropped_total} of P's operations; audit entry {report.erase_id}")
         _drain_phase(url, args.workers, args.window_s, workdir)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server, timeout_s=30)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

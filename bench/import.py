@@ -34,6 +34,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import redis  # noqa: E402
 
 from cio_pipeline.devtools.redis_server import RedisStartError, start_redis_server  # noqa: E402
+from cio_pipeline.worker.core.lifecycle import stop  # noqa: E402
 
 _LOOP = """
 import csv, sys
@@ -126,8 +127,7 @@ def main() -> None:
             f"(1 GB holds {2**30 / per_job:,.0f})"
         )
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
         shutil.rmtree(work, ignore_errors=True)
 
 

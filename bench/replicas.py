@@ -26,6 +26,7 @@ import redis  # noqa: E402
 
 from cio_pipeline.devtools.redis_server import RedisStartError, start_redis_server  # noqa: E402
 from cio_pipeline.producer import CustomerIO, Settings  # noqa: E402
+from cio_pipeline.worker.core.lifecycle import stop  # noqa: E402
 
 
 def _start(workdir: str, *extra: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -52,8 +53,7 @@ def master_and_replica() -> Iterator[int]:
             yield master_port
         finally:
             for process in processes:
-                process.terminate()
-                process.wait(timeout=10)
+                stop(process)
 
 
 def measure(calls: int, rounds: int) -> dict[str, float]:

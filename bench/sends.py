@@ -26,6 +26,7 @@ from cio_pipeline.devtools.redis_server import RedisStartError, start_redis_serv
 from cio_pipeline.producer import APIClient, SendEmailRequest, Settings  # noqa: E402
 from cio_pipeline.producer.jobs import send_job  # noqa: E402
 from cio_pipeline.producer.sends import send_payload  # noqa: E402
+from cio_pipeline.worker.core.lifecycle import stop  # noqa: E402
 
 REQUEST = SendEmailRequest(
     transactional_message_id=1, to="ann@example.com", identifiers={"id": "42"}
@@ -44,8 +45,7 @@ def main() -> None:
         try:
             _measure(f"redis://127.0.0.1:{port}/0", calls)
         finally:
-            process.terminate()
-            process.wait(timeout=10)
+            stop(process)
 
 
 def _measure(url: str, calls: int) -> None:

@@ -87,3 +87,13 @@ def test_clear_for_resend_never_drops_a_delivered_record(records: DeliveryRecord
     assert records.clear_for_resend("d") is False
     assert records.get("d") == DeliveryRecord(DeliveryState.DELIVERED, "d-1")
     assert records.clear_for_resend("missing") is False
+
+
+def test_a_settled_claim_leaves_no_token_behind(records: DeliveryRecords) -> None:
+    client = records._client
+    records.claim("k", "job-1")
+    assert client.exists(Keys().send_claim("k"))
+    records.delivered("k", "d-1")
+    records.claim("a", "job-2")
+    records.ambiguous("a", "job-2")
+    assert not client.exists(Keys().send_claim("k"), Keys().send_claim("a"))

@@ -121,6 +121,7 @@ class DeliveryRecords:
         record = DeliveryRecord(DeliveryState.DELIVERED, delivery_id)
         with self._client.pipeline(transaction=False) as pipe:
             pipe.set(self._keys.delivery_record(idempotency_key), str(record), px=self._ttl_ms)
+            pipe.delete(self._keys.send_claim(idempotency_key))  # the claim is over
             if delivery_id:
                 pipe.set(self._keys.delivery_send(delivery_id), idempotency_key, px=self._ttl_ms)
             if entry is not None:
@@ -133,6 +134,7 @@ class DeliveryRecords:
         record = DeliveryRecord(DeliveryState.AMBIGUOUS, job_id)
         with self._client.pipeline(transaction=False) as pipe:
             pipe.set(self._keys.delivery_record(idempotency_key), str(record), px=self._ttl_ms)
+            pipe.delete(self._keys.send_claim(idempotency_key))  # the claim is over
             if entry is not None:
                 add_history(pipe, self._keys, idempotency_key, entry, self._ttl_ms)
             pipe.execute()
